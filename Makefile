@@ -1,0 +1,64 @@
+# Everything a user or CI needs, with nothing installed but Go: every other
+# tool is fetched through the Go module proxy by `go run pkg@version`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+GO          ?= go
+BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+RESULTS     := results
+
+# make bench: short runs, several counts, medians; about 5 minutes on 2 cores.
+BENCH       ?= .
+BENCHTIME   ?= 100ms
+COUNT       ?= 3
+CPU         ?= 1,2
+FUZZTIME    ?= 10s
+
+.PHONY: all test bench bench-full bench-peers bench-chart lint fuzz cover clean
+
+all: test
+
+## test: vet, then every test with the race detector and goroutine-leak checks.
+test:
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 8m ./...
+
+## bench: the comparison suites (conc vs naive mutex vs naive channel) as one table.
+bench:
+	@mkdir -p $(RESULTS)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
+		| $(GO) run ./internal/benchreport -title "conc vs naive" -out $(RESULTS)/bench
+
+## bench-full: -count=10 and benchstat, for the figures quoted in notes and issues.
+bench-full:
+	@mkdir -p $(RESULTS)
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 . | tee $(RESULTS)/full.txt
+	$(GO) run $(BENCHSTAT) -col /impl $(RESULTS)/full.txt
+
+## bench-peers: conc against the peer libraries (separate module bench/peers).
+bench-peers:
+	@mkdir -p $(RESULTS)
+	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
+		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -out ../../$(RESULTS)/peers
+
+## lint: go vet and staticcheck.
+lint:
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+
+## fuzz: each fuzz target for FUZZTIME.
+fuzz:
+	@for t in $$($(GO) test -list '^Fuzz' . | grep '^Fuzz'); do \
+		echo "== $$t"; \
+		$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) . ; \
+	done
+
+## cover: race-free test run with a coverage summary.
+cover:
+	@mkdir -p $(RESULTS)
+	$(GO) test -count=1 -coverprofile=$(RESULTS)/cover.out .
+	$(GO) tool cover -func=$(RESULTS)/cover.out | tail -1
+
+clean:
+	rm -rf $(RESULTS)

@@ -1,0 +1,109 @@
+package conc
+
+import (
+	"errors"
+	"fmt"
+	"runtime/debug"
+)
+
+// ErrClosed is returned by every operation attempted on a primitive after its
+// Close (or Stop, or Seal) has been called. Callers branch on it with errors.Is.
+var ErrClosed = errors.New("conc: closed")
+
+// ErrOpen is returned by a Breaker, without calling the protected function,
+// while the breaker is open or while half-open has no probe slot free. Retry
+// does not retry it by default: hammering an open breaker only delays the
+// moment the caller learns the dependency is down.
+var ErrOpen = errors.New("conc: circuit breaker is open")
+
+// PanicError is the error a primitive reports when user code it ran panicked.
+// It is delivered exactly where that call's error would have gone, so a panic
+// never crashes the process, never leaves Wait or Close hanging, and cancels
+// sibling work the way an ordinary error does.
+//
+// Find it with errors.As:
+//
+//	var pe *conc.PanicError
+//	if errors.As(err, &pe) {
+//		log.Printf("panic: %v\n%s", pe.Value, pe.Stack)
+//	}
+type PanicError struct {
+	// Value is what was passed to panic.
+	Value any
+	// Stack is the stack trace of the panicking goroutine, captured inside
+	// the deferred recover, so it still shows the frame that panicked.
+	Stack []byte
+}
+
+// Error returns a one-line description of the panic value. The stack trace is
+// kept out of the message so that logs stay readable; it is in Stack.
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("conc: panic: %v", e.Value)
+}
+
+// Unwrap returns Value when it is an error (a panic(err) keeps err reachable
+// through errors.Is and errors.As) and nil otherwise.
+func (e *PanicError) Unwrap() error {
+	if err, ok := e.Value.(error); ok {
+		return err
+	}
+	return nil
+}
+
+// newPanicError captures the current stack. It must be called from the
+// deferred function that recovered, before that function returns.
+func newPanicError(v any) *PanicError {
+	return &PanicError{Value: v, Stack: debug.Stack()}
+}
+
+// recoverTo is the one place where the package turns a panic into an error.
+// It is meant to be deferred directly — defer recoverTo(&err) — because
+// recover only stops a panic when it is called by the deferred function
+// itself. Deferring a named function rather than a closure keeps the happy
+// path free of allocations.
+func recoverTo(err *error) {
+	if r := recover(); r != nil {
+		*err = newPanicError(r)
+	}
+}
+
+// protect runs fn and reports a panic in it as a *PanicError. It is the
+// helper for user callbacks of any shape; primitives with a hot path use the
+// typed forms below, which avoid the closure.
+func protect(fn func() error) (err error) {
+	defer recoverTo(&err)
+	return fn()
+}
+
+// call runs fn(ctx, v) and reports a panic in it as a *PanicError.
+func call[C, T, U any](fn func(C, T) (U, error), c C, v T) (u U, err error) {
+	defer recoverTo(&err)
+	return fn(c, v)
+}
+
+// errGoexit is what a primitive reports for a call of user code that ended
+// with runtime.Goexit (t.FailNow, log.Fatal's cousins in tests): the call
+// neither returned nor panicked, yet it must not be lost silently.
+var errGoexit = errors.New("conc: user function called runtime.Goexit")
+
+// checkPositive panics with a conc: message when n < 1; it guards the
+// constructors against programmer errors (DESIGN.md §2.6).
+func checkPositive(what string, n int) {
+	if n < 1 {
+		panic(fmt.Sprintf("conc: %s must be at least 1, got %d", what, n))
+	}
+}
+
+// checkNonNegative panics with a conc: message when n < 0.
+func checkNonNegative(what string, n int) {
+	if n < 0 {
+		panic(fmt.Sprintf("conc: %s must not be negative, got %d", what, n))
+	}
+}
+
+// checkFunc panics with a conc: message when a required function is nil.
+func checkFunc(what string, isNil bool) {
+	if isNil {
+		panic(fmt.Sprintf("conc: %s must not be nil", what))
+	}
+}
