@@ -46,7 +46,7 @@ func burnMicro() int {
 	burnOnce.Do(func() {
 		const probe = 2_000_000
 		start := time.Now()
-		burn(probe)
+		sink.Store(int64(burn(probe)))
 		el := time.Since(start)
 		burnPerMicro = int(float64(probe) * float64(time.Microsecond) / float64(el))
 		if burnPerMicro < 1 {
