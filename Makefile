@@ -15,7 +15,7 @@ COUNT       ?= 3
 CPU         ?= 1,2
 FUZZTIME    ?= 10s
 
-.PHONY: all test bench bench-full bench-peers bench-chart lint fuzz cover clean
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart lint fuzz cover clean
 
 all: test
 
@@ -30,17 +30,45 @@ bench:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
 		| $(GO) run ./internal/benchreport -title "conc vs naive" -out $(RESULTS)/bench
 
-## bench-full: -count=10 and benchstat, for the figures quoted in notes and issues.
+## bench-full: -count=10 and benchstat (one table per suite, implementations as
+## columns), for the figures quoted in notes and issues. BENCHTIME_FULL keeps a
+## full run of every suite near a quarter of an hour on 2 cores.
+BENCHTIME_FULL ?= 200ms
 bench-full:
 	@mkdir -p $(RESULTS)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 . | tee $(RESULTS)/full.txt
-	$(GO) run $(BENCHSTAT) -col /impl $(RESULTS)/full.txt
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
+		| $(GO) run ./internal/benchreport -title "conc vs naive (count=10)" -out $(RESULTS)/full
+	$(call benchstat,$(RESULTS)/full)
+
+## bench-peers-full: the same for bench/peers.
+bench-peers-full:
+	@mkdir -p $(RESULTS)
+	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
+		| $(GO) run ../../internal/benchreport -title "conc vs peers (count=10)" -peers -out ../../$(RESULTS)/peers-full
+	$(call benchstat,$(RESULTS)/peers-full)
+
+# benchstat keys columns on name=value parts, so the last part of each name
+# (the implementation) is rewritten as impl=<name> before it is read; then one
+# table per suite, implementations side by side.
+define benchstat
+	sed -E 's#^(Benchmark[^ \t]*/)([^/ \t]+)([ \t])#\1impl=\2\3#' $(1).txt > $(1).impl.txt
+	for s in $$(grep -oE '^Benchmark[A-Za-z0-9]+' $(1).txt | sort -u | sed 's/^Benchmark//'); do \
+		$(GO) run $(BENCHSTAT) -filter ".name:$$s" -col /impl $(1).impl.txt; \
+	done | tee $(1).benchstat.txt
+endef
 
 ## bench-peers: conc against the peer libraries (separate module bench/peers).
 bench-peers:
 	@mkdir -p $(RESULTS)
 	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -out ../../$(RESULTS)/peers
+
+## bench-chart: run the suites and keep their chart as docs/bench.svg (committed,
+## so the README can show it); docs/peers.svg too when bench-peers has run.
+bench-chart: bench
+	@mkdir -p docs
+	cp $(RESULTS)/bench.svg docs/bench.svg
+	if [ -f $(RESULTS)/peers.svg ]; then cp $(RESULTS)/peers.svg docs/peers.svg; fi
 
 ## lint: go vet and staticcheck.
 lint:
