@@ -67,7 +67,9 @@ func newMergeConfig(opts []MergeOption) mergeConfig {
 //
 // Each added input is drained by its own goroutine until it is closed or the
 // context is done; once every added input is drained and Seal has been
-// called, Out is closed. An idle FanIn holds no goroutine.
+// called, Out is closed; a FanIn that is never sealed closes Out only when
+// its context ends. An idle FanIn holds no goroutine (a short-lived one
+// seals it when the context ends).
 //
 // When the context is done, the FanIn stops reading its inputs, closes Out
 // once its goroutines have returned, and rejects further Add calls. Items

@@ -26,8 +26,10 @@ import (
 //
 // Each output receives its items in the order in sent them; nothing orders
 // items across outputs. The outputs are closed once in is closed and
-// drained, or soon after ctx is done (see the package notes above on what
-// cancellation drops). FanOut panics if ctx or in is nil or n < 1.
+// drained, or soon after ctx is done. On cancellation, items already in an
+// output's buffer stay readable until it is closed, an item a goroutine
+// holds in hand (at most one per output) is dropped, and in is not drained
+// further. FanOut panics if ctx or in is nil or n < 1.
 func FanOut[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []<-chan T {
 	fanCheck("FanOut", ctx, in, n)
 	cfg := newMergeConfig(opts)
