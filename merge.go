@@ -84,7 +84,7 @@ type FanIn[T any] struct {
 	done <-chan struct{} // ctx.Done(), cached: the forwarders poll it per item
 	ctx  context.Context
 	out  chan T
-	stop func() bool // unregisters the context.AfterFunc that seals on cancellation
+	stop func() bool // unregisters the AfterFunc that seals on cancellation; set under mu
 
 	// mu guards the life cycle. It is taken once per Add and once per input
 	// when it is drained, never per item.
@@ -121,8 +121,12 @@ func NewFanIn[T any](ctx context.Context, opts ...MergeOption) *FanIn[T] {
 	}
 	// AfterFunc starts no goroutine until ctx is done, so an idle FanIn
 	// holds none; when ctx ends it seals the FanIn, which is what lets Out
-	// close even if the caller never gets to call Seal.
+	// close even if the caller never gets to call Seal. The lock is held
+	// while stop is stored: with a ctx that is already done, f.Seal may run
+	// before AfterFunc returns, and closeLocked must then find stop set.
+	f.mu.Lock()
 	f.stop = context.AfterFunc(ctx, f.Seal)
+	f.mu.Unlock()
 	return f
 }
 

@@ -128,6 +128,19 @@ func TestMergeWithCancelledContextClosesWithoutReading(t *testing.T) {
 	assert.Len(t, in, 1, "a cancelled Merge must not read its inputs")
 }
 
+// With a context that is already done, the sealing AfterFunc may run before
+// NewFanIn returns; repeated, this once caught a nil stop function.
+func TestFanInWithCancelledContextClosesOutRepeatedly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for range 2000 {
+		f := NewFanIn[int](ctx)
+		_, open := <-f.Out()
+		require.False(t, open)
+		require.ErrorIs(t, f.Add(make(chan int)), context.Canceled)
+	}
+}
+
 func TestFanInAddAfterSealReturnsErrClosed(t *testing.T) {
 	f := NewFanIn[int](context.Background())
 	in := make(chan int)
