@@ -1,0 +1,424 @@
+package conc
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A Breaker is a circuit breaker: it stops calling a failing dependency for
+// a while, then lets a few probe calls decide whether it has recovered.
+//
+// A Breaker starts closed. It opens when its trip policy says so (by
+// default five failures in a row; see ConsecutiveFailures and FailureRate),
+// rejects calls with ErrOpen during the cooldown, then becomes half-open
+// and admits up to HalfOpenProbes calls at a time. SuccessesToClose
+// successful probes close it; a failed probe opens it again.
+//
+// A closed breaker takes no lock, allocates nothing and, with the
+// consecutive-failure or LastCalls policies, reads no clock: a call costs a
+// few atomic loads plus one increment of a per-goroutine counter for Stats.
+// Open and half-open take a mutex, which is cheap next to the time they
+// save by not calling a broken dependency.
+//
+// A Breaker is safe for concurrent use by any number of goroutines. It holds
+// no goroutine and needs no Close. Its zero value is not usable: create one
+// with NewBreaker. It must not be copied after first use.
+type Breaker struct {
+	// Read by every call; written only on failures and state changes.
+	word      atomic.Uint64
+	epoch     atomic.Pointer[closedEpoch] // the current closed generation
+	openUntil atomic.Int64                // end of the cooldown, in ns since base
+	cfg       breakerConfig
+	base      time.Time // monotonic origin of every time stamp
+	_         [cacheLine]byte
+
+	// Counters of the exceptional paths. A closed breaker's successes are
+	// deliberately not counted: see BreakerStats.
+	failures atomic.Uint64
+	canceled atomic.Uint64
+	rejected atomic.Uint64
+
+	// mu guards the slow path: state changes, half-open probes and the
+	// queue of state changes waiting for OnStateChange.
+	mu         sync.Mutex
+	tripsInRow int     // trips since the breaker last closed; grows the cooldown
+	probes     []probe // probes in flight while half-open
+	probeOK    int     // successful probes in this half-open generation
+	ticket     uint64  // last probe ticket handed out
+	pending    []stateChange
+	notifying  bool // a goroutine is delivering pending
+	trips      uint64
+	probeStats probeStats
+}
+
+// A closedEpoch is what one closed generation needs on its fast path. It is
+// immutable once published, so Allow can hand out its done function and
+// Execute can use its window without any lock; a new closed generation
+// gets a new epoch, which resets the window for free.
+type closedEpoch struct {
+	b     *Breaker
+	gen   uint32
+	done  func(error) // built once per generation, so Allow does not allocate
+	count *countWindow
+	timed *timeWindow
+}
+
+// A ticket is an admitted call: either a call through the closed epoch e,
+// or half-open probe number probe of generation gen.
+type ticket struct {
+	e     *closedEpoch
+	gen   uint32
+	probe uint64
+}
+
+type probe struct {
+	ticket   uint64
+	deadline int64 // ns since base; past it the slot is free again
+}
+
+type stateChange struct{ from, to State }
+
+type outcome uint8
+
+const (
+	success outcome = iota
+	failure
+	neutral // canceled by the caller: says nothing about the dependency
+)
+
+// NewBreaker returns a closed Breaker configured by opts. Without options it
+// opens after 5 consecutive failures, stays open for 30s, then admits one
+// probe at a time and closes after one successful probe. It panics with a
+// "conc: " message on an invalid configuration.
+func NewBreaker(opts ...BreakerOption) *Breaker {
+	b := &Breaker{cfg: newBreakerConfig(opts), base: time.Now()}
+	b.epoch.Store(b.newEpoch(0))
+	return b
+}
+
+func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
+	e := &closedEpoch{b: b, gen: gen}
+	e.done = func(err error) { b.record(ticket{e: e}, b.classify(nil, err)) }
+	switch b.cfg.policy {
+	case tripCountWindow:
+		e.count = newCountWindow(b.cfg.calls)
+	case tripTimeWindow:
+		e.timed = newTimeWindow(int64(b.cfg.span), b.cfg.buckets)
+	}
+	return e
+}
+
+// now is the breaker's clock: monotonic nanoseconds since NewBreaker.
+func (b *Breaker) now() int64 { return int64(time.Since(b.base)) }
+
+// Execute calls fn(ctx) if the breaker admits the call and records its
+// outcome; otherwise it returns ErrOpen at once without calling fn. It
+// returns fn's error unchanged, or a *PanicError if fn panicked (which
+// counts as a failure). A context.Canceled returned while ctx is done counts
+// as neither success nor failure: the caller gave up, which says nothing
+// about the dependency. Execute does not check ctx itself before calling fn.
+func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (err error) {
+	var t ticket
+	if t.e = b.closedEpoch(); t.e == nil {
+		if t, err = b.admitSlow(); err != nil {
+			return err
+		}
+	}
+	returned := false
+	defer b.finish(ctx, t, &err, &returned)
+	err = fn(ctx)
+	returned = true
+	return err
+}
+
+// ExecuteValue is Execute for a function that returns a value. On ErrOpen or
+// a panic it returns the zero T.
+func ExecuteValue[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (v T, err error) {
+	t, err := b.admit()
+	if err != nil {
+		return v, err
+	}
+	returned := false
+	defer b.finish(ctx, t, &err, &returned)
+	v, err = fn(ctx)
+	returned = true
+	return v, err
+}
+
+// Allow is the two-step form of Execute, for calls that cannot be wrapped
+// in a function. If the breaker admits a call, Allow returns a done
+// function that the caller must call exactly once with the call's error;
+// otherwise it returns ErrOpen. A done called for a probe that already
+// timed out, or for a generation that has ended, is ignored by the state
+// machine. done classifies any context.Canceled as neutral, since it cannot
+// see the caller's context; pass a *PanicError to record a panic. In the
+// closed state neither Allow nor done allocates.
+func (b *Breaker) Allow() (done func(err error), err error) {
+	t, err := b.admit()
+	if err != nil {
+		return nil, err
+	}
+	if t.e != nil {
+		return t.e.done, nil
+	}
+	// A probe needs its own ticket in the closure; probes are rare enough
+	// for this allocation not to matter.
+	return func(err error) { b.record(t, b.classify(nil, err)) }, nil
+}
+
+// admit is the fast path shared by Execute and Allow: one load of the state
+// word and one of the epoch while closed.
+func (b *Breaker) admit() (ticket, error) {
+	if e := b.closedEpoch(); e != nil {
+		return ticket{e: e}, nil
+	}
+	return b.admitSlow()
+}
+
+// closedEpoch returns the current epoch if the breaker is closed, nil
+// otherwise. The word is loaded first: the epoch is published before the
+// word when the breaker closes, so a closed word with a mismatched epoch
+// only means that a state change is under way, and the slow path waits for
+// it.
+func (b *Breaker) closedEpoch() *closedEpoch {
+	w := b.word.Load()
+	if e := b.epoch.Load(); wordState(w) == Closed && e.gen == wordGen(w) {
+		return e
+	}
+	return nil
+}
+
+func (b *Breaker) admitSlow() (ticket, error) {
+	for {
+		w := b.word.Load()
+		switch wordState(w) {
+		case Closed:
+			if e := b.epoch.Load(); e.gen == wordGen(w) {
+				return ticket{e: e}, nil
+			}
+			// Wait for the goroutine closing the breaker.
+			b.mu.Lock()
+			b.mu.Unlock() //nolint:staticcheck // empty critical section: a barrier
+		case Open:
+			if b.now() < b.openUntil.Load() {
+				b.rejected.Add(1)
+				return ticket{}, ErrOpen
+			}
+			b.toHalfOpen(w)
+		case HalfOpen:
+			if t, ok, err := b.admitProbe(w); ok || err != nil {
+				return t, err
+			}
+		}
+	}
+}
+
+// finish is deferred by Execute: it turns a panic (or runtime.Goexit) of fn
+// into a failure and records the outcome. recover works here because finish
+// itself is the deferred call.
+func (b *Breaker) finish(ctx context.Context, t ticket, err *error, returned *bool) {
+	if !*returned {
+		if r := recover(); r != nil {
+			*err = newPanicError(r)
+		} else {
+			// runtime.Goexit: nobody will see the error, but the
+			// outcome still frees a probe slot and counts in Stats.
+			*err = errGoexit
+		}
+		b.record(t, failure)
+		return
+	}
+	if *err == nil && t.e != nil && b.cfg.policy == tripConsecutive {
+		// The closed-state success of the default policy, inline: only
+		// write the word if there is a failure run to end, so that a
+		// healthy breaker's word stays shared between cores.
+		if b.word.Load()&wordFailMask != 0 {
+			b.resetFailures(t.e.gen)
+		}
+		return
+	}
+	b.record(t, b.classify(ctx, *err))
+}
+
+// classify maps a call's error to its outcome. ctx is nil for Allow's done,
+// which cannot tell whose context was canceled.
+func (b *Breaker) classify(ctx context.Context, err error) outcome {
+	if err == nil {
+		return success
+	}
+	if errors.Is(err, context.Canceled) && (ctx == nil || ctx.Err() != nil) {
+		return neutral
+	}
+	if _, isPanic := err.(*PanicError); isPanic {
+		return failure
+	}
+	if f := b.cfg.isFailure; f != nil && !f(err) {
+		return success
+	}
+	return failure
+}
+
+// record applies one outcome to the breaker.
+func (b *Breaker) record(t ticket, o outcome) {
+	e := t.e
+	if e == nil {
+		b.probeDone(t, o)
+		return
+	}
+	switch o {
+	case neutral:
+		b.canceled.Add(1)
+		return
+	case failure:
+		b.failures.Add(1)
+	}
+	switch b.cfg.policy {
+	case tripConsecutive:
+		if o == failure {
+			b.countFailure(e.gen)
+		} else if w := b.word.Load(); w&wordFailMask != 0 {
+			b.resetFailures(e.gen)
+		}
+	case tripCountWindow:
+		calls, fails := e.count.record(o == failure)
+		if o == failure && b.rateTrips(calls, fails) {
+			b.trip(e.gen, Closed)
+		}
+	case tripTimeWindow:
+		calls, fails := e.timed.record(b.now(), o == failure)
+		if o == failure && b.rateTrips(calls, fails) {
+			b.trip(e.gen, Closed)
+		}
+	}
+}
+
+func (b *Breaker) rateTrips(calls, fails int) bool {
+	return calls >= b.cfg.minCalls && float64(fails) >= b.cfg.rate*float64(calls)
+}
+
+// countFailure adds a failure to the closed generation gen, and trips the
+// breaker when it is the threshold-th in a row. The threshold-th failure
+// trips without being stored, so two goroutines failing together cannot
+// push the count past the threshold unnoticed.
+func (b *Breaker) countFailure(gen uint32) {
+	for {
+		w := b.word.Load()
+		if wordGen(w) != gen || wordState(w) != Closed {
+			return
+		}
+		if wordFails(w)+1 >= b.cfg.threshold {
+			b.trip(gen, Closed)
+			return
+		}
+		if b.word.CompareAndSwap(w, w+1<<wordFailShift) {
+			return
+		}
+	}
+}
+
+// resetFailures clears the failure count of generation gen after a success.
+// Callers check first that the count is non-zero, so that a healthy breaker
+// is only ever read and its word stays shared between cores.
+func (b *Breaker) resetFailures(gen uint32) {
+	for {
+		w := b.word.Load()
+		if wordGen(w) != gen || w&wordFailMask == 0 {
+			return
+		}
+		if b.word.CompareAndSwap(w, w&^wordFailMask) {
+			return
+		}
+	}
+}
+
+// State returns the breaker's current state. It reads the clock when open,
+// so an open breaker whose cooldown has passed reports HalfOpen (and makes
+// the change, calling OnStateChange) even if no call has come in.
+func (b *Breaker) State() State {
+	w := b.word.Load()
+	if wordState(w) == Open && b.now() >= b.openUntil.Load() {
+		b.toHalfOpen(w)
+		w = b.word.Load()
+	}
+	return wordState(w)
+}
+
+// BreakerStats is a snapshot of a Breaker's counters, taken by Stats.
+//
+// Every admitted call is counted once its outcome is reported, except the
+// successes of a closed breaker: counting those would put an atomic
+// read-modify-write (about 5 ns, half the price of the whole call) on
+// every healthy call, and the caller sees each of them anyway. So, for the
+// closed state, Failures and Canceled are counted; for the half-open
+// state, the probes add up:
+//
+//	Probes = ProbeSuccesses + ProbeFailures + ProbeCanceled + ProbesAbandoned + ProbesInFlight
+//
+// The atomic counters are read one at a time while calls go on, so they
+// need not describe the same instant.
+type BreakerStats struct {
+	State State
+	// Failures and Canceled count closed-state calls that failed or that
+	// the caller canceled (neither success nor failure), in every closed
+	// generation, including results that came in after the breaker opened.
+	Failures, Canceled uint64
+	Rejected           uint64 // calls refused with ErrOpen, open or half-open
+	Trips              uint64 // changes to Open
+	// ConsecutiveFailures is the current run of failures while closed
+	// (consecutive-failure policy). The threshold-th failure trips the
+	// breaker without being stored, so this stays below the threshold.
+	ConsecutiveFailures int
+	// WindowCalls and WindowFailures are what the FailureRate window of
+	// the current closed generation holds (zero when not closed).
+	WindowCalls, WindowFailures int
+	probeStats
+	ProbesInFlight int
+}
+
+// probeStats counts half-open probes; the fields are promoted into
+// BreakerStats. Guarded by Breaker.mu.
+type probeStats struct {
+	Probes         uint64 // probes admitted
+	ProbeSuccesses uint64
+	ProbeFailures  uint64
+	ProbeCanceled  uint64 // neutral: canceled by the caller
+	// ProbesAbandoned are probes whose result stopped mattering before it
+	// came: they outlived ProbeTimeout, or another probe's result ended the
+	// half-open state first. Their results are ignored when they come.
+	ProbesAbandoned uint64
+}
+
+// Stats returns a snapshot of the breaker's counters. Like State, it
+// re-evaluates the clock. It takes the breaker's mutex briefly, never while
+// OnStateChange runs, so it is safe to call from there.
+func (b *Breaker) Stats() BreakerStats {
+	s := BreakerStats{
+		State:    b.State(),
+		Failures: b.failures.Load(),
+		Canceled: b.canceled.Load(),
+		Rejected: b.rejected.Load(),
+	}
+	b.mu.Lock()
+	s.Trips, s.probeStats, s.ProbesInFlight = b.trips, b.probeStats, len(b.probes)
+	b.mu.Unlock()
+	w := b.word.Load()
+	if wordState(w) != HalfOpen {
+		s.ProbesInFlight = 0 // slots left over from the last half-open
+	}
+	if wordState(w) != Closed {
+		return s
+	}
+	s.ConsecutiveFailures = wordFails(w)
+	if e := b.epoch.Load(); e.gen == wordGen(w) {
+		switch {
+		case e.count != nil:
+			s.WindowCalls, s.WindowFailures = e.count.counts()
+		case e.timed != nil:
+			s.WindowCalls, s.WindowFailures = e.timed.counts(b.now())
+		}
+	}
+	return s
+}

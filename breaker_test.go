@@ -1,0 +1,517 @@
+package conc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var errBoom = errors.New("boom")
+
+func failWith(err error) func(context.Context) error {
+	return func(context.Context) error { return err }
+}
+
+// tripBreaker makes n failing calls through b.
+func tripBreaker(t *testing.T, b *Breaker, n int) {
+	t.Helper()
+	for range n {
+		require.ErrorIs(t, b.Execute(t.Context(), failWith(errBoom)), errBoom)
+	}
+}
+
+func TestBreakerTripsAtExactlyTheThreshold(t *testing.T) {
+	for _, threshold := range []int{1, 2, 5, 17} {
+		t.Run(fmt.Sprint(threshold), func(t *testing.T) {
+			b := NewBreaker(ConsecutiveFailures(threshold))
+			tripBreaker(t, b, threshold-1)
+			assert.Equal(t, Closed, b.State(), "one failure short of the threshold")
+			assert.Equal(t, threshold-1, b.Stats().ConsecutiveFailures)
+			tripBreaker(t, b, 1)
+			assert.Equal(t, Open, b.State())
+			assert.Equal(t, uint64(1), b.Stats().Trips)
+		})
+	}
+}
+
+func TestBreakerSuccessResetsTheFailureRun(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(3))
+	for range 10 {
+		tripBreaker(t, b, 2)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+	}
+	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, uint64(20), b.Stats().Failures)
+}
+
+func TestBreakerOpenRejectsWithoutCallingFn(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Hour))
+	tripBreaker(t, b, 1)
+	called := false
+	fn := func(context.Context) error { called = true; return nil }
+	for range 3 {
+		assert.ErrorIs(t, b.Execute(t.Context(), fn), ErrOpen)
+	}
+	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { called = true; return 1, nil })
+	assert.ErrorIs(t, err, ErrOpen)
+	assert.Zero(t, v)
+	done, err := b.Allow()
+	assert.ErrorIs(t, err, ErrOpen)
+	assert.Nil(t, done)
+	assert.False(t, called, "fn must not run while open")
+	assert.Equal(t, uint64(5), b.Stats().Rejected)
+}
+
+func TestBreakerStateReportsHalfOpenAfterCooldownWithoutTraffic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var changes []string
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(10*time.Second),
+			OnStateChange(func(from, to State) { changes = append(changes, from.String()+">"+to.String()) }))
+		tripBreaker(t, b, 1)
+		time.Sleep(10*time.Second - time.Nanosecond)
+		assert.Equal(t, Open, b.State())
+		time.Sleep(time.Nanosecond)
+		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, []string{"closed>open", "open>half-open"}, changes)
+	})
+}
+
+func TestBreakerHalfOpenAdmitsExactlyTheConfiguredProbes(t *testing.T) {
+	for _, probes := range []int{1, 3, 10} {
+		t.Run(fmt.Sprint(probes), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second),
+					HalfOpenProbes(probes), SuccessesToClose(probes), ProbeTimeout(time.Hour))
+				tripBreaker(t, b, 1)
+				time.Sleep(time.Second)
+
+				release := make(chan struct{})
+				var running, rejected atomic.Int64
+				var wg sync.WaitGroup
+				for range 100 {
+					wg.Go(func() {
+						err := b.Execute(t.Context(), func(context.Context) error {
+							running.Add(1)
+							<-release
+							return nil
+						})
+						if errors.Is(err, ErrOpen) {
+							rejected.Add(1)
+						}
+					})
+				}
+				synctest.Wait() // every caller is either rejected or blocked in fn
+				assert.Equal(t, int64(probes), running.Load())
+				assert.Equal(t, int64(100-probes), rejected.Load())
+				assert.Equal(t, probes, b.Stats().ProbesInFlight)
+				close(release)
+				wg.Wait()
+				assert.Equal(t, Closed, b.State(), "all probes succeeded")
+				s := b.Stats()
+				assert.Equal(t, uint64(probes), s.Probes)
+				assert.Equal(t, uint64(probes), s.ProbeSuccesses)
+			})
+		})
+	}
+}
+
+func TestBreakerHungProbeIsReplacedAfterProbeTimeout(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(5*time.Second))
+		tripBreaker(t, b, 1)
+		time.Sleep(time.Second)
+
+		hung, err := b.Allow() // a probe whose done is never called in time
+		require.NoError(t, err)
+		time.Sleep(5*time.Second - time.Nanosecond)
+		_, err = b.Allow()
+		assert.ErrorIs(t, err, ErrOpen, "the hung probe still holds the only slot")
+
+		time.Sleep(time.Nanosecond)
+		done, err := b.Allow()
+		require.NoError(t, err, "past the probe timeout the slot is free again")
+		hung(errBoom) // too late: must not reopen the breaker
+		assert.Equal(t, HalfOpen, b.State())
+		done(nil)
+		assert.Equal(t, Closed, b.State())
+		s := b.Stats()
+		assert.Equal(t, uint64(1), s.ProbesAbandoned)
+		assert.Equal(t, uint64(0), s.ProbeFailures)
+		assert.Equal(t, s.Probes, s.ProbeSuccesses+s.ProbeFailures+s.ProbeCanceled+s.ProbesAbandoned)
+	})
+}
+
+func TestBreakerExecuteProbeHangingPastTimeoutIsReplaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(3*time.Second))
+		tripBreaker(t, b, 1)
+		time.Sleep(time.Second)
+		unblock := make(chan struct{})
+		go func() {
+			_ = b.Execute(context.Background(), func(context.Context) error { <-unblock; return errBoom })
+		}()
+		synctest.Wait()
+		time.Sleep(3 * time.Second)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		assert.Equal(t, Closed, b.State())
+		close(unblock)
+		synctest.Wait()
+		assert.Equal(t, Closed, b.State(), "the late failure belongs to an expired probe")
+	})
+}
+
+func TestBreakerLateResultFromPreviousGenerationIsIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(2), Cooldown(time.Second))
+		old := make([]func(error), 4)
+		for i := range old {
+			var err error
+			old[i], err = b.Allow()
+			require.NoError(t, err)
+		}
+		tripBreaker(t, b, 2) // generation 0 ends
+		old[0](nil)          // a success from gen 0 must not close an open breaker
+		assert.Equal(t, Open, b.State())
+
+		time.Sleep(time.Second)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil))) // probe closes: new generation
+		require.Equal(t, Closed, b.State())
+		tripBreaker(t, b, 1)
+		old[1](errBoom) // would be the second failure in a row, but of gen 0
+		old[2](errBoom)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
+		old[3](nil) // nor may it reset the current run
+		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
+	})
+}
+
+func TestBreakerOnStateChangeMayCallBackIntoTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type change struct {
+			from, to, seen State
+		}
+		var changes []change
+		var b *Breaker
+		b = NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(from, to State) {
+			changes = append(changes, change{from, to, b.State()})
+			_ = b.Stats()
+			if to == HalfOpen {
+				// A probe from inside the callback closes the breaker
+				// again; that change is reported after this call returns.
+				assert.NoError(t, b.Execute(context.Background(), failWith(nil)))
+			}
+		}))
+		tripBreaker(t, b, 1)
+		time.Sleep(time.Second)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, []change{
+			{Closed, Open, Open},
+			{Open, HalfOpen, HalfOpen},
+			{HalfOpen, Closed, Closed},
+		}, changes)
+	})
+}
+
+func TestBreakerCanceledCallsAreNeutral(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(2), Cooldown(time.Second))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		canceled := func(ctx context.Context) error { return ctx.Err() }
+
+		tripBreaker(t, b, 1)
+		for range 5 {
+			assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
+		}
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, 1, b.Stats().ConsecutiveFailures, "a canceled call neither fails nor resets the run")
+		assert.Equal(t, uint64(5), b.Stats().Canceled)
+
+		// A Canceled that is not the caller's (ctx is live) is a failure.
+		assert.ErrorIs(t, b.Execute(t.Context(), failWith(context.Canceled)), context.Canceled)
+		require.Equal(t, Open, b.State())
+
+		time.Sleep(time.Second)
+		assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
+		assert.Equal(t, HalfOpen, b.State(), "a canceled probe frees its slot and decides nothing")
+		done, err := b.Allow()
+		require.NoError(t, err)
+		done(fmt.Errorf("wrapped: %w", context.Canceled))
+		assert.Equal(t, HalfOpen, b.State())
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, uint64(2), b.Stats().ProbeCanceled)
+	})
+}
+
+func TestBreakerPanicCountsAsFailureAndReturnsPanicError(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(2))
+	err := b.Execute(t.Context(), func(context.Context) error { panic("kaput") })
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "kaput", pe.Value)
+	_, err = ExecuteValue(t.Context(), b, func(context.Context) (string, error) { panic(errBoom) })
+	assert.ErrorIs(t, err, errBoom)
+	assert.ErrorAs(t, err, &pe)
+	assert.Equal(t, Open, b.State())
+}
+
+func TestBreakerGoexitInFnCountsAsFailure(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(1))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Execute(context.Background(), func(context.Context) error { runtime.Goexit(); return nil })
+	}()
+	<-done
+	assert.Equal(t, Open, b.State())
+}
+
+func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
+	errNotFound := errors.New("not found")
+	b := NewBreaker(ConsecutiveFailures(1), IsFailure(func(err error) bool { return !errors.Is(err, errNotFound) }))
+	for range 10 {
+		assert.ErrorIs(t, b.Execute(t.Context(), failWith(errNotFound)), errNotFound)
+	}
+	assert.Equal(t, Closed, b.State())
+	done, err := b.Allow()
+	require.NoError(t, err)
+	done(&PanicError{Value: errNotFound}) // a panic is a failure whatever the predicate says
+	assert.Equal(t, Open, b.State())
+}
+
+func TestExecuteValueReturnsTheValue(t *testing.T) {
+	b := NewBreaker()
+	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 42, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 42, v)
+	v, err = ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 7, errBoom })
+	assert.ErrorIs(t, err, errBoom)
+	assert.Equal(t, 7, v, "the value comes back with the error, as fn returned it")
+}
+
+func TestBreakerFailedProbeReopensAndSuccessesToCloseAreCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), SuccessesToClose(3))
+		tripBreaker(t, b, 1)
+		time.Sleep(time.Second)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		assert.Equal(t, HalfOpen, b.State())
+		tripBreaker(t, b, 1) // a failed probe reopens at once
+		assert.Equal(t, Open, b.State())
+		time.Sleep(time.Second)
+		for range 3 {
+			require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		}
+		assert.Equal(t, Closed, b.State())
+		s := b.Stats()
+		assert.Equal(t, uint64(2), s.Trips)
+		assert.Equal(t, uint64(5), s.ProbeSuccesses)
+		assert.Equal(t, uint64(1), s.ProbeFailures)
+	})
+}
+
+func TestBreakerCooldownGrowsOnRepeatedTripsAndIsCapped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), CooldownGrowth(2, 5*time.Second))
+		tripBreaker(t, b, 1)
+		for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
+			time.Sleep(want - time.Nanosecond)
+			require.Equal(t, Open, b.State(), "cooldown %v not over yet", want)
+			time.Sleep(time.Nanosecond)
+			require.Equal(t, HalfOpen, b.State(), "cooldown %v over", want)
+			tripBreaker(t, b, 1) // the probe fails
+		}
+		time.Sleep(5 * time.Second)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		tripBreaker(t, b, 1) // closed in between: back to the base cooldown
+		time.Sleep(time.Second)
+		assert.Equal(t, HalfOpen, b.State())
+	})
+}
+
+func TestBreakerCooldownJitterStaysInBounds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const base = 10 * time.Second
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(base), CooldownJitter(0.5))
+		seen := map[time.Duration]bool{}
+		for range 50 {
+			tripBreaker(t, b, 1)
+			start := time.Now()
+			time.Sleep(base - time.Nanosecond)
+			require.Equal(t, Open, b.State(), "jitter never shortens the cooldown")
+			for b.State() == Open {
+				time.Sleep(100 * time.Millisecond)
+			}
+			d := time.Since(start)
+			require.LessOrEqual(t, d, base+base/2)
+			seen[d.Round(time.Second)] = true
+			require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		}
+		assert.Greater(t, len(seen), 2, "cooldowns should differ")
+	})
+}
+
+func TestBreakerCountWindowTripsOnRate(t *testing.T) {
+	b := NewBreaker(FailureRate(0.5, 4, LastCalls(6)))
+	ok, bad := failWith(nil), failWith(errBoom)
+	run := func(fns ...func(context.Context) error) {
+		for _, fn := range fns {
+			_ = b.Execute(t.Context(), fn)
+		}
+	}
+	run(bad, bad, bad) // 3 failures, but fewer than minCalls
+	assert.Equal(t, Closed, b.State())
+	run(ok, ok, ok, ok, ok, ok) // the failures slide out of the window
+	s := b.Stats()
+	assert.Equal(t, 6, s.WindowCalls)
+	assert.Equal(t, 0, s.WindowFailures)
+	run(bad, bad) // 2 of 6
+	assert.Equal(t, Closed, b.State())
+	run(bad) // 3 of 6 = 50%
+	assert.Equal(t, Open, b.State())
+}
+
+func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(FailureRate(0.5, 4, LastDuration(10*time.Second, 10)))
+		ok, bad := failWith(nil), failWith(errBoom)
+		for range 3 {
+			_ = b.Execute(t.Context(), bad)
+		}
+		_ = b.Execute(t.Context(), ok)
+		_ = b.Execute(t.Context(), ok)
+		assert.Equal(t, Closed, b.State(), "3 of 5 after minCalls came from a success")
+		time.Sleep(10 * time.Second) // everything ages out
+		assert.Equal(t, 0, b.Stats().WindowCalls)
+		_ = b.Execute(t.Context(), ok)
+		_ = b.Execute(t.Context(), ok)
+		time.Sleep(5 * time.Second)
+		_ = b.Execute(t.Context(), bad)
+		_ = b.Execute(t.Context(), ok)
+		assert.Equal(t, Closed, b.State(), "1 of 4")
+		time.Sleep(5 * time.Second) // the first two successes leave
+		_ = b.Execute(t.Context(), bad)
+		assert.Equal(t, Closed, b.State(), "2 of 3, fewer than minCalls")
+		s := b.Stats()
+		assert.Equal(t, 3, s.WindowCalls)
+		assert.Equal(t, 2, s.WindowFailures)
+		_ = b.Execute(t.Context(), bad)
+		assert.Equal(t, Open, b.State(), "3 of 4")
+	})
+}
+
+func TestBreakerClosingStartsAnEmptyWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(FailureRate(1, 2, LastCalls(2)), Cooldown(time.Second))
+		tripBreaker(t, b, 2)
+		time.Sleep(time.Second)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		assert.Equal(t, 0, b.Stats().WindowCalls)
+		tripBreaker(t, b, 1)
+		assert.Equal(t, Closed, b.State())
+	})
+}
+
+func TestBreakerClosedPathDoesNotAllocate(t *testing.T) {
+	for _, opt := range []BreakerOption{ConsecutiveFailures(5), FailureRate(0.5, 10, LastCalls(10))} {
+		b := NewBreaker(opt)
+		ctx := context.Background()
+		fn := failWith(nil)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.Execute(ctx, fn) }))
+		assert.Zero(t, testing.AllocsPerRun(100, func() {
+			done, _ := b.Allow()
+			done(nil)
+		}))
+		assert.Zero(t, testing.AllocsPerRun(100, func() {
+			_, _ = ExecuteValue(ctx, b, func(context.Context) (int, error) { return 1, nil })
+		}))
+	}
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[State]string{Closed: "closed", Open: "open", HalfOpen: "half-open", 7: "State(7)"} {
+		assert.Equal(t, want, s.String())
+	}
+}
+
+func TestNewBreakerPanicsOnBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		new  func()
+		want string
+	}{
+		{"threshold", func() { NewBreaker(ConsecutiveFailures(0)) }, "conc: breaker failure threshold must be at least 1, got 0"},
+		{"rate", func() { NewBreaker(FailureRate(0, 1, LastCalls(1))) }, "conc: breaker failure rate must be in (0, 1], got 0"},
+		{"min calls", func() { NewBreaker(FailureRate(0.5, 0, LastCalls(1))) }, "conc: breaker minimum calls must be at least 1, got 0"},
+		{"window", func() { NewBreaker(FailureRate(0.5, 10, LastCalls(5))) }, "conc: breaker window of 5 calls is smaller than its minimum of 10 calls"},
+		{"no window", func() { NewBreaker(FailureRate(0.5, 1, Window{})) }, "conc: breaker window must come from LastCalls or LastDuration"},
+		{"calls", func() { LastCalls(0) }, "conc: breaker window calls must be at least 1, got 0"},
+		{"duration", func() { LastDuration(-time.Second, 1) }, "conc: breaker window duration must be positive, got -1s"},
+		{"buckets", func() { LastDuration(time.Second, 0) }, "conc: breaker window buckets must be at least 1, got 0"},
+		{"cooldown", func() { Cooldown(-1) }, "conc: breaker cooldown must not be negative, got -1ns"},
+		{"jitter", func() { CooldownJitter(1.5) }, "conc: breaker cooldown jitter must be in [0, 1], got 1.5"},
+		{"growth", func() { CooldownGrowth(0.5, time.Second) }, "conc: breaker cooldown growth must be a finite number >= 1, got 0.5"},
+		{"max cooldown", func() { NewBreaker(Cooldown(time.Minute), CooldownGrowth(2, time.Second)) }, "conc: breaker max cooldown 1s is below its cooldown 1m0s"},
+		{"probes", func() { HalfOpenProbes(0) }, "conc: breaker half-open probes must be at least 1, got 0"},
+		{"successes", func() { SuccessesToClose(-1) }, "conc: breaker successes to close must be at least 1, got -1"},
+		{"probe timeout", func() { ProbeTimeout(0) }, "conc: breaker probe timeout must be positive, got 0s"},
+		{"predicate", func() { IsFailure(nil) }, "conc: breaker IsFailure predicate must not be nil"},
+		{"callback", func() { OnStateChange(nil) }, "conc: breaker OnStateChange callback must not be nil"},
+		{"nil option", func() { NewBreaker(nil) }, "conc: BreakerOption must not be nil"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.PanicsWithValue(t, tc.want, tc.new)
+		})
+	}
+}
+
+// TestBreakerStressKeepsProbeAccounting hammers one breaker from many
+// goroutines with random outcomes, through both Execute and Allow, and
+// checks that the half-open accounting adds up. The model test checks the
+// decisions themselves.
+func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const probes = 3
+		b := NewBreaker(ConsecutiveFailures(3), Cooldown(time.Millisecond), HalfOpenProbes(probes),
+			SuccessesToClose(2), ProbeTimeout(5*time.Millisecond))
+		var wg sync.WaitGroup
+		for g := range 16 {
+			wg.Go(func() {
+				for i := range 300 {
+					fail := (i*7+g)%5 < 2
+					fn := func(context.Context) error {
+						time.Sleep(time.Duration(i%4) * time.Millisecond)
+						if fail {
+							return errBoom
+						}
+						return nil
+					}
+					if i%3 == 0 {
+						if done, err := b.Allow(); err == nil {
+							done(fn(t.Context()))
+						}
+						continue
+					}
+					_ = b.Execute(t.Context(), fn)
+				}
+			})
+		}
+		wg.Wait()
+		s := b.Stats()
+		assert.Equal(t, s.Probes, s.ProbeSuccesses+s.ProbeFailures+s.ProbeCanceled+s.ProbesAbandoned+uint64(s.ProbesInFlight))
+		assert.Greater(t, s.Trips, uint64(1))
+		assert.Greater(t, s.Rejected, uint64(0))
+	})
+}
