@@ -240,6 +240,10 @@ func (b *Breaker) finish(ctx context.Context, t ticket, err *error, returned *bo
 		}
 		return
 	}
+	if *err == nil {
+		b.record(t, success)
+		return
+	}
 	b.record(t, b.classify(ctx, *err))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -490,6 +491,9 @@ func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
 		for g := range 16 {
 			wg.Go(func() {
 				for i := range 300 {
+					// Rejected calls return at once; without a pause here
+					// the fake clock would never move.
+					time.Sleep(500 * time.Microsecond)
 					fail := (i*7+g)%5 < 2
 					fn := func(context.Context) error {
 						time.Sleep(time.Duration(i%4) * time.Millisecond)
@@ -514,4 +518,50 @@ func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
 		assert.Greater(t, s.Trips, uint64(1))
 		assert.Greater(t, s.Rejected, uint64(0))
 	})
+}
+
+// TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted runs failing
+// calls from many goroutines at once: the breaker must trip exactly once,
+// and every call must be either a counted failure or a counted rejection.
+func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
+	const goroutines, calls = 8, 2000
+	b := NewBreaker(ConsecutiveFailures(50), Cooldown(time.Hour))
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				_ = b.Execute(context.Background(), failWith(errBoom))
+			}
+		})
+	}
+	wg.Wait()
+	s := b.Stats()
+	assert.Equal(t, Open, s.State)
+	assert.Equal(t, uint64(1), s.Trips)
+	assert.Equal(t, uint64(goroutines*calls), s.Failures+s.Rejected)
+	assert.GreaterOrEqual(t, s.Failures, uint64(50))
+}
+
+// TestCountWindowFailureCountMatchesItsBits records outcomes from many
+// goroutines into a small window, so that calls a whole window apart race
+// for the same bit, and checks that the running failure count still equals
+// the number of set bits.
+func TestCountWindowFailureCountMatchesItsBits(t *testing.T) {
+	w := newCountWindow(70)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 5000 {
+				w.record((i+g)%3 == 0)
+			}
+		})
+	}
+	wg.Wait()
+	set := 0
+	for i := range w.bits {
+		set += bits.OnesCount64(w.bits[i].Load())
+	}
+	calls, failures := w.counts()
+	assert.Equal(t, 70, calls)
+	assert.Equal(t, set, failures)
 }

@@ -47,6 +47,15 @@ func newCountWindow(n int) *countWindow {
 // record stores one outcome and returns how many calls and failures the
 // window now holds.
 func (w *countWindow) record(failed bool) (calls, failures int) {
+	// A success into a full window without failures changes nothing worth
+	// keeping: a zero replaces a zero, and when every slot is zero it does
+	// not matter which slot the next failure lands in. Skipping it keeps a
+	// healthy breaker's window read-only, so two cores do not fight over
+	// the position counter. (A failure racing with this check is simply
+	// ordered after the success.)
+	if !failed && w.failures.Load() == 0 && w.next.Load() >= uint64(w.n) {
+		return int(w.n), 0
+	}
 	i := w.next.Add(1)
 	// Lemire's fastmod: (i-1) mod n without a divide instruction. The
 	// position is taken modulo 2^32 first; at the wrap, after four billion
