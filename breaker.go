@@ -18,10 +18,11 @@ import (
 // successful probes close it; a failed probe opens it again.
 //
 // A closed breaker takes no lock, allocates nothing and, with the
-// consecutive-failure or LastCalls policies, reads no clock: a call costs a
-// few atomic loads plus one increment of a per-goroutine counter for Stats.
-// Open and half-open take a mutex, which is cheap next to the time they
-// save by not calling a broken dependency.
+// consecutive-failure or LastCalls policies, reads no clock: while the
+// dependency is healthy a call costs a few atomic loads and writes nothing
+// shared, so callers on different cores do not slow each other down. Open
+// and half-open take a mutex, which is cheap next to the time they save by
+// not calling a broken dependency.
 //
 // A Breaker is safe for concurrent use by any number of goroutines. It holds
 // no goroutine and needs no Close. Its zero value is not usable: create one
@@ -59,7 +60,6 @@ type Breaker struct {
 // Execute can use its window without any lock; a new closed generation
 // gets a new epoch, which resets the window for free.
 type closedEpoch struct {
-	b     *Breaker
 	gen   uint32
 	done  func(error) // built once per generation, so Allow does not allocate
 	count *countWindow
@@ -100,8 +100,8 @@ func NewBreaker(opts ...BreakerOption) *Breaker {
 }
 
 func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
-	e := &closedEpoch{b: b, gen: gen}
-	e.done = func(err error) { b.record(ticket{e: e}, b.classify(nil, err)) }
+	e := &closedEpoch{gen: gen}
+	e.done = func(err error) { b.record(ticket{e: e}, b.classifyReported(err)) }
 	switch b.cfg.policy {
 	case tripCountWindow:
 		e.count = newCountWindow(b.cfg.calls)
@@ -121,6 +121,9 @@ func (b *Breaker) now() int64 { return int64(time.Since(b.base)) }
 // as neither success nor failure: the caller gave up, which says nothing
 // about the dependency. Execute does not check ctx itself before calling fn.
 func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (err error) {
+	if fn == nil {
+		panic("conc: Breaker.Execute fn must not be nil")
+	}
 	var t ticket
 	if t.e = b.closedEpoch(); t.e == nil {
 		if t, err = b.admitSlow(); err != nil {
@@ -137,6 +140,9 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (
 // ExecuteValue is Execute for a function that returns a value. On ErrOpen or
 // a panic it returns the zero T.
 func ExecuteValue[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (v T, err error) {
+	if fn == nil {
+		panic("conc: ExecuteValue fn must not be nil")
+	}
 	t, err := b.admit()
 	if err != nil {
 		return v, err
@@ -166,7 +172,7 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	}
 	// A probe needs its own ticket in the closure; probes are rare enough
 	// for this allocation not to matter.
-	return func(err error) { b.record(t, b.classify(nil, err)) }, nil
+	return func(err error) { b.record(t, b.classifyReported(err)) }, nil
 }
 
 // admit is the fast path shared by Execute and Allow: one load of the state
@@ -199,9 +205,10 @@ func (b *Breaker) admitSlow() (ticket, error) {
 			if e := b.epoch.Load(); e.gen == wordGen(w) {
 				return ticket{e: e}, nil
 			}
-			// Wait for the goroutine closing the breaker.
+			// The goroutine closing the breaker holds mu until both are
+			// published; taking it waits for that without spinning.
 			b.mu.Lock()
-			b.mu.Unlock() //nolint:staticcheck // empty critical section: a barrier
+			b.mu.Unlock()
 		case Open:
 			if b.now() < b.openUntil.Load() {
 				b.rejected.Add(1)
@@ -247,17 +254,32 @@ func (b *Breaker) finish(ctx context.Context, t ticket, err *error, returned *bo
 	b.record(t, b.classify(ctx, *err))
 }
 
-// classify maps a call's error to its outcome. ctx is nil for Allow's done,
-// which cannot tell whose context was canceled.
+// classify maps the error of a call made by Execute to its outcome. A
+// context.Canceled only counts as the caller's when the caller's ctx is
+// done; otherwise it is the dependency's own cancellation, and a failure.
 func (b *Breaker) classify(ctx context.Context, err error) outcome {
+	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return neutral
+	}
+	return b.classifyError(err)
+}
+
+// classifyReported maps the error passed to Allow's done to its outcome.
+// done cannot see the caller's context, so any context.Canceled is taken
+// to be the caller's.
+func (b *Breaker) classifyReported(err error) outcome {
+	if err != nil && errors.Is(err, context.Canceled) {
+		return neutral
+	}
+	return b.classifyError(err)
+}
+
+func (b *Breaker) classifyError(err error) outcome {
 	if err == nil {
 		return success
 	}
-	if errors.Is(err, context.Canceled) && (ctx == nil || ctx.Err() != nil) {
-		return neutral
-	}
 	if _, isPanic := err.(*PanicError); isPanic {
-		return failure
+		return failure // whatever the predicate says
 	}
 	if f := b.cfg.isFailure; f != nil && !f(err) {
 		return success

@@ -80,18 +80,14 @@ func newBreakerConfig(opts []BreakerOption) breakerConfig {
 		checkFunc("BreakerOption", o == nil)
 		o.applyBreaker(&c)
 	}
-	// Derived defaults: a probe that hangs for a whole cooldown is as good as
-	// lost, and growth without an explicit cap stops at 32 base cooldowns.
+	// A probe that hangs for a whole cooldown is as good as lost.
 	if c.probeTimeout == 0 {
 		c.probeTimeout = c.cooldown
-	}
-	if c.maxCooldown == 0 {
-		c.maxCooldown = 32 * c.cooldown
 	}
 	if c.policy == tripCountWindow && c.calls < c.minCalls {
 		panic(fmt.Sprintf("conc: breaker window of %d calls is smaller than its minimum of %d calls", c.calls, c.minCalls))
 	}
-	if c.maxCooldown < c.cooldown {
+	if c.growth > 1 && c.maxCooldown < c.cooldown {
 		panic(fmt.Sprintf("conc: breaker max cooldown %v is below its cooldown %v", c.maxCooldown, c.cooldown))
 	}
 	if c.probeTimeout <= 0 {
@@ -194,12 +190,14 @@ func CooldownJitter(frac float64) BreakerOption {
 // CooldownGrowth makes the cooldown grow by factor each time the breaker
 // trips again without having closed in between (a failed probe), up to max;
 // closing resets it. The default is no growth. It panics if factor < 1 or
-// max < 0, and NewBreaker panics if max is below the cooldown.
+// max <= 0, and NewBreaker panics if max is below the cooldown.
 func CooldownGrowth(factor float64, max time.Duration) BreakerOption {
 	if !(factor >= 1) || math.IsInf(factor, 1) {
 		panic(fmt.Sprintf("conc: breaker cooldown growth must be a finite number >= 1, got %v", factor))
 	}
-	checkBreakerDuration("breaker max cooldown", max)
+	if max <= 0 {
+		panic(fmt.Sprintf("conc: breaker max cooldown must be positive, got %v", max))
+	}
 	return breakerOptionFunc(func(c *breakerConfig) { c.growth, c.maxCooldown = factor, max })
 }
 
@@ -221,7 +219,8 @@ func SuccessesToClose(n int) BreakerOption {
 // ProbeTimeout bounds how long a half-open probe may hold its slot. A probe
 // that has not reported by then (its done never called, its function
 // hanging) is abandoned: its slot goes to the next caller and its late
-// result is ignored. The default is the cooldown. It panics if d <= 0.
+// result is ignored. The default is the cooldown (one second with a zero
+// cooldown). It panics if d <= 0.
 func ProbeTimeout(d time.Duration) BreakerOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("conc: breaker probe timeout must be positive, got %v", d))
