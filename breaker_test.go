@@ -568,3 +568,20 @@ func TestCountWindowFailureCountMatchesItsBits(t *testing.T) {
 	assert.Equal(t, 70, calls)
 	assert.Equal(t, set, failures)
 }
+
+func TestBreakerPanicInOnStateChangeLeavesTheBreakerUsable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var changes []State
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(_, to State) {
+			changes = append(changes, to)
+			if len(changes) == 1 {
+				panic("callback bug")
+			}
+		}))
+		assert.PanicsWithValue(t, "callback bug", func() { _ = b.Execute(t.Context(), failWith(errBoom)) })
+		assert.Equal(t, Open, b.State())
+		time.Sleep(time.Second)
+		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
+	})
+}
