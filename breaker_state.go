@@ -58,6 +58,12 @@ func wordFails(w uint64) int              { return int(w&wordFailMask) >> wordFa
 // admitProbe gives a half-open probe slot to the caller, first freeing the
 // slots of probes that outlived ProbeTimeout. ok is false, with a nil error,
 // when the generation changed under the caller, who must start over.
+//
+// Half-open takes the mutex: each slot has a deadline, and counting free
+// slots, expiring old ones and handing one out must be one step, or 100
+// callers arriving together could all see a free slot. Half-open lasts a
+// few calls, and the callers it turns away are about to get ErrOpen, so the
+// lock costs nothing that matters.
 func (b *Breaker) admitProbe(w uint64) (t ticket, ok bool, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -78,6 +84,10 @@ func (b *Breaker) admitProbe(w uint64) (t ticket, ok bool, err error) {
 
 // expireLocked frees the slots of probes whose time is up. Their results,
 // if they ever come, find no slot and are ignored.
+//
+// Expiry is lazy, checked when a caller wants a slot, rather than driven by
+// a timer: an expired slot only matters to the next caller, and a timer
+// would mean a goroutine or callback the breaker has to clean up after.
 func (b *Breaker) expireLocked(now int64) {
 	kept := b.probes[:0]
 	for _, p := range b.probes {
@@ -110,6 +120,8 @@ func (b *Breaker) probeDone(t ticket, o outcome) {
 		b.mu.Unlock()
 		return
 	}
+	// Slots are few (HalfOpenProbes), so a slice with a linear search beats
+	// a map and keeps the order in which probes were admitted.
 	b.probes = append(b.probes[:i], b.probes[i+1:]...)
 	switch o {
 	case neutral:
@@ -134,7 +146,8 @@ func (b *Breaker) trip(gen uint32, from State) {
 }
 
 // toHalfOpen ends the cooldown that w, an open state word, started, if it
-// is over.
+// is over. The clock is read again under the lock: the caller's reading may
+// predate a new trip that started a new cooldown.
 func (b *Breaker) toHalfOpen(w uint64) {
 	b.mu.Lock()
 	if b.now() >= b.openUntil.Load() {
@@ -171,6 +184,8 @@ func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
 		b.tripsInRow = 0
 		b.epoch.Store(b.newEpoch(gen + 1))
 	}
+	// Retry only because a closed-state failure counter may bump the word
+	// concurrently; the new word starts with a zero failure count.
 	for {
 		w := b.word.Load()
 		if b.word.CompareAndSwap(w, packWord(to, gen+1)) {
@@ -185,6 +200,10 @@ func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
 
 // cooldownLocked returns the length of the cooldown that starts now: the
 // configured one, grown for trips in a row and capped, then jittered.
+// Jitter only lengthens it, so the configured cooldown stays a promise to
+// the dependency: no probe comes sooner. The growth is computed in floating
+// point and capped before the conversion, so a long run of trips cannot
+// overflow.
 func (b *Breaker) cooldownLocked() int64 {
 	c := float64(b.cfg.cooldown)
 	if b.cfg.growth > 1 && b.tripsInRow > 1 {
@@ -207,6 +226,8 @@ func (b *Breaker) unlockAndNotify() {
 		b.mu.Unlock()
 		return
 	}
+	// The flag, not a second mutex, serialises delivery: a mutex held
+	// across the callback would deadlock a callback that changes the state.
 	b.notifying = true
 	defer func() {
 		// Also on a panic in the callback, which propagates: the next

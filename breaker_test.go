@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
 	"runtime"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -70,104 +68,6 @@ func TestBreakerOpenRejectsWithoutCallingFn(t *testing.T) {
 	assert.Nil(t, done)
 	assert.False(t, called, "fn must not run while open")
 	assert.Equal(t, uint64(5), b.Stats().Rejected)
-}
-
-func TestBreakerStateReportsHalfOpenAfterCooldownWithoutTraffic(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var changes []string
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(10*time.Second),
-			OnStateChange(func(from, to State) { changes = append(changes, from.String()+">"+to.String()) }))
-		tripBreaker(t, b, 1)
-		time.Sleep(10*time.Second - time.Nanosecond)
-		assert.Equal(t, Open, b.State())
-		time.Sleep(time.Nanosecond)
-		assert.Equal(t, HalfOpen, b.State())
-		assert.Equal(t, []string{"closed>open", "open>half-open"}, changes)
-	})
-}
-
-func TestBreakerHalfOpenAdmitsExactlyTheConfiguredProbes(t *testing.T) {
-	for _, probes := range []int{1, 3, 10} {
-		t.Run(fmt.Sprint(probes), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) {
-				b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second),
-					HalfOpenProbes(probes), SuccessesToClose(probes), ProbeTimeout(time.Hour))
-				tripBreaker(t, b, 1)
-				time.Sleep(time.Second)
-
-				release := make(chan struct{})
-				var running, rejected atomic.Int64
-				var wg sync.WaitGroup
-				for range 100 {
-					wg.Go(func() {
-						err := b.Execute(t.Context(), func(context.Context) error {
-							running.Add(1)
-							<-release
-							return nil
-						})
-						if errors.Is(err, ErrOpen) {
-							rejected.Add(1)
-						}
-					})
-				}
-				synctest.Wait() // every caller is either rejected or blocked in fn
-				assert.Equal(t, int64(probes), running.Load())
-				assert.Equal(t, int64(100-probes), rejected.Load())
-				assert.Equal(t, probes, b.Stats().ProbesInFlight)
-				close(release)
-				wg.Wait()
-				assert.Equal(t, Closed, b.State(), "all probes succeeded")
-				s := b.Stats()
-				assert.Equal(t, uint64(probes), s.Probes)
-				assert.Equal(t, uint64(probes), s.ProbeSuccesses)
-			})
-		})
-	}
-}
-
-func TestBreakerHungProbeIsReplacedAfterProbeTimeout(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(5*time.Second))
-		tripBreaker(t, b, 1)
-		time.Sleep(time.Second)
-
-		hung, err := b.Allow() // a probe whose done is never called in time
-		require.NoError(t, err)
-		time.Sleep(5*time.Second - time.Nanosecond)
-		_, err = b.Allow()
-		assert.ErrorIs(t, err, ErrOpen, "the hung probe still holds the only slot")
-
-		time.Sleep(time.Nanosecond)
-		done, err := b.Allow()
-		require.NoError(t, err, "past the probe timeout the slot is free again")
-		hung(errBoom) // too late: must not reopen the breaker
-		assert.Equal(t, HalfOpen, b.State())
-		done(nil)
-		assert.Equal(t, Closed, b.State())
-		s := b.Stats()
-		assert.Equal(t, uint64(1), s.ProbesAbandoned)
-		assert.Equal(t, uint64(0), s.ProbeFailures)
-		assert.Equal(t, s.Probes, s.ProbeSuccesses+s.ProbeFailures+s.ProbeCanceled+s.ProbesAbandoned)
-	})
-}
-
-func TestBreakerExecuteProbeHangingPastTimeoutIsReplaced(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(3*time.Second))
-		tripBreaker(t, b, 1)
-		time.Sleep(time.Second)
-		unblock := make(chan struct{})
-		go func() {
-			_ = b.Execute(context.Background(), func(context.Context) error { <-unblock; return errBoom })
-		}()
-		synctest.Wait()
-		time.Sleep(3 * time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		assert.Equal(t, Closed, b.State())
-		close(unblock)
-		synctest.Wait()
-		assert.Equal(t, Closed, b.State(), "the late failure belongs to an expired probe")
-	})
 }
 
 func TestBreakerLateResultFromPreviousGenerationIsIgnored(t *testing.T) {
@@ -301,130 +201,6 @@ func TestExecuteValueReturnsTheValue(t *testing.T) {
 	assert.Equal(t, 7, v, "the value comes back with the error, as fn returned it")
 }
 
-func TestBreakerFailedProbeReopensAndSuccessesToCloseAreCounted(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), SuccessesToClose(3))
-		tripBreaker(t, b, 1)
-		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		assert.Equal(t, HalfOpen, b.State())
-		tripBreaker(t, b, 1) // a failed probe reopens at once
-		assert.Equal(t, Open, b.State())
-		time.Sleep(time.Second)
-		for range 3 {
-			require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		}
-		assert.Equal(t, Closed, b.State())
-		s := b.Stats()
-		assert.Equal(t, uint64(2), s.Trips)
-		assert.Equal(t, uint64(5), s.ProbeSuccesses)
-		assert.Equal(t, uint64(1), s.ProbeFailures)
-	})
-}
-
-func TestBreakerCooldownGrowsOnRepeatedTripsAndIsCapped(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), CooldownGrowth(2, 5*time.Second))
-		tripBreaker(t, b, 1)
-		for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
-			time.Sleep(want - time.Nanosecond)
-			require.Equal(t, Open, b.State(), "cooldown %v not over yet", want)
-			time.Sleep(time.Nanosecond)
-			require.Equal(t, HalfOpen, b.State(), "cooldown %v over", want)
-			tripBreaker(t, b, 1) // the probe fails
-		}
-		time.Sleep(5 * time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		tripBreaker(t, b, 1) // closed in between: back to the base cooldown
-		time.Sleep(time.Second)
-		assert.Equal(t, HalfOpen, b.State())
-	})
-}
-
-func TestBreakerCooldownJitterStaysInBounds(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const base = 10 * time.Second
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(base), CooldownJitter(0.5))
-		seen := map[time.Duration]bool{}
-		for range 50 {
-			tripBreaker(t, b, 1)
-			start := time.Now()
-			time.Sleep(base - time.Nanosecond)
-			require.Equal(t, Open, b.State(), "jitter never shortens the cooldown")
-			for b.State() == Open {
-				time.Sleep(100 * time.Millisecond)
-			}
-			d := time.Since(start)
-			require.LessOrEqual(t, d, base+base/2)
-			seen[d.Round(time.Second)] = true
-			require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		}
-		assert.Greater(t, len(seen), 2, "cooldowns should differ")
-	})
-}
-
-func TestBreakerCountWindowTripsOnRate(t *testing.T) {
-	b := NewBreaker(FailureRate(0.5, 4, LastCalls(6)))
-	ok, bad := failWith(nil), failWith(errBoom)
-	run := func(fns ...func(context.Context) error) {
-		for _, fn := range fns {
-			_ = b.Execute(t.Context(), fn)
-		}
-	}
-	run(bad, bad, bad) // 3 failures, but fewer than minCalls
-	assert.Equal(t, Closed, b.State())
-	run(ok, ok, ok, ok, ok, ok) // the failures slide out of the window
-	s := b.Stats()
-	assert.Equal(t, 6, s.WindowCalls)
-	assert.Equal(t, 0, s.WindowFailures)
-	run(bad, bad) // 2 of 6
-	assert.Equal(t, Closed, b.State())
-	run(bad) // 3 of 6 = 50%
-	assert.Equal(t, Open, b.State())
-}
-
-func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(FailureRate(0.5, 4, LastDuration(10*time.Second, 10)))
-		ok, bad := failWith(nil), failWith(errBoom)
-		for range 3 {
-			_ = b.Execute(t.Context(), bad)
-		}
-		_ = b.Execute(t.Context(), ok)
-		_ = b.Execute(t.Context(), ok)
-		assert.Equal(t, Closed, b.State(), "3 of 5 after minCalls came from a success")
-		time.Sleep(10 * time.Second) // everything ages out
-		assert.Equal(t, 0, b.Stats().WindowCalls)
-		_ = b.Execute(t.Context(), ok)
-		_ = b.Execute(t.Context(), ok)
-		time.Sleep(5 * time.Second)
-		_ = b.Execute(t.Context(), bad)
-		_ = b.Execute(t.Context(), ok)
-		assert.Equal(t, Closed, b.State(), "1 of 4")
-		time.Sleep(5 * time.Second) // the first two successes leave
-		_ = b.Execute(t.Context(), bad)
-		assert.Equal(t, Closed, b.State(), "2 of 3, fewer than minCalls")
-		s := b.Stats()
-		assert.Equal(t, 3, s.WindowCalls)
-		assert.Equal(t, 2, s.WindowFailures)
-		_ = b.Execute(t.Context(), bad)
-		assert.Equal(t, Open, b.State(), "3 of 4")
-	})
-}
-
-func TestBreakerClosingStartsAnEmptyWindow(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(FailureRate(1, 2, LastCalls(2)), Cooldown(time.Second))
-		tripBreaker(t, b, 2)
-		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		assert.Equal(t, 0, b.Stats().WindowCalls)
-		tripBreaker(t, b, 1)
-		assert.Equal(t, Closed, b.State())
-	})
-}
-
 func TestBreakerClosedPathDoesNotAllocate(t *testing.T) {
 	for _, opt := range []BreakerOption{ConsecutiveFailures(5), FailureRate(0.5, 10, LastCalls(10))} {
 		b := NewBreaker(opt)
@@ -481,48 +257,6 @@ func TestNewBreakerPanicsOnBadInput(t *testing.T) {
 	}
 }
 
-// TestBreakerStressKeepsProbeAccounting hammers one breaker from many
-// goroutines with random outcomes, through both Execute and Allow, and
-// checks that the half-open accounting adds up. The model test checks the
-// decisions themselves.
-func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		const probes = 3
-		b := NewBreaker(ConsecutiveFailures(3), Cooldown(time.Millisecond), HalfOpenProbes(probes),
-			SuccessesToClose(2), ProbeTimeout(5*time.Millisecond))
-		var wg sync.WaitGroup
-		for g := range 16 {
-			wg.Go(func() {
-				for i := range 300 {
-					// Rejected calls return at once; without a pause here
-					// the fake clock would never move.
-					time.Sleep(500 * time.Microsecond)
-					fail := (i*7+g)%5 < 2
-					fn := func(context.Context) error {
-						time.Sleep(time.Duration(i%4) * time.Millisecond)
-						if fail {
-							return errBoom
-						}
-						return nil
-					}
-					if i%3 == 0 {
-						if done, err := b.Allow(); err == nil {
-							done(fn(t.Context()))
-						}
-						continue
-					}
-					_ = b.Execute(t.Context(), fn)
-				}
-			})
-		}
-		wg.Wait()
-		s := b.Stats()
-		assert.Equal(t, s.Probes, s.ProbeSuccesses+s.ProbeFailures+s.ProbeCanceled+s.ProbesAbandoned+uint64(s.ProbesInFlight))
-		assert.Greater(t, s.Trips, uint64(1))
-		assert.Greater(t, s.Rejected, uint64(0))
-	})
-}
-
 // TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted runs failing
 // calls from many goroutines at once: the breaker must trip exactly once,
 // and every call must be either a counted failure or a counted rejection.
@@ -543,30 +277,6 @@ func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
 	assert.Equal(t, uint64(1), s.Trips)
 	assert.Equal(t, uint64(goroutines*calls), s.Failures+s.Rejected)
 	assert.GreaterOrEqual(t, s.Failures, uint64(50))
-}
-
-// TestCountWindowFailureCountMatchesItsBits records outcomes from many
-// goroutines into a small window, so that calls a whole window apart race
-// for the same bit, and checks that the running failure count still equals
-// the number of set bits.
-func TestCountWindowFailureCountMatchesItsBits(t *testing.T) {
-	w := newCountWindow(70)
-	var wg sync.WaitGroup
-	for g := range 8 {
-		wg.Go(func() {
-			for i := range 5000 {
-				w.record((i+g)%3 == 0)
-			}
-		})
-	}
-	wg.Wait()
-	set := 0
-	for i := range w.bits {
-		set += bits.OnesCount64(w.bits[i].Load())
-	}
-	calls, failures := w.counts()
-	assert.Equal(t, 70, calls)
-	assert.Equal(t, set, failures)
 }
 
 func TestBreakerPanicInOnStateChangeLeavesTheBreakerUsable(t *testing.T) {
