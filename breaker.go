@@ -130,6 +130,9 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (
 			return err
 		}
 	}
+	// returned tells finish how fn ended: normally, by panic or by
+	// runtime.Goexit. The deferred call is open-coded by the compiler, so
+	// it costs a few instructions, not an allocation.
 	returned := false
 	defer b.finish(ctx, t, &err, &returned)
 	err = fn(ctx)
@@ -274,6 +277,8 @@ func (b *Breaker) classifyReported(err error) outcome {
 	return b.classifyError(err)
 }
 
+// classifyError applies the user's predicate. nil is a success without
+// asking it, which keeps the predicate off the healthy path entirely.
 func (b *Breaker) classifyError(err error) outcome {
 	if err == nil {
 		return success
@@ -288,6 +293,11 @@ func (b *Breaker) classifyError(err error) outcome {
 }
 
 // record applies one outcome to the breaker.
+//
+// A closed-state outcome is applied to the epoch it was admitted in, not to
+// the current one: the generation checks in countFailure, resetFailures and
+// trip make an outcome of an ended generation a no-op for the state, while
+// Stats still counts it, since the call did happen.
 func (b *Breaker) record(t ticket, o outcome) {
 	e := t.e
 	if e == nil {
@@ -321,6 +331,10 @@ func (b *Breaker) record(t ticket, o outcome) {
 	}
 }
 
+// rateTrips reports whether a window holding calls outcomes, fails of them
+// failures, trips the breaker. It is only asked at a failure: a success can
+// only lower the rate, so asking at every call would cost the healthy path
+// for nothing.
 func (b *Breaker) rateTrips(calls, fails int) bool {
 	return calls >= b.cfg.minCalls && float64(fails) >= b.cfg.rate*float64(calls)
 }
