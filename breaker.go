@@ -42,17 +42,20 @@ type Breaker struct {
 	canceled atomic.Uint64
 	rejected atomic.Uint64
 
-	// mu guards the slow path: state changes, half-open probes and the
-	// queue of state changes waiting for OnStateChange.
+	// Half-open probe slots: 0 is free, anything else is a probe in
+	// flight (see slotValue). Claimed and released with compare-and-swap.
+	slots    []atomic.Uint64
+	probeSeq atomic.Uint64
+	probes   probeCounters
+
+	// mu serialises state changes and guards the queue of changes waiting
+	// for OnStateChange. No call takes it while the breaker is closed, and
+	// a half-open probe only when its outcome changes the state.
 	mu         sync.Mutex
-	tripsInRow int     // trips since the breaker last closed; grows the cooldown
-	probes     []probe // probes in flight while half-open
-	probeOK    int     // successful probes in this half-open generation
-	ticket     uint64  // last probe ticket handed out
+	tripsInRow int // trips since the breaker last closed; grows the cooldown
+	trips      uint64
 	pending    []stateChange
 	notifying  bool // a goroutine is delivering pending
-	trips      uint64
-	probeStats probeStats
 }
 
 // A closedEpoch is what one closed generation needs on its fast path. It is
@@ -67,16 +70,12 @@ type closedEpoch struct {
 }
 
 // A ticket is an admitted call: either a call through the closed epoch e,
-// or half-open probe number probe of generation gen.
+// or the half-open probe of generation gen that holds slot with value probe.
 type ticket struct {
 	e     *closedEpoch
 	gen   uint32
+	slot  int
 	probe uint64
-}
-
-type probe struct {
-	ticket   uint64
-	deadline int64 // ns since base; past it the slot is free again
 }
 
 type stateChange struct{ from, to State }
@@ -95,6 +94,7 @@ const (
 // "conc: " message on an invalid configuration.
 func NewBreaker(opts ...BreakerOption) *Breaker {
 	b := &Breaker{cfg: newBreakerConfig(opts), base: time.Now()}
+	b.slots = make([]atomic.Uint64, b.cfg.probes)
 	b.epoch.Store(b.newEpoch(0))
 	return b
 }
@@ -245,7 +245,7 @@ func (b *Breaker) finish(ctx context.Context, t ticket, err *error, returned *bo
 		// The closed-state success of the default policy, inline: only
 		// write the word if there is a failure run to end, so that a
 		// healthy breaker's word stays shared between cores.
-		if b.word.Load()&wordFailMask != 0 {
+		if b.word.Load()&wordCountMask != 0 {
 			b.resetFailures(t.e.gen)
 		}
 		return
@@ -315,7 +315,7 @@ func (b *Breaker) record(t ticket, o outcome) {
 	case tripConsecutive:
 		if o == failure {
 			b.countFailure(e.gen)
-		} else if w := b.word.Load(); w&wordFailMask != 0 {
+		} else if w := b.word.Load(); w&wordCountMask != 0 {
 			b.resetFailures(e.gen)
 		}
 	case tripCountWindow:
@@ -349,11 +349,11 @@ func (b *Breaker) countFailure(gen uint32) {
 		if wordGen(w) != gen || wordState(w) != Closed {
 			return
 		}
-		if wordFails(w)+1 >= b.cfg.threshold {
+		if wordCount(w)+1 >= b.cfg.threshold {
 			b.trip(gen, Closed)
 			return
 		}
-		if b.word.CompareAndSwap(w, w+1<<wordFailShift) {
+		if b.word.CompareAndSwap(w, w+1<<wordCountShift) {
 			return
 		}
 	}
@@ -365,10 +365,10 @@ func (b *Breaker) countFailure(gen uint32) {
 func (b *Breaker) resetFailures(gen uint32) {
 	for {
 		w := b.word.Load()
-		if wordGen(w) != gen || w&wordFailMask == 0 {
+		if wordGen(w) != gen || w&wordCountMask == 0 {
 			return
 		}
-		if b.word.CompareAndSwap(w, w&^wordFailMask) {
+		if b.word.CompareAndSwap(w, w&^wordCountMask) {
 			return
 		}
 	}

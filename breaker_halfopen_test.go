@@ -219,3 +219,20 @@ func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
 		assert.Greater(t, s.Rejected, uint64(0))
 	})
 }
+
+func TestBreakerProbeReportingAfterItsDeadlineIsIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(2*time.Second))
+		tripBreaker(t, b, 1)
+		time.Sleep(time.Second)
+		done, err := b.Allow()
+		require.NoError(t, err)
+		time.Sleep(2 * time.Second) // nobody else wanted the slot meanwhile
+		done(nil)
+		assert.Equal(t, HalfOpen, b.State(), "a late success must not close the breaker")
+		s := b.Stats()
+		assert.Equal(t, uint64(1), s.ProbesAbandoned)
+		assert.Equal(t, uint64(0), s.ProbeSuccesses)
+		assert.Equal(t, 0, s.ProbesInFlight)
+	})
+}

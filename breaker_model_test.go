@@ -113,10 +113,15 @@ func (m *modelBreaker) report(t modelToken, o outcome, now time.Time) {
 		return // an earlier generation: ignored
 	}
 	if t.ticket != 0 {
-		if _, ok := m.inFlight[t.ticket]; !ok {
-			return // expired probe
+		deadline, ok := m.inFlight[t.ticket]
+		if !ok {
+			return // expired, and its slot given to another probe
 		}
 		delete(m.inFlight, t.ticket)
+		if !now.Before(deadline) {
+			m.abandons++
+			return // expired: a late result is ignored
+		}
 		m.probeResults++
 		switch o {
 		case failure:

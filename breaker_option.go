@@ -219,8 +219,9 @@ func SuccessesToClose(n int) BreakerOption {
 // ProbeTimeout bounds how long a half-open probe may hold its slot. A probe
 // that has not reported by then (its done never called, its function
 // hanging) is abandoned: its slot goes to the next caller and its late
-// result is ignored. The default is the cooldown (one second with a zero
-// cooldown). It panics if d <= 0.
+// result is ignored. Deadlines are kept in whole milliseconds, rounded up,
+// so a slot may stay taken up to 1ms longer, never shorter. The default is
+// the cooldown (one second with a zero cooldown). It panics if d <= 0.
 func ProbeTimeout(d time.Duration) BreakerOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("conc: breaker probe timeout must be positive, got %v", d))

@@ -4,12 +4,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"time"
 )
 
 // This file holds the Breaker's state machine: the state word, the
-// half-open probe slots and every state change, all of which happen under
-// the breaker's mutex. The closed-state fast path in breaker.go never takes
-// it.
+// half-open probe slots and the state changes. Changes happen under the
+// breaker's mutex, so that they and their OnStateChange calls are
+// serialised; everything else, probes included, is atomic words.
 
 // State is the state of a Breaker.
 type State uint32
@@ -38,104 +39,141 @@ func (s State) String() string {
 }
 
 // The breaker's state word packs, from the low bits up: the state (2 bits),
-// the consecutive-failure count of the closed state (30 bits) and the
-// generation (32 bits). Every state change starts a new generation, so one
-// compare-and-swap both checks that a result belongs to the current
-// generation and updates the failure count: a result reported for an
+// a count (30 bits) and the generation (32 bits). The count is the run of
+// consecutive failures while closed and the number of successful probes
+// while half-open. Every state change starts a new generation with a zero
+// count, so one compare-and-swap both checks that a result belongs to the
+// current generation and updates the count: a result reported for an
 // earlier generation can never change the current state.
 const (
-	wordStateMask = 1<<2 - 1
-	wordFailShift = 2
-	wordFailMask  = maxThreshold << wordFailShift
-	wordGenShift  = 32
+	wordStateMask  = 1<<2 - 1
+	wordCountShift = 2
+	wordCountMask  = maxThreshold << wordCountShift
+	wordGenShift   = 32
 )
 
 func packWord(s State, gen uint32) uint64 { return uint64(gen)<<wordGenShift | uint64(s) }
 func wordState(w uint64) State            { return State(w & wordStateMask) }
 func wordGen(w uint64) uint32             { return uint32(w >> wordGenShift) }
-func wordFails(w uint64) int              { return int(w&wordFailMask) >> wordFailShift }
+func wordCount(w uint64) int              { return int(w&wordCountMask) >> wordCountShift }
 
-// admitProbe gives a half-open probe slot to the caller, first freeing the
-// slots of probes that outlived ProbeTimeout. ok is false, with a nil error,
-// when the generation changed under the caller, who must start over.
-//
-// Half-open takes the mutex: each slot has a deadline, and counting free
-// slots, expiring old ones and handing one out must be one step, or 100
-// callers arriving together could all see a free slot. Half-open lasts a
-// few calls, and the callers it turns away are about to get ErrOpen, so the
-// lock costs nothing that matters.
-func (b *Breaker) admitProbe(w uint64) (t ticket, ok bool, err error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.word.Load() != w {
-		return ticket{}, false, nil
+// A probe slot holds 0 when free, or the probe's deadline in milliseconds
+// since the breaker's base (upper 40 bits: 34 years) and a sequence number
+// (lower 24 bits, never 0). The sequence number tells apart two probes that
+// got the same slot with the same deadline, so that a late probe can never
+// free its successor's slot. Milliseconds, rounded up, keep the deadline in
+// one word with the sequence: a probe may hold its slot up to 1ms past
+// ProbeTimeout, never less.
+const (
+	slotSeqBits = 24
+	slotSeqMask = 1<<slotSeqBits - 1
+)
+
+func (b *Breaker) slotValue(now int64) uint64 {
+	deadline := (now + int64(b.cfg.probeTimeout) + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	seq := b.probeSeq.Add(1) & slotSeqMask
+	for seq == 0 {
+		seq = b.probeSeq.Add(1) & slotSeqMask
 	}
-	now := b.now()
-	b.expireLocked(now)
-	if len(b.probes) >= b.cfg.probes {
-		b.rejected.Add(1)
-		return ticket{}, false, ErrOpen
-	}
-	b.ticket++
-	b.probeStats.Probes++
-	b.probes = append(b.probes, probe{ticket: b.ticket, deadline: now + int64(b.cfg.probeTimeout)})
-	return ticket{gen: wordGen(w), probe: b.ticket}, true, nil
+	return uint64(deadline)<<slotSeqBits | seq
 }
 
-// expireLocked frees the slots of probes whose time is up. Their results,
-// if they ever come, find no slot and are ignored.
+// slotExpired reports whether the probe in slot value v has outlived its
+// deadline at now.
+func slotExpired(v uint64, now int64) bool {
+	return now >= int64(v>>slotSeqBits)*int64(time.Millisecond)
+}
+
+// admitProbe gives a half-open probe slot to the caller: a free one, or one
+// whose probe outlived ProbeTimeout (that probe is abandoned; its result,
+// if it ever comes, finds its slot taken and is ignored). ok is false, with
+// a nil error, when the half-open generation of w ended under the caller,
+// who must start over.
 //
+// Slots are claimed with compare-and-swap, so N slots admit exactly N
+// probes however many callers arrive together, and no lock is taken.
 // Expiry is lazy, checked when a caller wants a slot, rather than driven by
 // a timer: an expired slot only matters to the next caller, and a timer
 // would mean a goroutine or callback the breaker has to clean up after.
-func (b *Breaker) expireLocked(now int64) {
-	kept := b.probes[:0]
-	for _, p := range b.probes {
-		if now < p.deadline {
-			kept = append(kept, p)
-		} else {
-			b.probeStats.ProbesAbandoned++
+func (b *Breaker) admitProbe(w uint64) (t ticket, ok bool, err error) {
+	now := b.now()
+	for i := range b.slots {
+		slot := &b.slots[i]
+		for {
+			old := slot.Load()
+			if old != 0 && !slotExpired(old, now) {
+				break // busy: try the next slot
+			}
+			v := b.slotValue(now)
+			if !slot.CompareAndSwap(old, v) {
+				continue // released or claimed meanwhile: look again
+			}
+			b.probes.admitted.Add(1)
+			if old != 0 {
+				b.probes.abandoned.Add(1)
+			}
+			// The slot was claimed after the check of w; if half-open
+			// ended in between, the state change may have cleared the
+			// slots before this claim, so give it back.
+			if cur := b.word.Load(); wordGen(cur) != wordGen(w) || wordState(cur) != HalfOpen {
+				if slot.CompareAndSwap(v, 0) {
+					b.probes.abandoned.Add(1)
+				}
+				return ticket{}, false, nil
+			}
+			return ticket{gen: wordGen(w), slot: i, probe: v}, true, nil
 		}
 	}
-	b.probes = kept
+	b.rejected.Add(1)
+	return ticket{}, false, ErrOpen
 }
 
 // probeDone applies a half-open probe's outcome: a failure reopens the
 // breaker, enough successes close it, a neutral outcome just frees the
-// slot. A probe whose slot has expired, or whose generation has ended, is
-// ignored altogether: its outcome was already written off.
+// slot. A probe that no longer holds its slot was abandoned, and counted so
+// by whoever took the slot; one that reports after its deadline is
+// abandoned too, whether or not its slot has been taken yet, so that the
+// same late result is ignored whatever the other callers did meanwhile.
 func (b *Breaker) probeDone(t ticket, o outcome) {
-	b.mu.Lock()
-	w := b.word.Load()
-	i := -1
-	if wordGen(w) == t.gen && wordState(w) == HalfOpen {
-		for j, p := range b.probes {
-			if p.ticket == t.probe {
-				i = j
-				break
-			}
-		}
-	}
-	if i < 0 {
-		b.mu.Unlock()
+	if !b.slots[t.slot].CompareAndSwap(t.probe, 0) {
 		return
 	}
-	// Slots are few (HalfOpenProbes), so a slice with a linear search beats
-	// a map and keeps the order in which probes were admitted.
-	b.probes = append(b.probes[:i], b.probes[i+1:]...)
+	if slotExpired(t.probe, b.now()) {
+		b.probes.abandoned.Add(1)
+		return
+	}
 	switch o {
 	case neutral:
-		b.probeStats.ProbeCanceled++
+		b.probes.canceled.Add(1)
 	case failure:
-		b.probeStats.ProbeFailures++
-		b.moveLocked(t.gen, HalfOpen, Open)
+		b.probes.failures.Add(1)
+		b.trip(t.gen, HalfOpen)
 	case success:
-		b.probeStats.ProbeSuccesses++
-		if b.probeOK++; b.probeOK >= b.cfg.successes {
-			b.moveLocked(t.gen, HalfOpen, Closed)
+		b.probes.successes.Add(1)
+		b.probeSucceeded(t.gen)
+	}
+}
+
+// probeSucceeded counts a successful probe of half-open generation gen in
+// the state word, and closes the breaker at the SuccessesToClose-th. As
+// with failures while closed, the deciding success does not store its
+// count, so two probes succeeding together cannot skip the threshold.
+func (b *Breaker) probeSucceeded(gen uint32) {
+	for {
+		w := b.word.Load()
+		if wordGen(w) != gen || wordState(w) != HalfOpen {
+			return
+		}
+		if wordCount(w)+1 >= b.cfg.successes {
+			b.mu.Lock()
+			b.moveLocked(gen, HalfOpen, Closed)
+			b.unlockAndNotify()
+			return
+		}
+		if b.word.CompareAndSwap(w, w+1<<wordCountShift) {
+			return
 		}
 	}
-	b.unlockAndNotify()
 }
 
 // trip opens the breaker if it is still in generation gen and state from.
@@ -169,27 +207,32 @@ func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
 	if w := b.word.Load(); wordGen(w) != gen || wordState(w) != from {
 		return false
 	}
-	if from == HalfOpen {
-		b.probeStats.ProbesAbandoned += uint64(len(b.probes))
-		b.probes = b.probes[:0]
-	}
 	switch to {
 	case Open:
 		b.tripsInRow++
 		b.trips++
 		b.openUntil.Store(b.now() + b.cooldownLocked())
-	case HalfOpen:
-		b.probeOK = 0
 	case Closed:
 		b.tripsInRow = 0
 		b.epoch.Store(b.newEpoch(gen + 1))
 	}
-	// Retry only because a closed-state failure counter may bump the word
-	// concurrently; the new word starts with a zero failure count.
+	// Retry only because the count (failures while closed, successful
+	// probes while half-open) may be bumped concurrently; the new word
+	// starts with a zero count.
 	for {
 		w := b.word.Load()
 		if b.word.CompareAndSwap(w, packWord(to, gen+1)) {
 			break
+		}
+	}
+	// Probes still in flight are abandoned. This must come after the word
+	// has changed: a probe claiming a slot checks the word afterwards, so
+	// either this sweep sees its claim or it sees the new word.
+	if from == HalfOpen {
+		for i := range b.slots {
+			if b.slots[i].Swap(0) != 0 {
+				b.probes.abandoned.Add(1)
+			}
 		}
 	}
 	if b.cfg.onChange != nil {

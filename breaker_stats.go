@@ -1,5 +1,7 @@
 package conc
 
+import "sync/atomic"
+
 // This file holds Breaker's Stats. The counters it reads are written on the
 // exceptional paths only (failures, rejections, state changes, probes), so
 // that a healthy closed breaker writes nothing shared.
@@ -32,21 +34,22 @@ type BreakerStats struct {
 	// WindowCalls and WindowFailures are what the FailureRate window of
 	// the current closed generation holds (zero when not closed).
 	WindowCalls, WindowFailures int
-	probeStats
-	ProbesInFlight int
-}
-
-// probeStats counts half-open probes; the fields are promoted into
-// BreakerStats. Guarded by Breaker.mu.
-type probeStats struct {
-	Probes         uint64 // probes admitted
-	ProbeSuccesses uint64
-	ProbeFailures  uint64
-	ProbeCanceled  uint64 // neutral: canceled by the caller
+	Probes                      uint64 // probes admitted
+	ProbeSuccesses              uint64
+	ProbeFailures               uint64
+	ProbeCanceled               uint64 // neutral: canceled by the caller
 	// ProbesAbandoned are probes whose result stopped mattering before it
 	// came: they outlived ProbeTimeout, or another probe's result ended the
 	// half-open state first. Their results are ignored when they come.
 	ProbesAbandoned uint64
+	// ProbesInFlight are the probes holding a slot now, including any past
+	// their deadline that no caller has needed the slot of yet.
+	ProbesInFlight int
+}
+
+// probeCounters counts half-open probes for BreakerStats.
+type probeCounters struct {
+	admitted, successes, failures, canceled, abandoned atomic.Uint64
 }
 
 // Stats returns a snapshot of the breaker's counters. Like State, it
@@ -60,16 +63,25 @@ func (b *Breaker) Stats() BreakerStats {
 		Rejected: b.rejected.Load(),
 	}
 	b.mu.Lock()
-	s.Trips, s.probeStats, s.ProbesInFlight = b.trips, b.probeStats, len(b.probes)
+	s.Trips = b.trips
 	b.mu.Unlock()
+	s.Probes = b.probes.admitted.Load()
+	s.ProbeSuccesses = b.probes.successes.Load()
+	s.ProbeFailures = b.probes.failures.Load()
+	s.ProbeCanceled = b.probes.canceled.Load()
+	s.ProbesAbandoned = b.probes.abandoned.Load()
 	w := b.word.Load()
-	if wordState(w) != HalfOpen {
-		s.ProbesInFlight = 0 // slots left over from the last half-open
+	if wordState(w) == HalfOpen {
+		for i := range b.slots {
+			if b.slots[i].Load() != 0 {
+				s.ProbesInFlight++
+			}
+		}
 	}
 	if wordState(w) != Closed {
 		return s
 	}
-	s.ConsecutiveFailures = wordFails(w)
+	s.ConsecutiveFailures = wordCount(w)
 	if e := b.epoch.Load(); e.gen == wordGen(w) {
 		switch {
 		case e.count != nil:
