@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -235,4 +236,38 @@ func TestBreakerProbeReportingAfterItsDeadlineIsIgnored(t *testing.T) {
 		assert.Equal(t, uint64(0), s.ProbeSuccesses)
 		assert.Equal(t, 0, s.ProbesInFlight)
 	})
+}
+
+// TestBreakerProbeSlotsBoundConcurrencyUnderContention keeps a breaker
+// half-open (its probes succeed, but never enough to close it) while 16
+// goroutines call it as fast as they can, on real threads: no more than the
+// configured number of probes may ever run at once.
+func TestBreakerProbeSlotsBoundConcurrencyUnderContention(t *testing.T) {
+	const probes = 3
+	b := NewBreaker(ConsecutiveFailures(1), Cooldown(0), HalfOpenProbes(probes),
+		SuccessesToClose(1<<20), ProbeTimeout(time.Hour))
+	tripBreaker(t, b, 1)
+	require.Equal(t, HalfOpen, b.State())
+	var running, peak atomic.Int64
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			for range 2000 {
+				_ = b.Execute(context.Background(), func(context.Context) error {
+					n := running.Add(1)
+					for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+					}
+					runtime.Gosched()
+					running.Add(-1)
+					return nil
+				})
+			}
+		})
+	}
+	wg.Wait()
+	s := b.Stats()
+	assert.LessOrEqual(t, peak.Load(), int64(probes))
+	assert.Equal(t, HalfOpen, s.State)
+	assert.Equal(t, s.Probes, s.ProbeSuccesses)
+	assert.Equal(t, uint64(16*2000), s.Probes+s.Rejected)
 }
