@@ -34,7 +34,7 @@ type Breaker struct {
 	openUntil atomic.Int64                // end of the cooldown, in ns since base
 	cfg       breakerConfig
 	base      time.Time // monotonic origin of every time stamp
-	_         [cacheLine]byte
+	_         [breakerPad]byte
 
 	// Counters of the exceptional paths. A closed breaker's successes are
 	// deliberately not counted: see BreakerStats.
@@ -50,11 +50,11 @@ type Breaker struct {
 
 	// mu serialises state changes and guards the queue of changes waiting
 	// for OnStateChange. No call takes it while the breaker is closed, and
-	// a half-open probe only when its outcome changes the state.
+	// a half-open probe only when its breakerOutcome changes the state.
 	mu         sync.Mutex
 	tripsInRow int // trips since the breaker last closed; grows the cooldown
 	trips      uint64
-	pending    []stateChange
+	pending    []breakerChange
 	notifying  bool // a goroutine is delivering pending
 }
 
@@ -71,21 +71,21 @@ type closedEpoch struct {
 
 // A ticket is an admitted call: either a call through the closed epoch e,
 // or the half-open probe of generation gen that holds slot with value probe.
-type ticket struct {
+type breakerTicket struct {
 	e     *closedEpoch
 	gen   uint32
 	slot  int
 	probe uint64
 }
 
-type stateChange struct{ from, to State }
+type breakerChange struct{ from, to State }
 
-type outcome uint8
+type breakerOutcome uint8
 
 const (
-	success outcome = iota
-	failure
-	neutral // canceled by the caller: says nothing about the dependency
+	outcomeSuccess breakerOutcome = iota
+	outcomeFailure
+	outcomeNeutral // canceled by the caller: says nothing about the dependency
 )
 
 // NewBreaker returns a closed Breaker configured by opts. Without options it
@@ -101,7 +101,7 @@ func NewBreaker(opts ...BreakerOption) *Breaker {
 
 func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
 	e := &closedEpoch{gen: gen}
-	e.done = func(err error) { b.record(ticket{e: e}, b.classifyReported(err)) }
+	e.done = func(err error) { b.record(breakerTicket{e: e}, b.classifyReported(err)) }
 	switch b.cfg.policy {
 	case tripCountWindow:
 		e.count = newCountWindow(b.cfg.calls)
@@ -115,7 +115,7 @@ func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
 func (b *Breaker) now() int64 { return int64(time.Since(b.base)) }
 
 // Execute calls fn(ctx) if the breaker admits the call and records its
-// outcome; otherwise it returns ErrOpen at once without calling fn. It
+// breakerOutcome; otherwise it returns ErrOpen at once without calling fn. It
 // returns fn's error unchanged, or a *PanicError if fn panicked (which
 // counts as a failure). A context.Canceled returned while ctx is done counts
 // as neither success nor failure: the caller gave up, which says nothing
@@ -124,7 +124,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (
 	if fn == nil {
 		panic("conc: Breaker.Execute fn must not be nil")
 	}
-	var t ticket
+	var t breakerTicket
 	if t.e = b.closedEpoch(); t.e == nil {
 		if t, err = b.admitSlow(); err != nil {
 			return err
@@ -180,9 +180,9 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 
 // admit is the fast path shared by Execute and Allow: one load of the state
 // word and one of the epoch while closed.
-func (b *Breaker) admit() (ticket, error) {
+func (b *Breaker) admit() (breakerTicket, error) {
 	if e := b.closedEpoch(); e != nil {
-		return ticket{e: e}, nil
+		return breakerTicket{e: e}, nil
 	}
 	return b.admitSlow()
 }
@@ -194,19 +194,19 @@ func (b *Breaker) admit() (ticket, error) {
 // it.
 func (b *Breaker) closedEpoch() *closedEpoch {
 	w := b.word.Load()
-	if e := b.epoch.Load(); wordState(w) == Closed && e.gen == wordGen(w) {
+	if e := b.epoch.Load(); bwState(w) == Closed && e.gen == bwGen(w) {
 		return e
 	}
 	return nil
 }
 
-func (b *Breaker) admitSlow() (ticket, error) {
+func (b *Breaker) admitSlow() (breakerTicket, error) {
 	for {
 		w := b.word.Load()
-		switch wordState(w) {
+		switch bwState(w) {
 		case Closed:
-			if e := b.epoch.Load(); e.gen == wordGen(w) {
-				return ticket{e: e}, nil
+			if e := b.epoch.Load(); e.gen == bwGen(w) {
+				return breakerTicket{e: e}, nil
 			}
 			// The goroutine closing the breaker holds mu until both are
 			// published; taking it waits for that without spinning.
@@ -215,7 +215,7 @@ func (b *Breaker) admitSlow() (ticket, error) {
 		case Open:
 			if b.now() < b.openUntil.Load() {
 				b.rejected.Add(1)
-				return ticket{}, ErrOpen
+				return breakerTicket{}, ErrOpen
 			}
 			b.toHalfOpen(w)
 		case HalfOpen:
@@ -227,105 +227,105 @@ func (b *Breaker) admitSlow() (ticket, error) {
 }
 
 // finish is deferred by Execute: it turns a panic (or runtime.Goexit) of fn
-// into a failure and records the outcome. recover works here because finish
+// into a failure and records the breakerOutcome. recover works here because finish
 // itself is the deferred call.
-func (b *Breaker) finish(ctx context.Context, t ticket, err *error, returned *bool) {
+func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, returned *bool) {
 	if !*returned {
 		if r := recover(); r != nil {
 			*err = newPanicError(r)
 		} else {
 			// runtime.Goexit: nobody will see the error, but the
-			// outcome still frees a probe slot and counts in Stats.
+			// breakerOutcome still frees a probe slot and counts in Stats.
 			*err = errGoexit
 		}
-		b.record(t, failure)
+		b.record(t, outcomeFailure)
 		return
 	}
 	if *err == nil && t.e != nil && b.cfg.policy == tripConsecutive {
 		// The closed-state success of the default policy, inline: only
 		// write the word if there is a failure run to end, so that a
 		// healthy breaker's word stays shared between cores.
-		if b.word.Load()&wordCountMask != 0 {
+		if b.word.Load()&bwCountMask != 0 {
 			b.resetFailures(t.e.gen)
 		}
 		return
 	}
 	if *err == nil {
-		b.record(t, success)
+		b.record(t, outcomeSuccess)
 		return
 	}
 	b.record(t, b.classify(ctx, *err))
 }
 
-// classify maps the error of a call made by Execute to its outcome. A
+// classify maps the error of a call made by Execute to its breakerOutcome. A
 // context.Canceled only counts as the caller's when the caller's ctx is
 // done; otherwise it is the dependency's own cancellation, and a failure.
-func (b *Breaker) classify(ctx context.Context, err error) outcome {
+func (b *Breaker) classify(ctx context.Context, err error) breakerOutcome {
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return neutral
+		return outcomeNeutral
 	}
 	return b.classifyError(err)
 }
 
-// classifyReported maps the error passed to Allow's done to its outcome.
+// classifyReported maps the error passed to Allow's done to its breakerOutcome.
 // done cannot see the caller's context, so any context.Canceled is taken
 // to be the caller's.
-func (b *Breaker) classifyReported(err error) outcome {
+func (b *Breaker) classifyReported(err error) breakerOutcome {
 	if err != nil && errors.Is(err, context.Canceled) {
-		return neutral
+		return outcomeNeutral
 	}
 	return b.classifyError(err)
 }
 
 // classifyError applies the user's predicate. nil is a success without
 // asking it, which keeps the predicate off the healthy path entirely.
-func (b *Breaker) classifyError(err error) outcome {
+func (b *Breaker) classifyError(err error) breakerOutcome {
 	if err == nil {
-		return success
+		return outcomeSuccess
 	}
 	if _, isPanic := err.(*PanicError); isPanic {
-		return failure // whatever the predicate says
+		return outcomeFailure // whatever the predicate says
 	}
 	if f := b.cfg.isFailure; f != nil && !f(err) {
-		return success
+		return outcomeSuccess
 	}
-	return failure
+	return outcomeFailure
 }
 
-// record applies one outcome to the breaker.
+// record applies one breakerOutcome to the breaker.
 //
-// A closed-state outcome is applied to the epoch it was admitted in, not to
+// A closed-state breakerOutcome is applied to the epoch it was admitted in, not to
 // the current one: the generation checks in countFailure, resetFailures and
-// trip make an outcome of an ended generation a no-op for the state, while
+// trip make an breakerOutcome of an ended generation a no-op for the state, while
 // Stats still counts it, since the call did happen.
-func (b *Breaker) record(t ticket, o outcome) {
+func (b *Breaker) record(t breakerTicket, o breakerOutcome) {
 	e := t.e
 	if e == nil {
 		b.probeDone(t, o)
 		return
 	}
 	switch o {
-	case neutral:
+	case outcomeNeutral:
 		b.canceled.Add(1)
 		return
-	case failure:
+	case outcomeFailure:
 		b.failures.Add(1)
 	}
 	switch b.cfg.policy {
 	case tripConsecutive:
-		if o == failure {
+		if o == outcomeFailure {
 			b.countFailure(e.gen)
-		} else if w := b.word.Load(); w&wordCountMask != 0 {
+		} else if w := b.word.Load(); w&bwCountMask != 0 {
 			b.resetFailures(e.gen)
 		}
 	case tripCountWindow:
-		calls, fails := e.count.record(o == failure)
-		if o == failure && b.rateTrips(calls, fails) {
+		calls, fails := e.count.record(o == outcomeFailure)
+		if o == outcomeFailure && b.rateTrips(calls, fails) {
 			b.trip(e.gen, Closed)
 		}
 	case tripTimeWindow:
-		calls, fails := e.timed.record(b.now(), o == failure)
-		if o == failure && b.rateTrips(calls, fails) {
+		calls, fails := e.timed.record(b.now(), o == outcomeFailure)
+		if o == outcomeFailure && b.rateTrips(calls, fails) {
 			b.trip(e.gen, Closed)
 		}
 	}
@@ -346,14 +346,14 @@ func (b *Breaker) rateTrips(calls, fails int) bool {
 func (b *Breaker) countFailure(gen uint32) {
 	for {
 		w := b.word.Load()
-		if wordGen(w) != gen || wordState(w) != Closed {
+		if bwGen(w) != gen || bwState(w) != Closed {
 			return
 		}
-		if wordCount(w)+1 >= b.cfg.threshold {
+		if bwCount(w)+1 >= b.cfg.threshold {
 			b.trip(gen, Closed)
 			return
 		}
-		if b.word.CompareAndSwap(w, w+1<<wordCountShift) {
+		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
 			return
 		}
 	}
@@ -365,10 +365,10 @@ func (b *Breaker) countFailure(gen uint32) {
 func (b *Breaker) resetFailures(gen uint32) {
 	for {
 		w := b.word.Load()
-		if wordGen(w) != gen || w&wordCountMask == 0 {
+		if bwGen(w) != gen || w&bwCountMask == 0 {
 			return
 		}
-		if b.word.CompareAndSwap(w, w&^wordCountMask) {
+		if b.word.CompareAndSwap(w, w&^bwCountMask) {
 			return
 		}
 	}
@@ -379,9 +379,9 @@ func (b *Breaker) resetFailures(gen uint32) {
 // the change, calling OnStateChange) even if no call has come in.
 func (b *Breaker) State() State {
 	w := b.word.Load()
-	if wordState(w) == Open && b.now() >= b.openUntil.Load() {
+	if bwState(w) == Open && b.now() >= b.openUntil.Load() {
 		b.toHalfOpen(w)
 		w = b.word.Load()
 	}
-	return wordState(w)
+	return bwState(w)
 }

@@ -23,7 +23,7 @@ func TestBreakerStateReportsHalfOpenAfterCooldownWithoutTraffic(t *testing.T) {
 		var changes []string
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(10*time.Second),
 			OnStateChange(func(from, to State) { changes = append(changes, from.String()+">"+to.String()) }))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		time.Sleep(10*time.Second - time.Nanosecond)
 		assert.Equal(t, Open, b.State())
 		time.Sleep(time.Nanosecond)
@@ -38,7 +38,7 @@ func TestBreakerHalfOpenAdmitsExactlyTheConfiguredProbes(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second),
 					HalfOpenProbes(probes), SuccessesToClose(probes), ProbeTimeout(time.Hour))
-				tripBreaker(t, b, 1)
+				tripBreakerN(t, b, 1)
 				time.Sleep(time.Second)
 
 				release := make(chan struct{})
@@ -74,7 +74,7 @@ func TestBreakerHalfOpenAdmitsExactlyTheConfiguredProbes(t *testing.T) {
 func TestBreakerHungProbeIsReplacedAfterProbeTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(5*time.Second))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		time.Sleep(time.Second)
 
 		hung, err := b.Allow() // a probe whose done is never called in time
@@ -86,7 +86,7 @@ func TestBreakerHungProbeIsReplacedAfterProbeTimeout(t *testing.T) {
 		time.Sleep(time.Nanosecond)
 		done, err := b.Allow()
 		require.NoError(t, err, "past the probe timeout the slot is free again")
-		hung(errBoom) // too late: must not reopen the breaker
+		hung(errBreakerBoom) // too late: must not reopen the breaker
 		assert.Equal(t, HalfOpen, b.State())
 		done(nil)
 		assert.Equal(t, Closed, b.State())
@@ -100,15 +100,15 @@ func TestBreakerHungProbeIsReplacedAfterProbeTimeout(t *testing.T) {
 func TestBreakerExecuteProbeHangingPastTimeoutIsReplaced(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(3*time.Second))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		time.Sleep(time.Second)
 		unblock := make(chan struct{})
 		go func() {
-			_ = b.Execute(context.Background(), func(context.Context) error { <-unblock; return errBoom })
+			_ = b.Execute(context.Background(), func(context.Context) error { <-unblock; return errBreakerBoom })
 		}()
 		synctest.Wait()
 		time.Sleep(3 * time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		assert.Equal(t, Closed, b.State())
 		close(unblock)
 		synctest.Wait()
@@ -119,16 +119,16 @@ func TestBreakerExecuteProbeHangingPastTimeoutIsReplaced(t *testing.T) {
 func TestBreakerFailedProbeReopensAndSuccessesToCloseAreCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), SuccessesToClose(3))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		assert.Equal(t, HalfOpen, b.State())
-		tripBreaker(t, b, 1) // a failed probe reopens at once
+		tripBreakerN(t, b, 1) // a failed probe reopens at once
 		assert.Equal(t, Open, b.State())
 		time.Sleep(time.Second)
 		for range 3 {
-			require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+			require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		}
 		assert.Equal(t, Closed, b.State())
 		s := b.Stats()
@@ -141,17 +141,17 @@ func TestBreakerFailedProbeReopensAndSuccessesToCloseAreCounted(t *testing.T) {
 func TestBreakerCooldownGrowsOnRepeatedTripsAndIsCapped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), CooldownGrowth(2, 5*time.Second))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
 			time.Sleep(want - time.Nanosecond)
 			require.Equal(t, Open, b.State(), "cooldown %v not over yet", want)
 			time.Sleep(time.Nanosecond)
 			require.Equal(t, HalfOpen, b.State(), "cooldown %v over", want)
-			tripBreaker(t, b, 1) // the probe fails
+			tripBreakerN(t, b, 1) // the probe fails
 		}
 		time.Sleep(5 * time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
-		tripBreaker(t, b, 1) // closed in between: back to the base cooldown
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
+		tripBreakerN(t, b, 1) // closed in between: back to the base cooldown
 		time.Sleep(time.Second)
 		assert.Equal(t, HalfOpen, b.State())
 	})
@@ -163,7 +163,7 @@ func TestBreakerCooldownJitterStaysInBounds(t *testing.T) {
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(base), CooldownJitter(0.5))
 		seen := map[time.Duration]bool{}
 		for range 50 {
-			tripBreaker(t, b, 1)
+			tripBreakerN(t, b, 1)
 			start := time.Now()
 			time.Sleep(base - time.Nanosecond)
 			require.Equal(t, Open, b.State(), "jitter never shortens the cooldown")
@@ -173,7 +173,7 @@ func TestBreakerCooldownJitterStaysInBounds(t *testing.T) {
 			d := time.Since(start)
 			require.LessOrEqual(t, d, base+base/2)
 			seen[d.Round(time.Second)] = true
-			require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+			require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		}
 		assert.Greater(t, len(seen), 2, "cooldowns should differ")
 	})
@@ -199,7 +199,7 @@ func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
 					fn := func(context.Context) error {
 						time.Sleep(time.Duration(i%4) * time.Millisecond)
 						if fail {
-							return errBoom
+							return errBreakerBoom
 						}
 						return nil
 					}
@@ -224,7 +224,7 @@ func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
 func TestBreakerProbeReportingAfterItsDeadlineIsIgnored(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(2*time.Second))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		time.Sleep(time.Second)
 		done, err := b.Allow()
 		require.NoError(t, err)
@@ -246,7 +246,7 @@ func TestBreakerProbeSlotsBoundConcurrencyUnderContention(t *testing.T) {
 	const probes = 3
 	b := NewBreaker(ConsecutiveFailures(1), Cooldown(0), HalfOpenProbes(probes),
 		SuccessesToClose(1<<20), ProbeTimeout(time.Hour))
-	tripBreaker(t, b, 1)
+	tripBreakerN(t, b, 1)
 	require.Equal(t, HalfOpen, b.State())
 	var running, peak atomic.Int64
 	var wg sync.WaitGroup

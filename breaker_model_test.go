@@ -106,7 +106,7 @@ func (m *modelBreaker) allow(now time.Time) (modelToken, bool) {
 	return modelToken{}, false
 }
 
-func (m *modelBreaker) report(t modelToken, o outcome, now time.Time) {
+func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t.gen != m.gen {
@@ -124,27 +124,27 @@ func (m *modelBreaker) report(t modelToken, o outcome, now time.Time) {
 		}
 		m.probeResults++
 		switch o {
-		case failure:
+		case outcomeFailure:
 			m.move(Open, now)
-		case success:
+		case outcomeSuccess:
 			if m.probeOK++; m.probeOK >= m.successes {
 				m.move(Closed, now)
 			}
 		}
 		return
 	}
-	if o == neutral {
+	if o == outcomeNeutral {
 		return
 	}
 	if m.window == 0 {
-		if o == success {
+		if o == outcomeSuccess {
 			m.fails = 0
 		} else if m.fails++; m.fails >= m.threshold {
 			m.move(Open, now)
 		}
 		return
 	}
-	m.ring[m.recorded%m.window] = o == failure
+	m.ring[m.recorded%m.window] = o == outcomeFailure
 	m.recorded++
 	calls, fails := min(m.recorded, m.window), 0
 	for _, f := range m.ring {
@@ -152,7 +152,7 @@ func (m *modelBreaker) report(t modelToken, o outcome, now time.Time) {
 			fails++
 		}
 	}
-	if o == failure && calls >= m.minCalls && float64(fails) >= m.rate*float64(calls) {
+	if o == outcomeFailure && calls >= m.minCalls && float64(fails) >= m.rate*float64(calls) {
 		m.move(Open, now)
 	}
 }
@@ -214,23 +214,23 @@ func runBreakerModel(t *testing.T, cfg modelConfig, rng *rand.Rand) {
 		token modelToken
 	}
 	var pending []pendingCall
-	errOf := func(o outcome) error {
+	errOf := func(o breakerOutcome) error {
 		switch o {
-		case failure:
-			return errBoom
-		case neutral:
+		case outcomeFailure:
+			return errBreakerBoom
+		case outcomeNeutral:
 			return context.Canceled
 		}
 		return nil
 	}
-	randomOutcome := func() outcome {
+	randomOutcome := func() breakerOutcome {
 		switch r := rng.IntN(10); {
 		case r < 4:
-			return failure
+			return outcomeFailure
 		case r < 5:
-			return neutral
+			return outcomeNeutral
 		}
-		return success
+		return outcomeSuccess
 	}
 
 	for step := range 600 {
@@ -239,7 +239,7 @@ func runBreakerModel(t *testing.T, cfg modelConfig, rng *rand.Rand) {
 			o := randomOutcome()
 			tok, ok := m.allow(time.Now())
 			ctx := context.Background()
-			if o == neutral {
+			if o == outcomeNeutral {
 				ctx = canceledCtx
 			}
 			called := false

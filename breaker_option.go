@@ -59,19 +59,19 @@ type breakerConfig struct {
 // from a breaker they did not tune: five failures in a row trip it, and a
 // single probe at a time decides whether the dependency is back.
 const (
-	defaultThreshold = 5
-	defaultCooldown  = 30 * time.Second
+	defaultBreakerThreshold = 5
+	defaultBreakerCooldown  = 30 * time.Second
 )
 
-// maxThreshold bounds the consecutive-failure threshold so that the failure
+// maxBreakerThreshold bounds the consecutive-failure threshold so that the failure
 // counter fits in its bits of the breaker's state word.
-const maxThreshold = 1<<30 - 1
+const maxBreakerThreshold = 1<<30 - 1
 
 func newBreakerConfig(opts []BreakerOption) breakerConfig {
 	c := breakerConfig{
 		policy:    tripConsecutive,
-		threshold: defaultThreshold,
-		cooldown:  defaultCooldown,
+		threshold: defaultBreakerThreshold,
+		cooldown:  defaultBreakerCooldown,
 		growth:    1,
 		probes:    1,
 		successes: 1,
@@ -106,8 +106,8 @@ func newBreakerConfig(opts []BreakerOption) breakerConfig {
 // closed breaker costs a few atomic loads and no clock read.
 func ConsecutiveFailures(n int) BreakerOption {
 	checkPositive("breaker failure threshold", n)
-	if n > maxThreshold {
-		panic(fmt.Sprintf("conc: breaker failure threshold must be at most %d, got %d", maxThreshold, n))
+	if n > maxBreakerThreshold {
+		panic(fmt.Sprintf("conc: breaker failure threshold must be at most %d, got %d", maxBreakerThreshold, n))
 	}
 	return breakerOptionFunc(func(c *breakerConfig) {
 		c.policy, c.threshold = tripConsecutive, n
@@ -246,7 +246,7 @@ func IsFailure(fn func(err error) bool) BreakerOption {
 // changes; a change made while fn runs is reported when it returns, possibly
 // from another goroutine than the one that made it. By then the breaker may
 // have moved on, so fn should not assume that State() == to. A panic in fn
-// is not recovered (it is a bug in the callback, not an outcome of a
+// is not recovered (it is a bug in the callback, not an breakerOutcome of a
 // protected call): it propagates to the goroutine that was delivering the
 // change, the breaker stays consistent, and the changes still queued are
 // delivered with the next one. It panics if fn is nil.

@@ -16,7 +16,7 @@ import (
 type State uint32
 
 const (
-	// Closed lets every call through and watches its outcome.
+	// Closed lets every call through and watches its breakerOutcome.
 	Closed State = iota
 	// Open rejects every call with ErrOpen until the cooldown has passed.
 	Open
@@ -46,16 +46,16 @@ func (s State) String() string {
 // current generation and updates the count: a result reported for an
 // earlier generation can never change the current state.
 const (
-	wordStateMask  = 1<<2 - 1
-	wordCountShift = 2
-	wordCountMask  = maxThreshold << wordCountShift
-	wordGenShift   = 32
+	bwStateMask  = 1<<2 - 1
+	bwCountShift = 2
+	bwCountMask  = maxBreakerThreshold << bwCountShift
+	bwGenShift   = 32
 )
 
-func packWord(s State, gen uint32) uint64 { return uint64(gen)<<wordGenShift | uint64(s) }
-func wordState(w uint64) State            { return State(w & wordStateMask) }
-func wordGen(w uint64) uint32             { return uint32(w >> wordGenShift) }
-func wordCount(w uint64) int              { return int(w&wordCountMask) >> wordCountShift }
+func bwPack(s State, gen uint32) uint64 { return uint64(gen)<<bwGenShift | uint64(s) }
+func bwState(w uint64) State            { return State(w & bwStateMask) }
+func bwGen(w uint64) uint32             { return uint32(w >> bwGenShift) }
+func bwCount(w uint64) int              { return int(w&bwCountMask) >> bwCountShift }
 
 // A probe slot holds 0 when free, or the probe's deadline in milliseconds
 // since the breaker's base (upper 40 bits: 34 years) and a sequence number
@@ -95,7 +95,7 @@ func slotExpired(v uint64, now int64) bool {
 // Expiry is lazy, checked when a caller wants a slot, rather than driven by
 // a timer: an expired slot only matters to the next caller, and a timer
 // would mean a goroutine or callback the breaker has to clean up after.
-func (b *Breaker) admitProbe(w uint64) (t ticket, ok bool, err error) {
+func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 	now := b.now()
 	for i := range b.slots {
 		slot := &b.slots[i]
@@ -115,26 +115,26 @@ func (b *Breaker) admitProbe(w uint64) (t ticket, ok bool, err error) {
 			// The slot was claimed after the check of w; if half-open
 			// ended in between, the state change may have cleared the
 			// slots before this claim, so give it back.
-			if cur := b.word.Load(); wordGen(cur) != wordGen(w) || wordState(cur) != HalfOpen {
+			if cur := b.word.Load(); bwGen(cur) != bwGen(w) || bwState(cur) != HalfOpen {
 				if slot.CompareAndSwap(v, 0) {
 					b.probes.abandoned.Add(1)
 				}
-				return ticket{}, false, nil
+				return breakerTicket{}, false, nil
 			}
-			return ticket{gen: wordGen(w), slot: i, probe: v}, true, nil
+			return breakerTicket{gen: bwGen(w), slot: i, probe: v}, true, nil
 		}
 	}
 	b.rejected.Add(1)
-	return ticket{}, false, ErrOpen
+	return breakerTicket{}, false, ErrOpen
 }
 
-// probeDone applies a half-open probe's outcome: a failure reopens the
-// breaker, enough successes close it, a neutral outcome just frees the
+// probeDone applies a half-open probe's breakerOutcome: a failure reopens the
+// breaker, enough successes close it, a neutral breakerOutcome just frees the
 // slot. A probe that no longer holds its slot was abandoned, and counted so
 // by whoever took the slot; one that reports after its deadline is
 // abandoned too, whether or not its slot has been taken yet, so that the
 // same late result is ignored whatever the other callers did meanwhile.
-func (b *Breaker) probeDone(t ticket, o outcome) {
+func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) {
 	if !b.slots[t.slot].CompareAndSwap(t.probe, 0) {
 		return
 	}
@@ -143,12 +143,12 @@ func (b *Breaker) probeDone(t ticket, o outcome) {
 		return
 	}
 	switch o {
-	case neutral:
+	case outcomeNeutral:
 		b.probes.canceled.Add(1)
-	case failure:
+	case outcomeFailure:
 		b.probes.failures.Add(1)
 		b.trip(t.gen, HalfOpen)
-	case success:
+	case outcomeSuccess:
 		b.probes.successes.Add(1)
 		b.probeSucceeded(t.gen)
 	}
@@ -161,16 +161,16 @@ func (b *Breaker) probeDone(t ticket, o outcome) {
 func (b *Breaker) probeSucceeded(gen uint32) {
 	for {
 		w := b.word.Load()
-		if wordGen(w) != gen || wordState(w) != HalfOpen {
+		if bwGen(w) != gen || bwState(w) != HalfOpen {
 			return
 		}
-		if wordCount(w)+1 >= b.cfg.successes {
+		if bwCount(w)+1 >= b.cfg.successes {
 			b.mu.Lock()
 			b.moveLocked(gen, HalfOpen, Closed)
 			b.unlockAndNotify()
 			return
 		}
-		if b.word.CompareAndSwap(w, w+1<<wordCountShift) {
+		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
 			return
 		}
 	}
@@ -189,7 +189,7 @@ func (b *Breaker) trip(gen uint32, from State) {
 func (b *Breaker) toHalfOpen(w uint64) {
 	b.mu.Lock()
 	if b.now() >= b.openUntil.Load() {
-		b.moveLocked(wordGen(w), Open, HalfOpen)
+		b.moveLocked(bwGen(w), Open, HalfOpen)
 	}
 	b.unlockAndNotify()
 }
@@ -204,7 +204,7 @@ func (b *Breaker) toHalfOpen(w uint64) {
 // the change: nobody reads openUntil or a new epoch before the word says
 // Open or Closed.
 func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
-	if w := b.word.Load(); wordGen(w) != gen || wordState(w) != from {
+	if w := b.word.Load(); bwGen(w) != gen || bwState(w) != from {
 		return false
 	}
 	switch to {
@@ -221,7 +221,7 @@ func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
 	// starts with a zero count.
 	for {
 		w := b.word.Load()
-		if b.word.CompareAndSwap(w, packWord(to, gen+1)) {
+		if b.word.CompareAndSwap(w, bwPack(to, gen+1)) {
 			break
 		}
 	}
@@ -236,7 +236,7 @@ func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
 		}
 	}
 	if b.cfg.onChange != nil {
-		b.pending = append(b.pending, stateChange{from, to})
+		b.pending = append(b.pending, breakerChange{from, to})
 	}
 	return true
 }

@@ -8,7 +8,7 @@ import "sync/atomic"
 
 // BreakerStats is a snapshot of a Breaker's counters, taken by Stats.
 //
-// Every admitted call is counted once its outcome is reported, except the
+// Every admitted call is counted once its breakerOutcome is reported, except the
 // successes of a closed breaker: counting those would put an atomic
 // read-modify-write (about 5 ns, half the price of the whole call) on
 // every healthy call, and the caller sees each of them anyway. So, for the
@@ -71,18 +71,18 @@ func (b *Breaker) Stats() BreakerStats {
 	s.ProbeCanceled = b.probes.canceled.Load()
 	s.ProbesAbandoned = b.probes.abandoned.Load()
 	w := b.word.Load()
-	if wordState(w) == HalfOpen {
+	if bwState(w) == HalfOpen {
 		for i := range b.slots {
 			if b.slots[i].Load() != 0 {
 				s.ProbesInFlight++
 			}
 		}
 	}
-	if wordState(w) != Closed {
+	if bwState(w) != Closed {
 		return s
 	}
-	s.ConsecutiveFailures = wordCount(w)
-	if e := b.epoch.Load(); e.gen == wordGen(w) {
+	s.ConsecutiveFailures = bwCount(w)
+	if e := b.epoch.Load(); e.gen == bwGen(w) {
 		switch {
 		case e.count != nil:
 			s.WindowCalls, s.WindowFailures = e.count.counts()

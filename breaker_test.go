@@ -14,17 +14,17 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-var errBoom = errors.New("boom")
+var errBreakerBoom = errors.New("boom")
 
-func failWith(err error) func(context.Context) error {
+func breakerFn(err error) func(context.Context) error {
 	return func(context.Context) error { return err }
 }
 
-// tripBreaker makes n failing calls through b.
-func tripBreaker(t *testing.T, b *Breaker, n int) {
+// tripBreakerN makes n failing calls through b.
+func tripBreakerN(t *testing.T, b *Breaker, n int) {
 	t.Helper()
 	for range n {
-		require.ErrorIs(t, b.Execute(t.Context(), failWith(errBoom)), errBoom)
+		require.ErrorIs(t, b.Execute(t.Context(), breakerFn(errBreakerBoom)), errBreakerBoom)
 	}
 }
 
@@ -32,10 +32,10 @@ func TestBreakerTripsAtExactlyTheThreshold(t *testing.T) {
 	for _, threshold := range []int{1, 2, 5, 17} {
 		t.Run(fmt.Sprint(threshold), func(t *testing.T) {
 			b := NewBreaker(ConsecutiveFailures(threshold))
-			tripBreaker(t, b, threshold-1)
+			tripBreakerN(t, b, threshold-1)
 			assert.Equal(t, Closed, b.State(), "one failure short of the threshold")
 			assert.Equal(t, threshold-1, b.Stats().ConsecutiveFailures)
-			tripBreaker(t, b, 1)
+			tripBreakerN(t, b, 1)
 			assert.Equal(t, Open, b.State())
 			assert.Equal(t, uint64(1), b.Stats().Trips)
 		})
@@ -45,8 +45,8 @@ func TestBreakerTripsAtExactlyTheThreshold(t *testing.T) {
 func TestBreakerSuccessResetsTheFailureRun(t *testing.T) {
 	b := NewBreaker(ConsecutiveFailures(3))
 	for range 10 {
-		tripBreaker(t, b, 2)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		tripBreakerN(t, b, 2)
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 	}
 	assert.Equal(t, Closed, b.State())
 	assert.Equal(t, uint64(20), b.Stats().Failures)
@@ -54,7 +54,7 @@ func TestBreakerSuccessResetsTheFailureRun(t *testing.T) {
 
 func TestBreakerOpenRejectsWithoutCallingFn(t *testing.T) {
 	b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Hour))
-	tripBreaker(t, b, 1)
+	tripBreakerN(t, b, 1)
 	called := false
 	fn := func(context.Context) error { called = true; return nil }
 	for range 3 {
@@ -79,16 +79,16 @@ func TestBreakerLateResultFromPreviousGenerationIsIgnored(t *testing.T) {
 			old[i], err = b.Allow()
 			require.NoError(t, err)
 		}
-		tripBreaker(t, b, 2) // generation 0 ends
-		old[0](nil)          // a success from gen 0 must not close an open breaker
+		tripBreakerN(t, b, 2) // generation 0 ends
+		old[0](nil)           // a success from gen 0 must not close an open breaker
 		assert.Equal(t, Open, b.State())
 
 		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil))) // probe closes: new generation
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil))) // probe closes: new generation
 		require.Equal(t, Closed, b.State())
-		tripBreaker(t, b, 1)
-		old[1](errBoom) // would be the second failure in a row, but of gen 0
-		old[2](errBoom)
+		tripBreakerN(t, b, 1)
+		old[1](errBreakerBoom) // would be the second failure in a row, but of gen 0
+		old[2](errBreakerBoom)
 		assert.Equal(t, Closed, b.State())
 		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
 		old[3](nil) // nor may it reset the current run
@@ -109,10 +109,10 @@ func TestBreakerOnStateChangeMayCallBackIntoTheBreaker(t *testing.T) {
 			if to == HalfOpen {
 				// A probe from inside the callback closes the breaker
 				// again; that change is reported after this call returns.
-				assert.NoError(t, b.Execute(context.Background(), failWith(nil)))
+				assert.NoError(t, b.Execute(context.Background(), breakerFn(nil)))
 			}
 		}))
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		time.Sleep(time.Second)
 		assert.Equal(t, Closed, b.State())
 		assert.Equal(t, []change{
@@ -130,7 +130,7 @@ func TestBreakerCanceledCallsAreNeutral(t *testing.T) {
 		cancel()
 		canceled := func(ctx context.Context) error { return ctx.Err() }
 
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		for range 5 {
 			assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
 		}
@@ -139,7 +139,7 @@ func TestBreakerCanceledCallsAreNeutral(t *testing.T) {
 		assert.Equal(t, uint64(5), b.Stats().Canceled)
 
 		// A Canceled that is not the caller's (ctx is live) is a failure.
-		assert.ErrorIs(t, b.Execute(t.Context(), failWith(context.Canceled)), context.Canceled)
+		assert.ErrorIs(t, b.Execute(t.Context(), breakerFn(context.Canceled)), context.Canceled)
 		require.Equal(t, Open, b.State())
 
 		time.Sleep(time.Second)
@@ -149,7 +149,7 @@ func TestBreakerCanceledCallsAreNeutral(t *testing.T) {
 		require.NoError(t, err)
 		done(fmt.Errorf("wrapped: %w", context.Canceled))
 		assert.Equal(t, HalfOpen, b.State())
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		assert.Equal(t, Closed, b.State())
 		assert.Equal(t, uint64(2), b.Stats().ProbeCanceled)
 	})
@@ -161,8 +161,8 @@ func TestBreakerPanicCountsAsFailureAndReturnsPanicError(t *testing.T) {
 	var pe *PanicError
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "kaput", pe.Value)
-	_, err = ExecuteValue(t.Context(), b, func(context.Context) (string, error) { panic(errBoom) })
-	assert.ErrorIs(t, err, errBoom)
+	_, err = ExecuteValue(t.Context(), b, func(context.Context) (string, error) { panic(errBreakerBoom) })
+	assert.ErrorIs(t, err, errBreakerBoom)
 	assert.ErrorAs(t, err, &pe)
 	assert.Equal(t, Open, b.State())
 }
@@ -182,7 +182,7 @@ func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
 	errNotFound := errors.New("not found")
 	b := NewBreaker(ConsecutiveFailures(1), IsFailure(func(err error) bool { return !errors.Is(err, errNotFound) }))
 	for range 10 {
-		assert.ErrorIs(t, b.Execute(t.Context(), failWith(errNotFound)), errNotFound)
+		assert.ErrorIs(t, b.Execute(t.Context(), breakerFn(errNotFound)), errNotFound)
 	}
 	assert.Equal(t, Closed, b.State())
 	done, err := b.Allow()
@@ -196,8 +196,8 @@ func TestExecuteValueReturnsTheValue(t *testing.T) {
 	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 42, nil })
 	require.NoError(t, err)
 	assert.Equal(t, 42, v)
-	v, err = ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 7, errBoom })
-	assert.ErrorIs(t, err, errBoom)
+	v, err = ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 7, errBreakerBoom })
+	assert.ErrorIs(t, err, errBreakerBoom)
 	assert.Equal(t, 7, v, "the value comes back with the error, as fn returned it")
 }
 
@@ -205,7 +205,7 @@ func TestBreakerClosedPathDoesNotAllocate(t *testing.T) {
 	for _, opt := range []BreakerOption{ConsecutiveFailures(5), FailureRate(0.5, 10, LastCalls(10))} {
 		b := NewBreaker(opt)
 		ctx := context.Background()
-		fn := failWith(nil)
+		fn := breakerFn(nil)
 		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.Execute(ctx, fn) }))
 		assert.Zero(t, testing.AllocsPerRun(100, func() {
 			done, _ := b.Allow()
@@ -267,7 +267,7 @@ func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
 	for range goroutines {
 		wg.Go(func() {
 			for range calls {
-				_ = b.Execute(context.Background(), failWith(errBoom))
+				_ = b.Execute(context.Background(), breakerFn(errBreakerBoom))
 			}
 		})
 	}
@@ -288,10 +288,10 @@ func TestBreakerPanicInOnStateChangeLeavesTheBreakerUsable(t *testing.T) {
 				panic("callback bug")
 			}
 		}))
-		assert.PanicsWithValue(t, "callback bug", func() { _ = b.Execute(t.Context(), failWith(errBoom)) })
+		assert.PanicsWithValue(t, "callback bug", func() { _ = b.Execute(t.Context(), breakerFn(errBreakerBoom)) })
 		assert.Equal(t, Open, b.State())
 		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
 	})
 }

@@ -11,13 +11,13 @@ import (
 // to be reset while callers write into it: late writers from an earlier
 // generation write into a window nobody reads any more.
 
-// cacheLine is the stride that keeps a word written by every call away
+// breakerPad is the stride that keeps a word written by every call away
 // from words that every call only reads. 128 rather than 64 covers the
 // adjacent-line prefetcher and the lack of an alignment guarantee for
 // fields inside a Go struct.
-const cacheLine = 128
+const breakerPad = 128
 
-// A countWindow is the outcome of the last n calls, one bit per call, with
+// A countWindow is the breakerOutcome of the last n calls, one bit per call, with
 // a running count of the set (failed) bits.
 //
 // Calls take consecutive positions from one shared counter; the position
@@ -26,9 +26,9 @@ const cacheLine = 128
 // bit, so it always equals the number of set bits, even when two calls a
 // whole window apart race for the same bit.
 type countWindow struct {
-	_    [cacheLine]byte
+	_    [breakerPad]byte
 	next atomic.Uint64 // calls recorded; the only word written by every call
-	_    [cacheLine - 8]byte
+	_    [breakerPad - 8]byte
 
 	failures atomic.Int64 // set bits in bits
 	n        uint32
@@ -44,7 +44,7 @@ func newCountWindow(n int) *countWindow {
 	}
 }
 
-// record stores one outcome and returns how many calls and failures the
+// record stores one breakerOutcome and returns how many calls and failures the
 // window now holds.
 func (w *countWindow) record(failed bool) (calls, failures int) {
 	// A success into a full window without failures changes nothing worth
@@ -60,7 +60,7 @@ func (w *countWindow) record(failed bool) (calls, failures int) {
 	// Lemire's fastmod: (i-1) mod n without a divide instruction. The
 	// position is taken modulo 2^32 first; at the wrap, after four billion
 	// calls, the sequence of positions jumps once, which only reorders
-	// which old outcome is overwritten next.
+	// which old breakerOutcome is overwritten next.
 	hi, _ := bits.Mul64(w.magic*uint64(uint32(i-1)), uint64(w.n))
 	word, mask := &w.bits[hi>>6], uint64(1)<<(hi&63)
 	// Load before the read-modify-write: in a healthy service the bit is
@@ -86,10 +86,10 @@ func (w *countWindow) counts() (calls, failures int) {
 // under a mutex so that two goroutines do not both reset it and lose the
 // other's counts.
 //
-// A call that read the stamp just before a reset may add its outcome to the
+// A call that read the stamp just before a reset may add its breakerOutcome to the
 // new interval instead of the old one. That needs the goroutine to stall
 // for a whole bucket width between two instructions, and only moves one
-// outcome by one bucket, so the window does not pay a lock per call for it.
+// breakerOutcome by one bucket, so the window does not pay a lock per call for it.
 type timeWindow struct {
 	width   int64 // nanoseconds per bucket
 	mu      sync.Mutex
@@ -100,7 +100,7 @@ type timeBucket struct {
 	stamp    atomic.Int64 // interval counted, -1 for none yet
 	calls    atomic.Int64
 	failures atomic.Int64
-	_        [cacheLine - 24]byte
+	_        [breakerPad - 24]byte
 }
 
 func newTimeWindow(span int64, n int) *timeWindow {
@@ -111,7 +111,7 @@ func newTimeWindow(span int64, n int) *timeWindow {
 	return w
 }
 
-// record stores one outcome at time now (nanoseconds since the breaker's
+// record stores one breakerOutcome at time now (nanoseconds since the breaker's
 // base) and, for a failure, returns the window's calls and failures.
 func (w *timeWindow) record(now int64, failed bool) (calls, failures int) {
 	k := now / w.width
@@ -128,7 +128,7 @@ func (w *timeWindow) record(now int64, failed bool) (calls, failures int) {
 }
 
 // roll claims bucket b for interval k. A bucket already stamped with a
-// later interval is left alone: the caller is a straggler, and its outcome
+// later interval is left alone: the caller is a straggler, and its breakerOutcome
 // is counted in the newer interval.
 func (w *timeWindow) roll(b *timeBucket, k int64) {
 	w.mu.Lock()

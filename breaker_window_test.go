@@ -16,7 +16,7 @@ import (
 
 func TestBreakerCountWindowTripsOnRate(t *testing.T) {
 	b := NewBreaker(FailureRate(0.5, 4, LastCalls(6)))
-	ok, bad := failWith(nil), failWith(errBoom)
+	ok, bad := breakerFn(nil), breakerFn(errBreakerBoom)
 	run := func(fns ...func(context.Context) error) {
 		for _, fn := range fns {
 			_ = b.Execute(t.Context(), fn)
@@ -37,7 +37,7 @@ func TestBreakerCountWindowTripsOnRate(t *testing.T) {
 func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(FailureRate(0.5, 4, LastDuration(10*time.Second, 10)))
-		ok, bad := failWith(nil), failWith(errBoom)
+		ok, bad := breakerFn(nil), breakerFn(errBreakerBoom)
 		for range 3 {
 			_ = b.Execute(t.Context(), bad)
 		}
@@ -66,11 +66,11 @@ func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
 func TestBreakerClosingStartsAnEmptyWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBreaker(FailureRate(1, 2, LastCalls(2)), Cooldown(time.Second))
-		tripBreaker(t, b, 2)
+		tripBreakerN(t, b, 2)
 		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), failWith(nil)))
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		assert.Equal(t, 0, b.Stats().WindowCalls)
-		tripBreaker(t, b, 1)
+		tripBreakerN(t, b, 1)
 		assert.Equal(t, Closed, b.State())
 	})
 }
