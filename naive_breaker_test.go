@@ -13,7 +13,7 @@ import (
 // keep the last calls in a ring of booleans, as a tutorial adding a failure
 // rate would.
 
-var errNaiveOpen = errors.New("circuit breaker is open")
+var errNaiveBreakerOpen = errors.New("circuit breaker is open")
 
 // mutexBreaker is the CircuitBreaker of the tutorials: a mutex, a state
 // string and a failure counter.
@@ -45,7 +45,7 @@ func (cb *mutexBreaker) Execute(ctx context.Context, fn func(context.Context) er
 			cb.state = "half-open"
 		} else {
 			cb.mu.Unlock()
-			return errNaiveOpen
+			return errNaiveBreakerOpen
 		}
 	}
 	cb.mu.Unlock()
@@ -146,7 +146,7 @@ func (cb *chanBreaker) Execute(ctx context.Context, fn func(context.Context) err
 	reply := make(chan bool)
 	cb.allow <- reply
 	if !<-reply {
-		return errNaiveOpen
+		return errNaiveBreakerOpen
 	}
 	err := fn(ctx)
 	cb.report <- err != nil
