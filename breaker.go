@@ -241,16 +241,24 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 		b.record(t, outcomeFailure)
 		return
 	}
-	if *err == nil && t.e != nil && b.cfg.policy == tripConsecutive {
-		// The closed-state success of the default policy, inline: only
-		// write the word if there is a failure run to end, so that a
-		// healthy breaker's word stays shared between cores.
-		if b.word.Load()&bwCountMask != 0 {
-			b.resetFailures(t.e.gen)
-		}
-		return
-	}
 	if *err == nil {
+		// A closed-state success while the dependency is healthy, inline:
+		// nothing to write unless there is a failure run to end or a
+		// window with failures to age, so the breaker's words stay
+		// shared between cores.
+		if e := t.e; e != nil {
+			switch b.cfg.policy {
+			case tripConsecutive:
+				if b.word.Load()&bwCountMask != 0 {
+					b.resetFailures(e.gen)
+				}
+				return
+			case tripCountWindow:
+				if e.count.clean() {
+					return
+				}
+			}
+		}
 		b.record(t, outcomeSuccess)
 		return
 	}

@@ -53,7 +53,7 @@ func (w *countWindow) record(failed bool) (calls, failures int) {
 	// healthy breaker's window read-only, so two cores do not fight over
 	// the position counter. (A failure racing with this check is simply
 	// ordered after the success.)
-	if !failed && w.failures.Load() == 0 && w.next.Load() >= uint64(w.n) {
+	if !failed && w.clean() {
 		return int(w.n), 0
 	}
 	i := w.next.Add(1)
@@ -73,6 +73,13 @@ func (w *countWindow) record(failed bool) (calls, failures int) {
 		w.failures.Add(-1)
 	}
 	return int(min(i, uint64(w.n))), int(w.failures.Load())
+}
+
+// clean reports whether the window is full and holds no failure, so that a
+// success need not be recorded. Two loads of words that only change when
+// something fails.
+func (w *countWindow) clean() bool {
+	return w.failures.Load() == 0 && w.next.Load() >= uint64(w.n)
 }
 
 // counts reports the window's calls and failures for Stats.
