@@ -26,6 +26,8 @@ type modelBreaker struct {
 	fails                  int    // consecutive failures
 	ring                   []bool // count window, true = failed
 	recorded               int
+	timed                  []modelCall // time window: every call of this closed generation
+	base                   time.Time
 	openUntil              time.Time
 	tripsInRow, trips      int
 	rejected               int
@@ -37,13 +39,21 @@ type modelBreaker struct {
 // modelConfig is the configuration shared by the model and the Breaker
 // under test.
 type modelConfig struct {
-	threshold             int // consecutive policy when window == 0
+	threshold             int // consecutive policy when window == 0 and span == 0
 	window, minCalls      int
+	span                  time.Duration // time window of buckets buckets
+	buckets               int
 	rate                  float64
 	cooldown, maxCooldown time.Duration
 	growth                float64
 	probes, successes     int
 	probeTimeout          time.Duration
+}
+
+// modelCall is a call recorded in the model's time window.
+type modelCall struct {
+	bucket int64
+	failed bool
 }
 
 // modelToken is an admitted call of the model.
@@ -78,7 +88,7 @@ func (m *modelBreaker) move(to State, now time.Time) {
 		m.probeOK = 0
 	case Closed:
 		m.tripsInRow, m.fails = 0, 0
-		m.ring, m.recorded = make([]bool, m.window), 0
+		m.ring, m.recorded, m.timed = make([]bool, m.window), 0, nil
 	}
 }
 
@@ -136,6 +146,26 @@ func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 	if o == outcomeNeutral {
 		return
 	}
+	if m.span > 0 {
+		// A call belongs to bucket elapsed/width; the window is the
+		// buckets-many most recent buckets, the current one included.
+		width := m.span / time.Duration(m.buckets)
+		k := int64(now.Sub(m.base) / width)
+		m.timed = append(m.timed, modelCall{k, o == outcomeFailure})
+		calls, fails := 0, 0
+		for _, c := range m.timed {
+			if c.bucket > k-int64(m.buckets) {
+				calls++
+				if c.failed {
+					fails++
+				}
+			}
+		}
+		if o == outcomeFailure && calls >= m.minCalls && float64(fails) >= m.rate*float64(calls) {
+			m.move(Open, now)
+		}
+		return
+	}
 	if m.window == 0 {
 		if o == outcomeSuccess {
 			m.fails = 0
@@ -177,6 +207,7 @@ func TestBreakerMatchesModel(t *testing.T) {
 		{"threshold-1-probes-3", modelConfig{threshold: 1, cooldown: 2 * time.Second, probes: 3, successes: 2, probeTimeout: time.Second}},
 		{"growth", modelConfig{threshold: 2, cooldown: time.Second, growth: 2, maxCooldown: 8 * time.Second, probes: 2, successes: 3, probeTimeout: 4 * time.Second}},
 		{"window", modelConfig{window: 8, minCalls: 4, rate: 0.5, cooldown: time.Second, probes: 2, successes: 2, probeTimeout: 2 * time.Second}},
+		{"time-window", modelConfig{span: 3 * time.Second, buckets: 6, minCalls: 3, rate: 0.6, cooldown: time.Second, probes: 1, successes: 2, probeTimeout: time.Second}},
 		{"window-rate-1", modelConfig{window: 3, minCalls: 3, rate: 1, cooldown: 3 * time.Second, probes: 1, successes: 1, probeTimeout: time.Second}},
 	}
 	for _, cfg := range configs {
@@ -195,9 +226,12 @@ func runBreakerModel(t *testing.T, cfg modelConfig, rng *rand.Rand) {
 	opts := []BreakerOption{
 		Cooldown(m.cooldown), HalfOpenProbes(m.probes), SuccessesToClose(m.successes), ProbeTimeout(m.probeTimeout),
 	}
-	if m.window > 0 {
+	switch {
+	case m.span > 0:
+		opts = append(opts, FailureRate(m.rate, m.minCalls, LastDuration(m.span, m.buckets)))
+	case m.window > 0:
 		opts = append(opts, FailureRate(m.rate, m.minCalls, LastCalls(m.window)))
-	} else {
+	default:
 		opts = append(opts, ConsecutiveFailures(m.threshold))
 	}
 	if m.growth > 1 {
@@ -206,6 +240,7 @@ func runBreakerModel(t *testing.T, cfg modelConfig, rng *rand.Rand) {
 	b := NewBreaker(opts...)
 	m.inFlight = map[int]time.Time{}
 	m.ring = make([]bool, m.window)
+	m.base = time.Now()
 
 	canceledCtx, cancel := context.WithCancel(context.Background())
 	cancel()
