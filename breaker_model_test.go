@@ -207,7 +207,7 @@ func TestBreakerMatchesModel(t *testing.T) {
 		{"threshold-1-probes-3", modelConfig{threshold: 1, cooldown: 2 * time.Second, probes: 3, successes: 2, probeTimeout: time.Second}},
 		{"growth", modelConfig{threshold: 2, cooldown: time.Second, growth: 2, maxCooldown: 8 * time.Second, probes: 2, successes: 3, probeTimeout: 4 * time.Second}},
 		{"window", modelConfig{window: 8, minCalls: 4, rate: 0.5, cooldown: time.Second, probes: 2, successes: 2, probeTimeout: 2 * time.Second}},
-		{"time-window", modelConfig{span: 3 * time.Second, buckets: 6, minCalls: 3, rate: 0.6, cooldown: time.Second, probes: 1, successes: 2, probeTimeout: time.Second}},
+		{"time-window", modelConfig{span: 2 * time.Second, buckets: 4, minCalls: 4, rate: 0.75, cooldown: time.Second, probes: 1, successes: 2, probeTimeout: time.Second}},
 		{"window-rate-1", modelConfig{window: 3, minCalls: 3, rate: 1, cooldown: 3 * time.Second, probes: 1, successes: 1, probeTimeout: time.Second}},
 	}
 	for _, cfg := range configs {
