@@ -21,8 +21,8 @@ import (
 // consecutive-failure or LastCalls policies, reads no clock: while the
 // dependency is healthy a call costs a few atomic loads and writes nothing
 // shared, so callers on different cores do not slow each other down. Open
-// and half-open take a mutex, which is cheap next to the time they save by
-// not calling a broken dependency.
+// and half-open read the clock and claim probe slots with atomic
+// operations; only state changes take a mutex.
 //
 // A Breaker is safe for concurrent use by any number of goroutines. It holds
 // no goroutine and needs no Close. Its zero value is not usable: create one
@@ -50,7 +50,7 @@ type Breaker struct {
 
 	// mu serialises state changes and guards the queue of changes waiting
 	// for OnStateChange. No call takes it while the breaker is closed, and
-	// a half-open probe only when its breakerOutcome changes the state.
+	// a half-open probe only when its outcome changes the state.
 	mu         sync.Mutex
 	tripsInRow int // trips since the breaker last closed; grows the cooldown
 	trips      uint64
@@ -69,7 +69,7 @@ type closedEpoch struct {
 	timed *timeWindow
 }
 
-// A ticket is an admitted call: either a call through the closed epoch e,
+// A breakerTicket is an admitted call: either a call through the closed epoch e,
 // or the half-open probe of generation gen that holds slot with value probe.
 type breakerTicket struct {
 	e     *closedEpoch
@@ -115,7 +115,7 @@ func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
 func (b *Breaker) now() int64 { return int64(time.Since(b.base)) }
 
 // Execute calls fn(ctx) if the breaker admits the call and records its
-// breakerOutcome; otherwise it returns ErrOpen at once without calling fn. It
+// outcome; otherwise it returns ErrOpen at once without calling fn. It
 // returns fn's error unchanged, or a *PanicError if fn panicked (which
 // counts as a failure). A context.Canceled returned while ctx is done counts
 // as neither success nor failure: the caller gave up, which says nothing
@@ -227,7 +227,7 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 }
 
 // finish is deferred by Execute: it turns a panic (or runtime.Goexit) of fn
-// into a failure and records the breakerOutcome. recover works here because finish
+// into a failure and records the outcome. recover works here because finish
 // itself is the deferred call.
 func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, returned *bool) {
 	if !*returned {
@@ -235,7 +235,7 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 			*err = newPanicError(r)
 		} else {
 			// runtime.Goexit: nobody will see the error, but the
-			// breakerOutcome still frees a probe slot and counts in Stats.
+			// outcome still frees a probe slot and counts in Stats.
 			*err = errGoexit
 		}
 		b.record(t, outcomeFailure)
@@ -265,7 +265,7 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 	b.record(t, b.classify(ctx, *err))
 }
 
-// classify maps the error of a call made by Execute to its breakerOutcome. A
+// classify maps the error of a call made by Execute to its outcome. A
 // context.Canceled only counts as the caller's when the caller's ctx is
 // done; otherwise it is the dependency's own cancellation, and a failure.
 func (b *Breaker) classify(ctx context.Context, err error) breakerOutcome {
@@ -275,7 +275,7 @@ func (b *Breaker) classify(ctx context.Context, err error) breakerOutcome {
 	return b.classifyError(err)
 }
 
-// classifyReported maps the error passed to Allow's done to its breakerOutcome.
+// classifyReported maps the error passed to Allow's done to its outcome.
 // done cannot see the caller's context, so any context.Canceled is taken
 // to be the caller's.
 func (b *Breaker) classifyReported(err error) breakerOutcome {
@@ -300,11 +300,11 @@ func (b *Breaker) classifyError(err error) breakerOutcome {
 	return outcomeFailure
 }
 
-// record applies one breakerOutcome to the breaker.
+// record applies one outcome to the breaker.
 //
-// A closed-state breakerOutcome is applied to the epoch it was admitted in, not to
+// A closed-state outcome is applied to the epoch it was admitted in, not to
 // the current one: the generation checks in countFailure, resetFailures and
-// trip make an breakerOutcome of an ended generation a no-op for the state, while
+// trip make an outcome of an ended generation a no-op for the state, while
 // Stats still counts it, since the call did happen.
 func (b *Breaker) record(t breakerTicket, o breakerOutcome) {
 	e := t.e

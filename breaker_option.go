@@ -246,7 +246,7 @@ func IsFailure(fn func(err error) bool) BreakerOption {
 // changes; a change made while fn runs is reported when it returns, possibly
 // from another goroutine than the one that made it. By then the breaker may
 // have moved on, so fn should not assume that State() == to. A panic in fn
-// is not recovered (it is a bug in the callback, not an breakerOutcome of a
+// is not recovered (it is a bug in the callback, not an outcome of a
 // protected call): it propagates to the goroutine that was delivering the
 // change, the breaker stays consistent, and the changes still queued are
 // delivered with the next one. It panics if fn is nil.

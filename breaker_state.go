@@ -16,7 +16,7 @@ import (
 type State uint32
 
 const (
-	// Closed lets every call through and watches its breakerOutcome.
+	// Closed lets every call through and watches its outcome.
 	Closed State = iota
 	// Open rejects every call with ErrOpen until the cooldown has passed.
 	Open
@@ -128,8 +128,8 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 	return breakerTicket{}, false, ErrOpen
 }
 
-// probeDone applies a half-open probe's breakerOutcome: a failure reopens the
-// breaker, enough successes close it, a neutral breakerOutcome just frees the
+// probeDone applies a half-open probe's outcome: a failure reopens the
+// breaker, enough successes close it, a neutral outcome just frees the
 // slot. A probe that no longer holds its slot was abandoned, and counted so
 // by whoever took the slot; one that reports after its deadline is
 // abandoned too, whether or not its slot has been taken yet, so that the

@@ -8,7 +8,7 @@ import "sync/atomic"
 
 // BreakerStats is a snapshot of a Breaker's counters, taken by Stats.
 //
-// Every admitted call is counted once its breakerOutcome is reported, except the
+// Every admitted call is counted once its outcome is reported, except the
 // successes of a closed breaker: counting those would put an atomic
 // read-modify-write (about 5 ns, half the price of the whole call) on
 // every healthy call, and the caller sees each of them anyway. So, for the

@@ -17,7 +17,7 @@ import (
 // fields inside a Go struct.
 const breakerPad = 128
 
-// A countWindow is the breakerOutcome of the last n calls, one bit per call, with
+// A countWindow is the outcome of the last n calls, one bit per call, with
 // a running count of the set (failed) bits.
 //
 // Calls take consecutive positions from one shared counter; the position
@@ -44,7 +44,7 @@ func newCountWindow(n int) *countWindow {
 	}
 }
 
-// record stores one breakerOutcome and returns how many calls and failures the
+// record stores one outcome and returns how many calls and failures the
 // window now holds.
 func (w *countWindow) record(failed bool) (calls, failures int) {
 	// A success into a full window without failures changes nothing worth
@@ -60,7 +60,7 @@ func (w *countWindow) record(failed bool) (calls, failures int) {
 	// Lemire's fastmod: (i-1) mod n without a divide instruction. The
 	// position is taken modulo 2^32 first; at the wrap, after four billion
 	// calls, the sequence of positions jumps once, which only reorders
-	// which old breakerOutcome is overwritten next.
+	// which old outcome is overwritten next.
 	hi, _ := bits.Mul64(w.magic*uint64(uint32(i-1)), uint64(w.n))
 	word, mask := &w.bits[hi>>6], uint64(1)<<(hi&63)
 	// Load before the read-modify-write: in a healthy service the bit is
@@ -93,10 +93,10 @@ func (w *countWindow) counts() (calls, failures int) {
 // under a mutex so that two goroutines do not both reset it and lose the
 // other's counts.
 //
-// A call that read the stamp just before a reset may add its breakerOutcome to the
+// A call that read the stamp just before a reset may add its outcome to the
 // new interval instead of the old one. That needs the goroutine to stall
 // for a whole bucket width between two instructions, and only moves one
-// breakerOutcome by one bucket, so the window does not pay a lock per call for it.
+// outcome by one bucket, so the window does not pay a lock per call for it.
 type timeWindow struct {
 	width   int64 // nanoseconds per bucket
 	mu      sync.Mutex
@@ -118,7 +118,7 @@ func newTimeWindow(span int64, n int) *timeWindow {
 	return w
 }
 
-// record stores one breakerOutcome at time now (nanoseconds since the breaker's
+// record stores one outcome at time now (nanoseconds since the breaker's
 // base) and, for a failure, returns the window's calls and failures.
 func (w *timeWindow) record(now int64, failed bool) (calls, failures int) {
 	k := now / w.width
@@ -135,7 +135,7 @@ func (w *timeWindow) record(now int64, failed bool) (calls, failures int) {
 }
 
 // roll claims bucket b for interval k. A bucket already stamped with a
-// later interval is left alone: the caller is a straggler, and its breakerOutcome
+// later interval is left alone: the caller is a straggler, and its outcome
 // is counted in the newer interval.
 func (w *timeWindow) roll(b *timeBucket, k int64) {
 	w.mu.Lock()
