@@ -24,8 +24,9 @@ import (
 // and half-open read the clock and claim probe slots with atomic
 // operations; only state changes take a mutex.
 //
-// A Breaker is safe for concurrent use by any number of goroutines. It holds
-// no goroutine and needs no Close. Its zero value is not usable: create one
+// A Breaker is safe for concurrent use by any number of goroutines. No
+// method blocks: Execute only runs fn on the caller's goroutine, and a
+// rejected call returns at once. It holds no goroutine and needs no Close. Its zero value is not usable: create one
 // with NewBreaker. It must not be copied after first use.
 type Breaker struct {
 	// Read by every call; written only on failures and state changes.
