@@ -1,0 +1,290 @@
+package conc
+
+import (
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"time"
+)
+
+// This file holds the Breaker's state machine: the state word, the
+// half-open probe slots and the state changes. Changes happen under the
+// breaker's mutex, so that they and their OnStateChange calls are
+// serialised; everything else, probes included, is atomic words.
+
+// State is the state of a Breaker.
+type State uint32
+
+const (
+	// Closed lets every call through and watches its outcome.
+	Closed State = iota
+	// Open rejects every call with ErrOpen until the cooldown has passed.
+	Open
+	// HalfOpen lets a few probe calls through; their outcomes decide
+	// between Closed and Open again.
+	HalfOpen
+)
+
+// String returns "closed", "open" or "half-open".
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half-open"
+	}
+	return "State(" + strconv.Itoa(int(s)) + ")"
+}
+
+// The breaker's state word packs, from the low bits up: the state (2 bits),
+// a count (30 bits) and the generation (32 bits). The count is the run of
+// consecutive failures while closed and the number of successful probes
+// while half-open. Every state change starts a new generation with a zero
+// count, so one compare-and-swap both checks that a result belongs to the
+// current generation and updates the count: a result reported for an
+// earlier generation can never change the current state.
+const (
+	bwStateMask  = 1<<2 - 1
+	bwCountShift = 2
+	bwCountMask  = maxBreakerThreshold << bwCountShift
+	bwGenShift   = 32
+)
+
+func bwPack(s State, gen uint32) uint64 { return uint64(gen)<<bwGenShift | uint64(s) }
+func bwState(w uint64) State            { return State(w & bwStateMask) }
+func bwGen(w uint64) uint32             { return uint32(w >> bwGenShift) }
+func bwCount(w uint64) int              { return int(w&bwCountMask) >> bwCountShift }
+
+// A probe slot holds 0 when free, or the probe's deadline in milliseconds
+// since the breaker's base (upper 40 bits: 34 years) and a sequence number
+// (lower 24 bits, never 0). The sequence number tells apart two probes that
+// got the same slot with the same deadline, so that a late probe can never
+// free its successor's slot. Milliseconds, rounded up, keep the deadline in
+// one word with the sequence: a probe may hold its slot up to 1ms past
+// ProbeTimeout, never less.
+const (
+	slotSeqBits = 24
+	slotSeqMask = 1<<slotSeqBits - 1
+)
+
+func (b *Breaker) slotValue(now int64) uint64 {
+	deadline := (now + int64(b.cfg.probeTimeout) + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	seq := b.probeSeq.Add(1) & slotSeqMask
+	for seq == 0 {
+		seq = b.probeSeq.Add(1) & slotSeqMask
+	}
+	return uint64(deadline)<<slotSeqBits | seq
+}
+
+// slotExpired reports whether the probe in slot value v has outlived its
+// deadline at now.
+func slotExpired(v uint64, now int64) bool {
+	return now >= int64(v>>slotSeqBits)*int64(time.Millisecond)
+}
+
+// admitProbe gives a half-open probe slot to the caller: a free one, or one
+// whose probe outlived ProbeTimeout (that probe is abandoned; its result,
+// if it ever comes, finds its slot taken and is ignored). ok is false, with
+// a nil error, when the half-open generation of w ended under the caller,
+// who must start over.
+//
+// Slots are claimed with compare-and-swap, so N slots admit exactly N
+// probes however many callers arrive together, and no lock is taken.
+// Expiry is lazy, checked when a caller wants a slot, rather than driven by
+// a timer: an expired slot only matters to the next caller, and a timer
+// would mean a goroutine or callback the breaker has to clean up after.
+func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
+	now := b.now()
+	for i := range b.slots {
+		slot := &b.slots[i]
+		for {
+			old := slot.Load()
+			if old != 0 && !slotExpired(old, now) {
+				break // busy: try the next slot
+			}
+			v := b.slotValue(now)
+			if !slot.CompareAndSwap(old, v) {
+				continue // released or claimed meanwhile: look again
+			}
+			b.probes.admitted.Add(1)
+			if old != 0 {
+				b.probes.abandoned.Add(1)
+			}
+			// The slot was claimed after the check of w; if half-open
+			// ended in between, the state change may have cleared the
+			// slots before this claim, so give it back.
+			if cur := b.word.Load(); bwGen(cur) != bwGen(w) || bwState(cur) != HalfOpen {
+				if slot.CompareAndSwap(v, 0) {
+					b.probes.abandoned.Add(1)
+				}
+				return breakerTicket{}, false, nil
+			}
+			return breakerTicket{gen: bwGen(w), slot: i, probe: v}, true, nil
+		}
+	}
+	b.rejected.Add(1)
+	return breakerTicket{}, false, ErrOpen
+}
+
+// probeDone applies a half-open probe's outcome: a failure reopens the
+// breaker, enough successes close it, a neutral outcome just frees the
+// slot. A probe that no longer holds its slot was abandoned, and counted so
+// by whoever took the slot; one that reports after its deadline is
+// abandoned too, whether or not its slot has been taken yet, so that the
+// same late result is ignored whatever the other callers did meanwhile.
+func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) {
+	if !b.slots[t.slot].CompareAndSwap(t.probe, 0) {
+		return
+	}
+	if slotExpired(t.probe, b.now()) {
+		b.probes.abandoned.Add(1)
+		return
+	}
+	switch o {
+	case outcomeNeutral:
+		b.probes.canceled.Add(1)
+	case outcomeFailure:
+		b.probes.failures.Add(1)
+		b.trip(t.gen, HalfOpen)
+	case outcomeSuccess:
+		b.probes.successes.Add(1)
+		b.probeSucceeded(t.gen)
+	}
+}
+
+// probeSucceeded counts a successful probe of half-open generation gen in
+// the state word, and closes the breaker at the SuccessesToClose-th. As
+// with failures while closed, the deciding success does not store its
+// count, so two probes succeeding together cannot skip the threshold.
+func (b *Breaker) probeSucceeded(gen uint32) {
+	for {
+		w := b.word.Load()
+		if bwGen(w) != gen || bwState(w) != HalfOpen {
+			return
+		}
+		if bwCount(w)+1 >= b.cfg.successes {
+			b.mu.Lock()
+			b.moveLocked(gen, HalfOpen, Closed)
+			b.unlockAndNotify()
+			return
+		}
+		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
+			return
+		}
+	}
+}
+
+// trip opens the breaker if it is still in generation gen and state from.
+func (b *Breaker) trip(gen uint32, from State) {
+	b.mu.Lock()
+	b.moveLocked(gen, from, Open)
+	b.unlockAndNotify()
+}
+
+// toHalfOpen ends the cooldown that w, an open state word, started, if it
+// is over. The clock is read again under the lock: the caller's reading may
+// predate a new trip that started a new cooldown.
+func (b *Breaker) toHalfOpen(w uint64) {
+	b.mu.Lock()
+	if b.now() >= b.openUntil.Load() {
+		b.moveLocked(bwGen(w), Open, HalfOpen)
+	}
+	b.unlockAndNotify()
+}
+
+// moveLocked changes the state from (gen, from) to to, starting generation
+// gen+1, and queues the change for OnStateChange. It reports false if the
+// breaker has already left (gen, from). The caller holds b.mu.
+//
+// Every state change happens here, under b.mu, so the only concurrent
+// writers of the word are closed-state failure counters. That is why the
+// side effects can be prepared before the compare-and-swap that publishes
+// the change: nobody reads openUntil or a new epoch before the word says
+// Open or Closed.
+func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
+	if w := b.word.Load(); bwGen(w) != gen || bwState(w) != from {
+		return false
+	}
+	switch to {
+	case Open:
+		b.tripsInRow++
+		b.trips++
+		b.openUntil.Store(b.now() + b.cooldownLocked())
+	case Closed:
+		b.tripsInRow = 0
+		b.epoch.Store(b.newEpoch(gen + 1))
+	}
+	// Retry only because the count (failures while closed, successful
+	// probes while half-open) may be bumped concurrently; the new word
+	// starts with a zero count.
+	for {
+		w := b.word.Load()
+		if b.word.CompareAndSwap(w, bwPack(to, gen+1)) {
+			break
+		}
+	}
+	// Probes still in flight are abandoned. This must come after the word
+	// has changed: a probe claiming a slot checks the word afterwards, so
+	// either this sweep sees its claim or it sees the new word.
+	if from == HalfOpen {
+		for i := range b.slots {
+			if b.slots[i].Swap(0) != 0 {
+				b.probes.abandoned.Add(1)
+			}
+		}
+	}
+	if b.cfg.onChange != nil {
+		b.pending = append(b.pending, breakerChange{from, to})
+	}
+	return true
+}
+
+// cooldownLocked returns the length of the cooldown that starts now: the
+// configured one, grown for trips in a row and capped, then jittered.
+// Jitter only lengthens it, so the configured cooldown stays a promise to
+// the dependency: no probe comes sooner. The growth is computed in floating
+// point and capped before the conversion, so a long run of trips cannot
+// overflow.
+func (b *Breaker) cooldownLocked() int64 {
+	c := float64(b.cfg.cooldown)
+	if b.cfg.growth > 1 && b.tripsInRow > 1 {
+		c = min(c*math.Pow(b.cfg.growth, float64(b.tripsInRow-1)), float64(b.cfg.maxCooldown))
+	}
+	if b.cfg.jitter > 0 {
+		c += c * b.cfg.jitter * rand.Float64()
+	}
+	return int64(min(c, 1<<62))
+}
+
+// unlockAndNotify releases b.mu and delivers queued state changes to
+// OnStateChange, in order, with b.mu released around each call, so the
+// callback may use the breaker. A goroutine that finds another already
+// delivering leaves its changes to it: that keeps the calls serialised and
+// in order, and lets a callback that changes the state return before its
+// own change is reported.
+func (b *Breaker) unlockAndNotify() {
+	if b.notifying || len(b.pending) == 0 {
+		b.mu.Unlock()
+		return
+	}
+	// The flag, not a second mutex, serialises delivery: a mutex held
+	// across the callback would deadlock a callback that changes the state.
+	b.notifying = true
+	defer func() {
+		// Also on a panic in the callback, which propagates: the next
+		// state change will deliver what is still queued.
+		b.notifying = false
+		b.mu.Unlock()
+	}()
+	for len(b.pending) > 0 {
+		c := b.pending[0]
+		b.pending = append(b.pending[:0], b.pending[1:]...)
+		b.mu.Unlock()
+		func() {
+			defer b.mu.Lock()
+			b.cfg.onChange(c.from, c.to)
+		}()
+	}
+}

@@ -1,0 +1,297 @@
+package conc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var errBreakerBoom = errors.New("boom")
+
+func breakerFn(err error) func(context.Context) error {
+	return func(context.Context) error { return err }
+}
+
+// tripBreakerN makes n failing calls through b.
+func tripBreakerN(t *testing.T, b *Breaker, n int) {
+	t.Helper()
+	for range n {
+		require.ErrorIs(t, b.Execute(t.Context(), breakerFn(errBreakerBoom)), errBreakerBoom)
+	}
+}
+
+func TestBreakerTripsAtExactlyTheThreshold(t *testing.T) {
+	for _, threshold := range []int{1, 2, 5, 17} {
+		t.Run(fmt.Sprint(threshold), func(t *testing.T) {
+			b := NewBreaker(ConsecutiveFailures(threshold))
+			tripBreakerN(t, b, threshold-1)
+			assert.Equal(t, Closed, b.State(), "one failure short of the threshold")
+			assert.Equal(t, threshold-1, b.Stats().ConsecutiveFailures)
+			tripBreakerN(t, b, 1)
+			assert.Equal(t, Open, b.State())
+			assert.Equal(t, uint64(1), b.Stats().Trips)
+		})
+	}
+}
+
+func TestBreakerSuccessResetsTheFailureRun(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(3))
+	for range 10 {
+		tripBreakerN(t, b, 2)
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
+	}
+	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, uint64(20), b.Stats().Failures)
+}
+
+func TestBreakerOpenRejectsWithoutCallingFn(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Hour))
+	tripBreakerN(t, b, 1)
+	called := false
+	fn := func(context.Context) error { called = true; return nil }
+	for range 3 {
+		assert.ErrorIs(t, b.Execute(t.Context(), fn), ErrOpen)
+	}
+	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { called = true; return 1, nil })
+	assert.ErrorIs(t, err, ErrOpen)
+	assert.Zero(t, v)
+	done, err := b.Allow()
+	assert.ErrorIs(t, err, ErrOpen)
+	assert.Nil(t, done)
+	assert.False(t, called, "fn must not run while open")
+	assert.Equal(t, uint64(5), b.Stats().Rejected)
+}
+
+func TestBreakerLateResultFromPreviousGenerationIsIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(2), Cooldown(time.Second))
+		old := make([]func(error), 4)
+		for i := range old {
+			var err error
+			old[i], err = b.Allow()
+			require.NoError(t, err)
+		}
+		tripBreakerN(t, b, 2) // generation 0 ends
+		old[0](nil)           // a success from gen 0 must not close an open breaker
+		assert.Equal(t, Open, b.State())
+
+		time.Sleep(time.Second)
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil))) // probe closes: new generation
+		require.Equal(t, Closed, b.State())
+		tripBreakerN(t, b, 1)
+		old[1](errBreakerBoom) // would be the second failure in a row, but of gen 0
+		old[2](errBreakerBoom)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
+		old[3](nil) // nor may it reset the current run
+		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
+	})
+}
+
+func TestBreakerOnStateChangeMayCallBackIntoTheBreaker(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		type change struct {
+			from, to, seen State
+		}
+		var changes []change
+		var b *Breaker
+		b = NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(from, to State) {
+			changes = append(changes, change{from, to, b.State()})
+			_ = b.Stats()
+			if to == HalfOpen {
+				// A probe from inside the callback closes the breaker
+				// again; that change is reported after this call returns.
+				assert.NoError(t, b.Execute(context.Background(), breakerFn(nil)))
+			}
+		}))
+		tripBreakerN(t, b, 1)
+		time.Sleep(time.Second)
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, []change{
+			{Closed, Open, Open},
+			{Open, HalfOpen, HalfOpen},
+			{HalfOpen, Closed, Closed},
+		}, changes)
+	})
+}
+
+func TestBreakerCanceledCallsAreNeutral(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(2), Cooldown(time.Second))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		canceled := func(ctx context.Context) error { return ctx.Err() }
+
+		tripBreakerN(t, b, 1)
+		for range 5 {
+			assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
+		}
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, 1, b.Stats().ConsecutiveFailures, "a canceled call neither fails nor resets the run")
+		assert.Equal(t, uint64(5), b.Stats().Canceled)
+
+		// A Canceled that is not the caller's (ctx is live) is a failure.
+		assert.ErrorIs(t, b.Execute(t.Context(), breakerFn(context.Canceled)), context.Canceled)
+		require.Equal(t, Open, b.State())
+
+		time.Sleep(time.Second)
+		assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
+		assert.Equal(t, HalfOpen, b.State(), "a canceled probe frees its slot and decides nothing")
+		done, err := b.Allow()
+		require.NoError(t, err)
+		done(fmt.Errorf("wrapped: %w", context.Canceled))
+		assert.Equal(t, HalfOpen, b.State())
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, uint64(2), b.Stats().ProbeCanceled)
+	})
+}
+
+func TestBreakerPanicCountsAsFailureAndReturnsPanicError(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(2))
+	err := b.Execute(t.Context(), func(context.Context) error { panic("kaput") })
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "kaput", pe.Value)
+	_, err = ExecuteValue(t.Context(), b, func(context.Context) (string, error) { panic(errBreakerBoom) })
+	assert.ErrorIs(t, err, errBreakerBoom)
+	assert.ErrorAs(t, err, &pe)
+	assert.Equal(t, Open, b.State())
+}
+
+func TestBreakerGoexitInFnCountsAsFailure(t *testing.T) {
+	b := NewBreaker(ConsecutiveFailures(1))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Execute(context.Background(), func(context.Context) error { runtime.Goexit(); return nil })
+	}()
+	<-done
+	assert.Equal(t, Open, b.State())
+}
+
+func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
+	errNotFound := errors.New("not found")
+	b := NewBreaker(ConsecutiveFailures(1), IsFailure(func(err error) bool { return !errors.Is(err, errNotFound) }))
+	for range 10 {
+		assert.ErrorIs(t, b.Execute(t.Context(), breakerFn(errNotFound)), errNotFound)
+	}
+	assert.Equal(t, Closed, b.State())
+	done, err := b.Allow()
+	require.NoError(t, err)
+	done(&PanicError{Value: errNotFound}) // a panic is a failure whatever the predicate says
+	assert.Equal(t, Open, b.State())
+}
+
+func TestExecuteValueReturnsTheValue(t *testing.T) {
+	b := NewBreaker()
+	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 42, nil })
+	require.NoError(t, err)
+	assert.Equal(t, 42, v)
+	v, err = ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 7, errBreakerBoom })
+	assert.ErrorIs(t, err, errBreakerBoom)
+	assert.Equal(t, 7, v, "the value comes back with the error, as fn returned it")
+}
+
+func TestBreakerClosedPathDoesNotAllocate(t *testing.T) {
+	for _, opt := range []BreakerOption{ConsecutiveFailures(5), FailureRate(0.5, 10, LastCalls(10))} {
+		b := NewBreaker(opt)
+		ctx := context.Background()
+		fn := breakerFn(nil)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = b.Execute(ctx, fn) }))
+		assert.Zero(t, testing.AllocsPerRun(100, func() {
+			done, _ := b.Allow()
+			done(nil)
+		}))
+		assert.Zero(t, testing.AllocsPerRun(100, func() {
+			_, _ = ExecuteValue(ctx, b, func(context.Context) (int, error) { return 1, nil })
+		}))
+	}
+}
+
+func TestStateString(t *testing.T) {
+	for s, want := range map[State]string{Closed: "closed", Open: "open", HalfOpen: "half-open", 7: "State(7)"} {
+		assert.Equal(t, want, s.String())
+	}
+}
+
+func TestNewBreakerPanicsOnBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		new  func()
+		want string
+	}{
+		{"threshold", func() { NewBreaker(ConsecutiveFailures(0)) }, "conc: breaker failure threshold must be at least 1, got 0"},
+		{"rate", func() { NewBreaker(FailureRate(0, 1, LastCalls(1))) }, "conc: breaker failure rate must be in (0, 1], got 0"},
+		{"min calls", func() { NewBreaker(FailureRate(0.5, 0, LastCalls(1))) }, "conc: breaker minimum calls must be at least 1, got 0"},
+		{"window", func() { NewBreaker(FailureRate(0.5, 10, LastCalls(5))) }, "conc: breaker window of 5 calls is smaller than its minimum of 10 calls"},
+		{"no window", func() { NewBreaker(FailureRate(0.5, 1, Window{})) }, "conc: breaker window must come from LastCalls or LastDuration"},
+		{"calls", func() { LastCalls(0) }, "conc: breaker window calls must be at least 1, got 0"},
+		{"duration", func() { LastDuration(-time.Second, 1) }, "conc: breaker window duration must be positive, got -1s"},
+		{"buckets", func() { LastDuration(time.Second, 0) }, "conc: breaker window buckets must be at least 1, got 0"},
+		{"cooldown", func() { Cooldown(-1) }, "conc: breaker cooldown must not be negative, got -1ns"},
+		{"jitter", func() { CooldownJitter(1.5) }, "conc: breaker cooldown jitter must be in [0, 1], got 1.5"},
+		{"growth", func() { CooldownGrowth(0.5, time.Second) }, "conc: breaker cooldown growth must be a finite number >= 1, got 0.5"},
+		{"max cooldown", func() { NewBreaker(Cooldown(time.Minute), CooldownGrowth(2, time.Second)) }, "conc: breaker max cooldown 1s is below its cooldown 1m0s"},
+		{"max cooldown zero", func() { CooldownGrowth(2, 0) }, "conc: breaker max cooldown must be positive, got 0s"},
+		{"nil fn", func() { _ = NewBreaker().Execute(context.Background(), nil) }, "conc: Breaker.Execute fn must not be nil"},
+		{"nil value fn", func() { _, _ = ExecuteValue[int](context.Background(), NewBreaker(), nil) }, "conc: ExecuteValue fn must not be nil"},
+		{"probes", func() { HalfOpenProbes(0) }, "conc: breaker half-open probes must be at least 1, got 0"},
+		{"successes", func() { SuccessesToClose(-1) }, "conc: breaker successes to close must be at least 1, got -1"},
+		{"probe timeout", func() { ProbeTimeout(0) }, "conc: breaker probe timeout must be positive, got 0s"},
+		{"predicate", func() { IsFailure(nil) }, "conc: breaker IsFailure predicate must not be nil"},
+		{"callback", func() { OnStateChange(nil) }, "conc: breaker OnStateChange callback must not be nil"},
+		{"nil option", func() { NewBreaker(nil) }, "conc: BreakerOption must not be nil"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			assert.PanicsWithValue(t, tc.want, tc.new)
+		})
+	}
+}
+
+// TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted runs failing
+// calls from many goroutines at once: the breaker must trip exactly once,
+// and every call must be either a counted failure or a counted rejection.
+func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
+	const goroutines, calls = 8, 2000
+	b := NewBreaker(ConsecutiveFailures(50), Cooldown(time.Hour))
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range calls {
+				_ = b.Execute(context.Background(), breakerFn(errBreakerBoom))
+			}
+		})
+	}
+	wg.Wait()
+	s := b.Stats()
+	assert.Equal(t, Open, s.State)
+	assert.Equal(t, uint64(1), s.Trips)
+	assert.Equal(t, uint64(goroutines*calls), s.Failures+s.Rejected)
+	assert.GreaterOrEqual(t, s.Failures, uint64(50))
+}
+
+func TestBreakerPanicInOnStateChangeLeavesTheBreakerUsable(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var changes []State
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(_, to State) {
+			changes = append(changes, to)
+			if len(changes) == 1 {
+				panic("callback bug")
+			}
+		}))
+		assert.PanicsWithValue(t, "callback bug", func() { _ = b.Execute(t.Context(), breakerFn(errBreakerBoom)) })
+		assert.Equal(t, Open, b.State())
+		time.Sleep(time.Second)
+		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
+		assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
+	})
+}
