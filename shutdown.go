@@ -36,6 +36,11 @@ type Shutdown struct {
 	running bool          // Run has been called: Add is refused
 	trigger chan struct{} // closed by Trigger; made lazily, see chans
 	force   chan struct{} // closed by Force
+
+	// testHookNotified, when set by a test, is called once Run has
+	// installed its signal handler: before that, a test's signal would
+	// reach the default handler and end the test process.
+	testHookNotified func()
 }
 
 // shutdownPhase is one registered phase.
@@ -172,6 +177,9 @@ func (s *Shutdown) Run(ctx context.Context) error {
 		sigc = make(chan os.Signal, 2)
 		signal.Notify(sigc, s.signals...)
 		defer signal.Stop(sigc)
+		if s.testHookNotified != nil {
+			s.testHookNotified()
+		}
 	}
 
 	select {
