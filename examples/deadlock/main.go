@@ -47,6 +47,9 @@ var scenarios = []scenario{
 	{"worker waiting on its own full pool", poolNaive, poolFixed},
 }
 
+// main runs each scenario's naive form, then its fixed form, and prints one
+// row per scenario. The scenarios run one after another, not in parallel, so
+// that the goroutines a naive form leaves blocked cannot slow the next row.
 func main() {
 	fmt.Printf("Four classic deadlocks; a naive form is declared hung after %v.\n\n", patience)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
@@ -74,8 +77,14 @@ func main() {
 }
 
 // finishes runs fn on its own goroutine and reports whether it returned
-// within d. If it did not, the goroutine is abandoned, still blocked.
+// within d. If it did not, the goroutine is abandoned, still blocked. This is
+// how the demo tells a hang from slowness without relying on the runtime's
+// deadlock detector, which only fires when every goroutine is asleep: in a
+// real program (a server with a listener, a timer, a signal handler) it
+// never does, and the hang goes unnoticed.
 func finishes(fn func(), d time.Duration) bool {
+	// A timer rather than time.After, stopped on the way out, so that a
+	// finished run does not leave one armed.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -128,8 +137,9 @@ func lockOrderFixed() string {
 	var a, b sync.Mutex
 	var ready, wg sync.WaitGroup
 	ready.Add(2)
-	n := 0
+	n := 0 // guarded by a and b together; the race detector checks it in tests
 	wg.Go(func() {
+		// Start together, so that the two loops really contend.
 		ready.Done()
 		ready.Wait()
 		for range rounds {
@@ -163,6 +173,8 @@ func sendNaive() {
 // reports why, and the worker can end.
 func sendFixed() string {
 	results := make(chan int)
+	// In a real worker ctx would be the request's context: the send ends
+	// when the caller's interest ends, not after an arbitrary delay.
 	ctx, cancel := context.WithTimeout(context.Background(), giveUp)
 	defer cancel()
 	err := conc.Send(ctx, results, 42)
@@ -199,6 +211,8 @@ func rangeFixed() string {
 	}()
 	got := 0
 	for {
+		// Recv tells the three endings apart: a value, ErrChanClosed (had
+		// the producer closed ch), or the producer's context ending.
 		_, err := conc.Recv(ctx, ch)
 		if err != nil {
 			return fmt.Sprintf("Recv got %d values, then: %v (producer returned)", got, err)
@@ -260,11 +274,15 @@ func poolFixed() string {
 			pending.Done()
 		}
 	}()
+	// The same choreography as poolNaive: the worker holds job 1, job 2
+	// fills the queue, then job 1 tries to submit its follow-up.
 	pending.Add(2)
 	jobs <- 1
 	jobs <- 2
 	close(full)
 	pending.Wait()
+	// Every job is done or refused, and no sender is left, so closing the
+	// queue is safe; the worker's range then ends.
 	close(jobs)
 	<-workerDone
 	if refused == nil {
