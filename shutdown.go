@@ -21,8 +21,9 @@ var ErrShutdownForced = errors.New("conc: shutdown forced")
 // on a context of its own that is cancelled at its deadline.
 //
 // Run waits for the shutdown to start: ctx done, Trigger called, or, only if
-// the Shutdown was made with WithSignals, one of those signals. A second
-// signal, or Force, skips the remaining phases and abandons the running one.
+// the Shutdown was made with WithSignals, one of those signals. Once it has
+// started, however it started, a signal (the operator's second Ctrl-C) or
+// Force skips the remaining phases and abandons the running one.
 // The package never installs a signal handler by itself and never exits the
 // process: Run returns, and the caller decides what happens next.
 //
@@ -61,7 +62,7 @@ type shutdownOptionFunc func(*Shutdown)
 func (f shutdownOptionFunc) applyShutdown(s *Shutdown) { f(s) }
 
 // WithSignals makes Run start the shutdown when the process receives one of
-// sigs, and force it when it receives a second. With no sigs it means
+// sigs, and force it when one arrives after the start. With no sigs it means
 // os.Interrupt and syscall.SIGTERM. Run installs the handler (signal.Notify)
 // only while it runs and removes it (signal.Stop) before returning, so the
 // default behaviour of those signals (exiting) is back once Run is done.
