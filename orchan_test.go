@@ -320,3 +320,30 @@ func TestRaceSpecialCases(t *testing.T) {
 	_, err = Race(context.Background(), func(context.Context) (int, error) { return 0, errors.New("x") })
 	assert.EqualError(t, err, "conc: race fns[0]: x")
 }
+
+// TestOrBeyondOneSelectChainsASecondGoroutine covers the inputs past the
+// 65534 one reflect.Select can take: they are waited on by a second Or, and
+// whichever side fires, both goroutines end.
+func TestOrBeyondOneSelectChainsASecondGoroutine(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes 70 000 channels")
+	}
+	const n = orMaxCases + 4
+	for _, k := range []int{0, n - 1} {
+		synctest.Test(t, func(t *testing.T) {
+			chans := make([]chan struct{}, n)
+			ins := make([]<-chan struct{}, n)
+			for i := range chans {
+				chans[i] = make(chan struct{})
+				ins[i] = chans[i]
+			}
+			out := Or(ins...)
+			synctest.Wait()
+			require.Equal(t, 2, goroutinesIn("orWait"))
+			close(chans[k])
+			synctest.Wait()
+			assert.True(t, isClosed(out), "input %d fired", k)
+			assert.Zero(t, goroutinesIn("orWait"))
+		})
+	}
+}
