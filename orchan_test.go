@@ -43,8 +43,8 @@ func goroutinesIn(fn string) int {
 	return count
 }
 
-// isClosed reports whether a signal channel is closed, without blocking.
-func isClosed(c <-chan struct{}) bool {
+// orFired reports whether a signal channel is closed, without blocking.
+func orFired(c <-chan struct{}) bool {
 	select {
 	case <-c:
 		return true
@@ -67,7 +67,7 @@ func TestOrFiresOnCloseOrValueWithOneGoroutineAtMost(t *testing.T) {
 						}
 						out := Or(ins...)
 						synctest.Wait()
-						require.False(t, isClosed(out), "closed before any input fired")
+						require.False(t, orFired(out), "closed before any input fired")
 						require.Equal(t, 1, goroutinesIn("orWait"), "goroutines while waiting")
 
 						k := 0
@@ -82,7 +82,7 @@ func TestOrFiresOnCloseOrValueWithOneGoroutineAtMost(t *testing.T) {
 							chans[k] <- 42
 						}
 						synctest.Wait()
-						assert.True(t, isClosed(out), "not closed after input %d fired", k)
+						assert.True(t, orFired(out), "not closed after input %d fired", k)
 						assert.Zero(t, goroutinesIn("orWait"), "goroutines after firing")
 					})
 				})
@@ -96,7 +96,7 @@ func TestOrWithNoInputsNeverClosesAndStartsNothing(t *testing.T) {
 		out := Or[int]()
 		require.NotNil(t, out)
 		synctest.Wait()
-		assert.False(t, isClosed(out))
+		assert.False(t, orFired(out))
 		assert.Zero(t, goroutinesIn("orWait"))
 	})
 }
@@ -119,7 +119,7 @@ func TestOrWithInputAlreadyFiredReturnsClosedWithoutGoroutine(t *testing.T) {
 			ready <- "value"
 			chans[n/2] = ready
 			out := Or(chans...)
-			assert.True(t, isClosed(out), "n=%d", n)
+			assert.True(t, orFired(out), "n=%d", n)
 			assert.Zero(t, len(ready), "n=%d: the value that fired Or is consumed", n)
 			assert.Zero(t, goroutinesIn("orWait"), "n=%d", n)
 		}
@@ -134,10 +134,10 @@ func TestOrIgnoresNilInputs(t *testing.T) {
 			ins[n-1] = c
 			out := Or(ins...)
 			synctest.Wait()
-			assert.False(t, isClosed(out), "n=%d: fired on a nil input", n)
+			assert.False(t, orFired(out), "n=%d: fired on a nil input", n)
 			close(c)
 			synctest.Wait()
-			assert.True(t, isClosed(out), "n=%d", n)
+			assert.True(t, orFired(out), "n=%d", n)
 		}
 	})
 }
@@ -159,7 +159,7 @@ func TestOrKeepsNoReferenceToCallerSlice(t *testing.T) {
 			}
 			close(chans[n-1])
 			synctest.Wait()
-			assert.True(t, isClosed(out), "n=%d", n)
+			assert.True(t, orFired(out), "n=%d", n)
 		}
 	})
 }
@@ -175,11 +175,11 @@ func TestOrContextClosesAndEndsGoroutineWhenCtxEnds(t *testing.T) {
 				}
 				out := OrContext(ctx, ins...)
 				synctest.Wait()
-				require.False(t, isClosed(out))
+				require.False(t, orFired(out))
 				require.Equal(t, 1, goroutinesIn("orWait"))
 				cancel()
 				synctest.Wait()
-				assert.True(t, isClosed(out))
+				assert.True(t, orFired(out))
 				assert.Zero(t, goroutinesIn("orWait"))
 			})
 		})
@@ -196,7 +196,7 @@ func TestOrContextSpecialCases(t *testing.T) {
 
 	cancel()
 	out := OrContext(ctx, (<-chan int)(make(chan int)))
-	assert.True(t, isClosed(out), "ctx already done")
+	assert.True(t, orFired(out), "ctx already done")
 	assert.Zero(t, goroutinesIn("orWait"))
 }
 
@@ -342,7 +342,7 @@ func TestOrBeyondOneSelectChainsASecondGoroutine(t *testing.T) {
 			require.Equal(t, 2, goroutinesIn("orWait"))
 			close(chans[k])
 			synctest.Wait()
-			assert.True(t, isClosed(out), "input %d fired", k)
+			assert.True(t, orFired(out), "input %d fired", k)
 			assert.Zero(t, goroutinesIn("orWait"))
 		})
 	}
