@@ -49,3 +49,21 @@ func ExampleShutdown() {
 	// finished /job-1
 	// shutdown: <nil>
 }
+
+// A service's main opts into signal handling: the first SIGINT or SIGTERM
+// starts the shutdown, another one forces it. The handler exists only while
+// Run runs. (No Output line: the example is compiled, not run, since it
+// waits for a signal.)
+func ExampleWithSignals() {
+	srv := &http.Server{Addr: "localhost:8080"}
+	go srv.ListenAndServe()
+
+	sd := conc.NewShutdown(conc.WithSignals()) // os.Interrupt and SIGTERM
+	sd.Add("stop intake", 10*time.Second, srv.Shutdown)
+	sd.Add("flush", 5*time.Second, func(ctx context.Context) error {
+		return nil // flush buffers, close the database, ...
+	})
+	if err := sd.Run(context.Background()); err != nil {
+		fmt.Println(err) // names every phase that failed, timed out or was skipped
+	}
+}
