@@ -26,8 +26,8 @@ var ErrChanClosed = errors.New("conc: channel closed")
 // Send sends v on ch, or gives up when ctx is done and returns an error that
 // matches ctx.Err() (and carries context.Cause(ctx)). When ch is ready, Send
 // succeeds even if ctx is already done, as golang.org/x/sync/semaphore's
-// Acquire does: a ready channel costs nothing to use, and checking ctx first
-// would turn a race between two ready events into a rule for one of them.
+// Acquire does: the send cannot block, so there is nothing to abandon, and
+// trying it first keeps the common case to one non-blocking operation.
 //
 // A nil ch blocks until ctx is done, as a send on a nil channel blocks
 // forever. A closed ch panics, exactly like the send statement: only the
