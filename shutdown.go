@@ -12,7 +12,8 @@ import (
 )
 
 // ErrShutdownForced is wrapped by the PhaseError of every phase that a forced
-// shutdown (a second signal, or Force) skipped or abandoned while it ran.
+// shutdown (a signal after the start, or Force) skipped or abandoned while
+// it ran.
 var ErrShutdownForced = errors.New("conc: shutdown forced")
 
 // A Shutdown runs a service's shutdown as a sequence of named phases, each
