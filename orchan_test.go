@@ -110,7 +110,7 @@ func TestOrWithOneDoneChannelReturnsItUnchanged(t *testing.T) {
 
 func TestOrWithInputAlreadyFiredReturnsClosedWithoutGoroutine(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		for _, n := range []int{1, 2, 8, 40} {
+		for _, n := range []int{1, 2, 8, 16} {
 			chans := make([]<-chan string, n)
 			for i := range chans {
 				chans[i] = make(chan string)
