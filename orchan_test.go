@@ -126,6 +126,22 @@ func TestOrWithInputAlreadyFiredReturnsClosedWithoutGoroutine(t *testing.T) {
 	})
 }
 
+func TestOrWithManyInputsOneAlreadyFiredClosesWithoutSelect(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		chans := make([]<-chan int, 40)
+		for i := range chans {
+			chans[i] = make(chan int)
+		}
+		ready := make(chan int)
+		close(ready)
+		chans[39] = ready
+		out := Or(chans...)
+		synctest.Wait() // the goroutine's poll finds input 39
+		assert.True(t, orFired(out))
+		assert.Zero(t, goroutinesIn("orWait"))
+	})
+}
+
 func TestOrIgnoresNilInputs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		for _, n := range []int{2, 6, 30} {
