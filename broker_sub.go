@@ -1,0 +1,271 @@
+package conc
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// A Subscription is one subscriber's view of a Broker: the channel its
+// messages arrive on, and the means to leave. It is created by
+// Broker.Subscribe; the zero Subscription is not usable. Its methods are
+// safe for concurrent use, including Unsubscribe from the goroutine that
+// receives from C.
+type Subscription[E any] struct {
+	// state counts the publishers that are inside a send to ch and holds
+	// two flags. It is what makes closing ch safe against publishers that
+	// still hold an older snapshot listing this subscription: a publisher
+	// enters (one atomic add) before touching ch and leaves after, and ch
+	// is closed only by whoever sees the closing flag set with no
+	// publisher inside. Unsubscribe therefore never waits, and Publish
+	// never locks.
+	state atomic.Int64
+	ch    chan E
+	// done is closed when the subscription starts closing; it wakes a
+	// Block publisher waiting for room in ch.
+	done   chan struct{}
+	policy Policy
+
+	b       *Broker[E]
+	pattern string
+	wild    bool
+
+	dropped      atomic.Uint64
+	brokerClosed atomic.Bool
+	// evict serialises DropOldest publishers that found ch full, so that
+	// two of them do not evict two messages to make room for one each
+	// over and over. Publishers that find room never take it.
+	evict sync.Mutex
+}
+
+const (
+	subClosing = 1 << 62 // Unsubscribe or Close has begun
+	subClosed  = 1 << 61 // ch is closed (or being closed by its one closer)
+)
+
+// enter registers a publisher about to send to ch. It fails once the
+// subscription is closing: the publisher then skips it.
+func (s *Subscription[E]) enter() bool {
+	if s.state.Add(1)&subClosing != 0 {
+		s.leave()
+		return false
+	}
+	return true
+}
+
+// leave ends what enter began. The last publisher to leave a closing
+// subscription closes ch.
+func (s *Subscription[E]) leave() {
+	if s.state.Add(-1) == subClosing {
+		s.closeChan()
+	}
+}
+
+// closeChan closes ch if the subscription is closing, no publisher is
+// inside and nobody closed it yet. The CAS makes exactly one caller win
+// among Unsubscribe and the publishers leaving concurrently.
+func (s *Subscription[E]) closeChan() {
+	if s.state.CompareAndSwap(subClosing, subClosing|subClosed) {
+		close(s.ch)
+	}
+}
+
+// shut starts closing s: no publisher enters from now on, waiting ones are
+// woken, and ch is closed once the last one inside has left (right now if
+// none is). It is idempotent.
+func (s *Subscription[E]) shut(byBroker bool) {
+	if byBroker {
+		s.brokerClosed.Store(true)
+	}
+	if s.state.Or(subClosing)&subClosing != 0 {
+		return
+	}
+	close(s.done)
+	s.closeChan()
+}
+
+// C returns the channel on which the subscription's messages arrive. It is
+// closed after Unsubscribe or the broker's Close, once no publisher is in
+// the middle of sending to it; messages buffered by then can still be
+// received.
+func (s *Subscription[E]) C() <-chan E { return s.ch }
+
+// Unsubscribe ends the subscription: no message is sent to it any more and
+// C is closed (at once, or as soon as the publishers sending to it at this
+// moment have finished, which they do without waiting since they are woken).
+// The consumer need not drain C. Unsubscribe never blocks on a publisher or
+// on the consumer, so it is safe to call from the goroutine receiving from
+// C, concurrently with Publish, and more than once.
+func (s *Subscription[E]) Unsubscribe() {
+	if s.b == nil {
+		return // the zero Subscription
+	}
+	s.b.remove(s)
+	s.shut(false)
+}
+
+// Dropped returns how many messages this subscription lost under its
+// policy (see BrokerStats for what each policy counts).
+func (s *Subscription[E]) Dropped() uint64 { return s.dropped.Load() }
+
+// Err returns ErrClosed once the broker's Close has closed the subscription
+// (or when it was created on a closed broker), and nil otherwise, including
+// after Unsubscribe. A consumer checks it after C is closed to learn why.
+func (s *Subscription[E]) Err() error {
+	if s.brokerClosed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// String describes the subscription for logs and test failures.
+func (s *Subscription[E]) String() string {
+	return fmt.Sprintf("Subscription(%q, %v, buffer %d)", s.pattern, s.policy, cap(s.ch))
+}
+
+// maxWaits bounds the Block subscriptions per message whose waiting is put
+// off until every other subscriber has been served: one bit each on the
+// publisher's stack. Past it (a topic with hundreds of matching Block
+// subscribers), a full one is waited for on the spot.
+const maxWaits = 256
+
+// A publication is one Publish call in progress. It lives on the
+// publisher's stack; the match walk hands it subscriptions one by one.
+//
+// A message goes out in up to two passes over the same snapshot. The first
+// tries every subscription without waiting and notes, by its position in
+// the walk, each Block subscription that was full. Only if there is one does
+// a second pass walk the snapshot again (the walk's order is fixed) and wait
+// on the noted ones, so a stuck subscriber never holds up the others' copy.
+type publication[E any] struct {
+	b     *Broker[E]
+	ctx   context.Context
+	e     E
+	err   error
+	sent  uint64 // added to the broker's counter once, at the end
+	i     int    // position in the walk
+	waits int    // Block subscriptions put off to the second pass
+	retry bool   // this is the second pass
+	wait  [maxWaits / 64]uint64
+}
+
+func (p *publication[E]) deliverAll(subs []*Subscription[E]) {
+	for _, s := range subs {
+		p.deliver(s)
+	}
+}
+
+func (p *publication[E]) deliver(s *Subscription[E]) {
+	i := p.i
+	p.i++
+	if p.retry {
+		if i < maxWaits && p.wait[i/64]&(1<<(i%64)) != 0 {
+			p.block(s)
+		}
+		return
+	}
+	if !s.enter() {
+		return // closing: it is no longer a subscriber
+	}
+	select {
+	case s.ch <- p.e:
+		p.sent++
+	default:
+		switch s.policy {
+		case DropNewest:
+			s.drop(&p.b.dropNew)
+		case DropOldest:
+			p.sent += s.pushOut(p.e)
+		case Block:
+			if i < maxWaits {
+				p.wait[i/64] |= 1 << (i % 64)
+				p.waits++
+			} else {
+				p.blockEntered(s)
+			}
+		}
+	}
+	s.leave()
+}
+
+// block serves a Block subscription that was full in the first pass. It
+// was a delivery attempt already, so closing since then counts as a drop.
+func (p *publication[E]) block(s *Subscription[E]) {
+	if !s.enter() {
+		s.drop(&p.b.dropBlock)
+		return
+	}
+	p.blockEntered(s)
+	s.leave()
+}
+
+// blockEntered waits for room in s.ch, for s to close or for the context to
+// end, whichever comes first.
+func (p *publication[E]) blockEntered(s *Subscription[E]) {
+	// The consumer may have made room since the first pass; a ready
+	// send is also the only one tried once the context has ended, so that
+	// the select below never picks ctx.Done over a free slot at random.
+	select {
+	case s.ch <- p.e:
+		p.sent++
+		return
+	default:
+	}
+	if p.err != nil {
+		s.drop(&p.b.dropBlock)
+		return
+	}
+	select {
+	case s.ch <- p.e:
+		p.sent++
+	case <-s.done:
+		s.drop(&p.b.dropBlock)
+	case <-p.ctx.Done():
+		p.err = brokerCtxErr(p.ctx)
+		s.drop(&p.b.dropBlock)
+	}
+}
+
+func (s *Subscription[E]) drop(counter *atomic.Uint64) {
+	counter.Add(1)
+	s.dropped.Add(1)
+}
+
+// pushOut puts e into the full channel of a DropOldest subscription,
+// evicting from the head of the channel until there is room. Evicting from
+// the head keeps every publisher's messages in order. The consumer and
+// publishers that find room run concurrently with it, so an eviction may
+// find the channel already emptied (nothing is evicted) or the freed slot
+// taken (evict again). It returns 1 if e was sent.
+func (s *Subscription[E]) pushOut(e E) uint64 {
+	if cap(s.ch) == 0 {
+		// Nothing buffered to evict: the new message is the one lost.
+		s.drop(&s.b.refused)
+		return 0
+	}
+	s.evict.Lock()
+	defer s.evict.Unlock()
+	for {
+		select {
+		case s.ch <- e:
+			return 1
+		default:
+		}
+		select {
+		case <-s.ch:
+			s.drop(&s.b.evicted)
+		default:
+		}
+	}
+}
+
+// brokerCtxErr returns ctx's error, joined with its cause when that says
+// more, so that errors.Is matches both.
+func brokerCtxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}

@@ -1,0 +1,227 @@
+package conc
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// Topics are dot-separated tokens, spelled as NATS spells its subjects:
+// "orders.eu.created". A subscription pattern may use two wildcards, each
+// standing for whole tokens only:
+//
+//	*   exactly one token:        "orders.*.created" matches "orders.eu.created"
+//	>   one or more final tokens: "orders.>" matches "orders.eu" and "orders.eu.created",
+//	                              but not "orders" itself
+//
+// Published topics must be literal. The rules are checked by parseTopic, once
+// per subscription and, for publishing, only when the topic has no exact
+// subscriber (a topic that is a key of the exact map was checked when that
+// subscriber came in, so the common case pays nothing for validation).
+
+// parseTopic checks topic against the grammar above and reports whether it
+// contains a wildcard. pattern says whether wildcards are allowed at all
+// (subscriptions) or not (publishing). problem is empty when the topic is
+// well formed and otherwise says what is wrong with it, for the panic or
+// error message. It does not allocate: tokens are found with IndexByte and
+// sliced, never split into a []string.
+func parseTopic(topic string, pattern bool) (wild bool, problem string) {
+	if topic == "" {
+		return false, "empty topic"
+	}
+	for rest := topic; ; {
+		i := strings.IndexByte(rest, '.')
+		tok := rest
+		if i >= 0 {
+			tok = rest[:i]
+		}
+		switch {
+		case tok == "":
+			return false, "empty token"
+		case tok == "*" || tok == ">":
+			if !pattern {
+				return false, "wildcard in a published topic"
+			}
+			if tok == ">" && i >= 0 {
+				return false, `">" must be the last token`
+			}
+			wild = true
+		case strings.ContainsAny(tok, "*>"):
+			return false, `"*" and ">" must be whole tokens`
+		}
+		if i < 0 {
+			return wild, ""
+		}
+		rest = rest[i+1:]
+	}
+}
+
+// cutToken splits the first token off a well-formed topic. last reports that
+// tok was the final token (more is then empty).
+func cutToken(topic string) (tok, more string, last bool) {
+	i := strings.IndexByte(topic, '.')
+	if i < 0 {
+		return topic, "", true
+	}
+	return topic[:i], topic[i+1:], false
+}
+
+// A node is one level of the wildcard trie. The trie holds only patterns
+// that contain a wildcard; literal patterns live in the snapshot's exact map,
+// which answers the common case with one map lookup. A node is immutable once
+// it is reachable from a published snapshot: Subscribe and Unsubscribe copy
+// the nodes on the pattern's path (path copying) and share the rest, so a
+// publisher walking an old snapshot never sees a half-made change and never
+// needs a lock.
+type node[E any] struct {
+	next map[string]*node[E] // children by literal token
+	star *node[E]            // child for the "*" token
+	subs []*Subscription[E]  // patterns that end at this node
+	rest []*Subscription[E]  // patterns "<path to this node>.>"
+}
+
+// clone returns a shallow copy of n (a fresh node when n is nil). Slices and
+// the map stay shared with n; callers replace, never modify, them.
+func (n *node[E]) clone() *node[E] {
+	c := &node[E]{}
+	if n != nil {
+		*c = *n
+	}
+	return c
+}
+
+func (n *node[E]) child(tok string) *node[E] {
+	if n == nil {
+		return nil
+	}
+	if tok == "*" {
+		return n.star
+	}
+	return n.next[tok]
+}
+
+// setChild replaces the child for tok in n, which must be a private copy.
+// The map is cloned, not written, because the original may be shared with
+// the snapshot that publishers are reading. A nil child removes the entry.
+func (n *node[E]) setChild(tok string, c *node[E]) {
+	if tok == "*" {
+		n.star = c
+		return
+	}
+	m := maps.Clone(n.next)
+	if c == nil {
+		delete(m, tok)
+		if len(m) == 0 {
+			m = nil
+		}
+	} else {
+		if m == nil {
+			m = make(map[string]*node[E], 1)
+		}
+		m[tok] = c
+	}
+	n.next = m
+}
+
+func (n *node[E]) empty() bool {
+	return len(n.next) == 0 && n.star == nil && len(n.subs) == 0 && len(n.rest) == 0
+}
+
+// with returns a copy of n with s added under pattern, the tokens still to
+// place below n. Only the nodes on the path are copied.
+func (n *node[E]) with(pattern string, s *Subscription[E]) *node[E] {
+	c := n.clone()
+	tok, more, last := cutToken(pattern)
+	if tok == ">" {
+		// Clip forces append to copy: the old slice may be in use.
+		c.rest = append(slices.Clip(c.rest), s)
+		return c
+	}
+	var nc *node[E]
+	if last {
+		nc = n.child(tok).clone()
+		nc.subs = append(slices.Clip(nc.subs), s)
+	} else {
+		nc = n.child(tok).with(more, s)
+	}
+	c.setChild(tok, nc)
+	return c
+}
+
+// without returns a copy of n with s removed from under pattern, or nil when
+// the copy would be empty, so that the trie does not keep growing with
+// patterns nobody subscribes to any more. n is returned unchanged when s is
+// not there.
+func (n *node[E]) without(pattern string, s *Subscription[E]) *node[E] {
+	if n == nil {
+		return nil
+	}
+	tok, more, last := cutToken(pattern)
+	c := n.clone()
+	switch {
+	case tok == ">":
+		c.rest = removeSub(c.rest, s)
+	case last:
+		old := n.child(tok)
+		if old == nil {
+			return n
+		}
+		nc := old.clone()
+		nc.subs = removeSub(nc.subs, s)
+		if nc.empty() {
+			nc = nil
+		}
+		c.setChild(tok, nc)
+	default:
+		old := n.child(tok)
+		if old == nil {
+			return n
+		}
+		c.setChild(tok, old.without(more, s))
+	}
+	if c.empty() {
+		return nil
+	}
+	return c
+}
+
+// removeSub returns a new slice holding subs without s, preserving order.
+func removeSub[E any](subs []*Subscription[E], s *Subscription[E]) []*Subscription[E] {
+	i := slices.Index(subs, s)
+	if i < 0 {
+		return subs
+	}
+	if len(subs) == 1 {
+		return nil
+	}
+	out := make([]*Subscription[E], 0, len(subs)-1)
+	out = append(out, subs[:i]...)
+	return append(out, subs[i+1:]...)
+}
+
+// match hands p every subscription whose pattern below n matches topic, the
+// tokens not consumed yet (never empty). The walk follows at most two
+// children per level (the literal token and "*") plus the ">" list, so its
+// cost depends on the topic's depth and on the patterns that actually
+// match, not on how many subscriptions exist. The order of the walk is
+// fixed for a given snapshot and topic, which lets a Block publisher walk it
+// twice and find the same subscriber at the same index (see publication).
+func (n *node[E]) match(topic string, p *publication[E]) {
+	// ">" here matches because at least one token is left.
+	p.deliverAll(n.rest)
+	tok, more, last := cutToken(topic)
+	if c := n.next[tok]; c != nil {
+		if last {
+			p.deliverAll(c.subs)
+		} else {
+			c.match(more, p)
+		}
+	}
+	if c := n.star; c != nil {
+		if last {
+			p.deliverAll(c.subs)
+		} else {
+			c.match(more, p)
+		}
+	}
+}
