@@ -189,14 +189,18 @@ func (c concBenchBroker) dropped() int64 {
 
 type mutexBenchBroker struct{ b *mutexBroker[int] }
 
-func (m mutexBenchBroker) subscribe() <-chan int { return m.b.Subscribe(benchBrokerTopic, benchBrokerBuffer) }
-func (m mutexBenchBroker) publish(v int)         { m.b.Publish(benchBrokerTopic, v) }
-func (m mutexBenchBroker) close()                { m.b.Close() }
-func (m mutexBenchBroker) dropped() int64        { return m.b.dropped.Load() }
+func (m mutexBenchBroker) subscribe() <-chan int {
+	return m.b.Subscribe(benchBrokerTopic, benchBrokerBuffer)
+}
+func (m mutexBenchBroker) publish(v int)  { m.b.Publish(benchBrokerTopic, v) }
+func (m mutexBenchBroker) close()         { m.b.Close() }
+func (m mutexBenchBroker) dropped() int64 { return m.b.dropped.Load() }
 
 type chanBenchBroker struct{ b *chanBroker[int] }
 
-func (c chanBenchBroker) subscribe() <-chan int { return c.b.Subscribe(benchBrokerTopic, benchBrokerBuffer) }
-func (c chanBenchBroker) publish(v int)         { c.b.Publish(benchBrokerTopic, v) }
-func (c chanBenchBroker) close()                { c.b.Close() }
-func (c chanBenchBroker) dropped() int64        { return c.b.dropped.Load() }
+func (c chanBenchBroker) subscribe() <-chan int {
+	return c.b.Subscribe(benchBrokerTopic, benchBrokerBuffer)
+}
+func (c chanBenchBroker) publish(v int)  { c.b.Publish(benchBrokerTopic, v) }
+func (c chanBenchBroker) close()         { c.b.Close() }
+func (c chanBenchBroker) dropped() int64 { return c.b.dropped.Load() }

@@ -172,8 +172,16 @@ type Broker[E any] struct {
 	dropNew   atomic.Uint64
 	dropBlock atomic.Uint64
 
-	mu       sync.Mutex // serialises snapshot rebuilds
-	defaults subConfig  // immutable after NewBroker
+	// Epoch-based reclamation of retired subscriptions (broker_grace.go).
+	epoch        atomic.Uint32
+	readers      [2]readerCount
+	graceWaiting atomic.Bool
+
+	mu       sync.Mutex         // serialises snapshot rebuilds and grace periods
+	grace    []*Subscription[E] // retired, waiting for readers[graceIdx] to drain
+	graceIdx uint32
+	queued   []*Subscription[E] // retired while a grace period was running
+	defaults subConfig          // immutable after NewBroker
 }
 
 // A snapshot is the broker's immutable view of its subscriptions.
@@ -230,7 +238,10 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	old := b.load()
 	if old.closed {
 		b.mu.Unlock()
-		s.shut(true)
+		s.brokerClosed.Store(true)
+		s.state.Store(subClosing | subClosed)
+		close(s.done)
+		close(s.ch)
 		return s
 	}
 	next := *old
@@ -257,26 +268,26 @@ func (b *Broker[E]) load() *snapshot[E] {
 	return &snapshot[E]{}
 }
 
-// remove takes s out of the current snapshot. It reports false when s was
-// not in it (already unsubscribed, or the broker is closed).
-func (b *Broker[E]) remove(s *Subscription[E]) bool {
+// unsubscribe takes s out of the current snapshot and retires it, unless
+// it is gone already (unsubscribed before, or the broker is closed).
+func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	old := b.load()
 	if old.closed {
-		return false
+		return
 	}
 	next := *old
 	if s.wild {
 		next.wild = old.wild.without(s.pattern, s)
 		if next.wild == old.wild {
-			return false
+			return
 		}
 	} else {
 		subs := old.exact[s.pattern]
 		kept := removeSub(subs, s)
 		if len(kept) == len(subs) {
-			return false
+			return
 		}
 		next.exact = maps.Clone(old.exact)
 		if len(kept) == 0 {
@@ -287,7 +298,7 @@ func (b *Broker[E]) remove(s *Subscription[E]) bool {
 	}
 	next.n--
 	b.snap.Store(&next)
-	return true
+	b.retire([]*Subscription[E]{s})
 }
 
 // Publish sends e to every subscription whose pattern matches topic, and
@@ -305,11 +316,14 @@ func (b *Broker[E]) remove(s *Subscription[E]) bool {
 // ErrInvalidTopic when topic is empty, has an empty token or contains a
 // wildcard. It takes no lock and does not allocate.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
+	p := publication[E]{b: b, ctx: ctx, e: e}
+	p.epoch = b.readLock()
 	sn := b.snap.Load()
 	if sn == nil {
 		sn = &snapshot[E]{} // the zero Broker; does not escape
 	}
 	if sn.closed {
+		b.readUnlock(p.epoch)
 		return ErrClosed
 	}
 	// A key of the exact map was validated when it was subscribed to, so
@@ -317,14 +331,15 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	subs, ok := sn.exact[topic]
 	if !ok {
 		if _, problem := parseTopic(topic, false); problem != "" {
+			b.readUnlock(p.epoch)
 			return fmt.Errorf("%w %q: %s", ErrInvalidTopic, topic, problem)
 		}
 	}
-	p := publication[E]{b: b, ctx: ctx, e: e}
 	p.deliverAll(subs)
 	if sn.wild != nil {
 		sn.wild.match(topic, &p)
 	}
+	b.readUnlock(p.epoch)
 	if p.waits > 0 {
 		// Some Block subscribers were full: every other subscriber has
 		// its copy by now; walk the same snapshot again and wait for them.
@@ -355,10 +370,13 @@ func (b *Broker[E]) Close() error {
 		return nil
 	}
 	b.snap.Store(&snapshot[E]{closed: true})
+	var all []*Subscription[E]
+	old.each(func(s *Subscription[E]) {
+		s.brokerClosed.Store(true)
+		all = append(all, s)
+	})
+	b.retire(all)
 	b.mu.Unlock()
-	// Shut outside the lock: nothing here waits, but keeping the lock
-	// short keeps concurrent Subscribe and Unsubscribe calls short too.
-	old.each(func(s *Subscription[E]) { s.shut(true) })
 	return nil
 }
 

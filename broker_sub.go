@@ -13,13 +13,11 @@ import (
 // safe for concurrent use, including Unsubscribe from the goroutine that
 // receives from C.
 type Subscription[E any] struct {
-	// state counts the publishers that are inside a send to ch and holds
-	// two flags. It is what makes closing ch safe against publishers that
-	// still hold an older snapshot listing this subscription: a publisher
-	// enters (one atomic add) before touching ch and leaves after, and ch
-	// is closed only by whoever sees the closing flag set with no
-	// publisher inside. Unsubscribe therefore never waits, and Publish
-	// never locks.
+	// state holds two flags and a count of holders: the publishers
+	// waiting to send to ch outside the broker's epoch (Block, on a full
+	// buffer), plus one for a grace period in progress (broker_grace.go).
+	// ch is closed by whoever drops the count to zero once closing is set,
+	// so Unsubscribe never waits and a sender never meets a closed ch.
 	state atomic.Int64
 	ch    chan E
 	// done is closed when the subscription starts closing; it wakes a
@@ -44,8 +42,16 @@ const (
 	subClosed  = 1 << 61 // ch is closed (or being closed by its one closer)
 )
 
-// enter registers a publisher about to send to ch. It fails once the
-// subscription is closing: the publisher then skips it.
+// closing reports whether the subscription has started closing. A
+// publisher inside the broker's epoch checks it before sending: a
+// subscription retired before the publisher joined the epoch may already
+// have a closed channel.
+func (s *Subscription[E]) closing() bool {
+	return s.state.Load()&subClosing != 0
+}
+
+// enter registers a publisher about to wait on ch outside the epoch. It
+// fails once the subscription is closing.
 func (s *Subscription[E]) enter() bool {
 	if s.state.Add(1)&subClosing != 0 {
 		s.leave()
@@ -54,35 +60,36 @@ func (s *Subscription[E]) enter() bool {
 	return true
 }
 
-// leave ends what enter began. The last publisher to leave a closing
-// subscription closes ch.
+// leave ends what enter (or startClose's hold) began. The last holder to
+// leave a closing subscription closes ch.
 func (s *Subscription[E]) leave() {
 	if s.state.Add(-1) == subClosing {
 		s.closeChan()
 	}
 }
 
-// closeChan closes ch if the subscription is closing, no publisher is
-// inside and nobody closed it yet. The CAS makes exactly one caller win
-// among Unsubscribe and the publishers leaving concurrently.
+// closeChan closes ch if the subscription is closing, has no holder and
+// nobody closed it yet. The CAS makes exactly one caller win.
 func (s *Subscription[E]) closeChan() {
 	if s.state.CompareAndSwap(subClosing, subClosing|subClosed) {
 		close(s.ch)
 	}
 }
 
-// shut starts closing s: no publisher enters from now on, waiting ones are
-// woken, and ch is closed once the last one inside has left (right now if
-// none is). It is idempotent.
-func (s *Subscription[E]) shut(byBroker bool) {
-	if byBroker {
-		s.brokerClosed.Store(true)
+// startClose sets the closing flag together with holds extra holders (so
+// that ch stays open until they leave) and wakes the waiting publishers. It
+// reports false if the subscription was closing already.
+func (s *Subscription[E]) startClose(holds int64) bool {
+	for {
+		old := s.state.Load()
+		if old&subClosing != 0 {
+			return false
+		}
+		if s.state.CompareAndSwap(old, (old|subClosing)+holds) {
+			close(s.done)
+			return true
+		}
 	}
-	if s.state.Or(subClosing)&subClosing != 0 {
-		return
-	}
-	close(s.done)
-	s.closeChan()
 }
 
 // C returns the channel on which the subscription's messages arrive. It is
@@ -101,8 +108,7 @@ func (s *Subscription[E]) Unsubscribe() {
 	if s.b == nil {
 		return // the zero Subscription
 	}
-	s.b.remove(s)
-	s.shut(false)
+	s.b.unsubscribe(s)
 }
 
 // Dropped returns how many messages this subscription lost under its
@@ -133,11 +139,12 @@ const maxWaits = 256
 // A publication is one Publish call in progress. It lives on the
 // publisher's stack; the match walk hands it subscriptions one by one.
 //
-// A message goes out in up to two passes over the same snapshot. The first
-// tries every subscription without waiting and notes, by its position in
-// the walk, each Block subscription that was full. Only if there is one does
-// a second pass walk the snapshot again (the walk's order is fixed) and wait
-// on the noted ones, so a stuck subscriber never holds up the others' copy.
+// A message goes out in up to two passes over the same snapshot. The first,
+// inside the broker's epoch, tries every subscription without waiting and
+// notes, by its position in the walk, each Block subscription that was
+// full. Only if there is one does a second pass, outside the epoch, walk
+// the snapshot again (the walk's order is fixed) and wait on the noted
+// ones, so a stuck subscriber never holds up the others' copy.
 type publication[E any] struct {
 	b     *Broker[E]
 	ctx   context.Context
@@ -145,6 +152,7 @@ type publication[E any] struct {
 	err   error
 	sent  uint64 // added to the broker's counter once, at the end
 	i     int    // position in the walk
+	epoch uint32 // the reader counter joined (first pass)
 	waits int    // Block subscriptions put off to the second pass
 	retry bool   // this is the second pass
 	wait  [maxWaits / 64]uint64
@@ -165,32 +173,35 @@ func (p *publication[E]) deliver(s *Subscription[E]) {
 		}
 		return
 	}
-	if !s.enter() {
-		return // closing: it is no longer a subscriber
+	if s.closing() {
+		return // retired: it is no longer a subscriber
 	}
 	select {
 	case s.ch <- p.e:
 		p.sent++
+		return
 	default:
-		switch s.policy {
-		case DropNewest:
-			s.drop(&p.b.dropNew)
-		case DropOldest:
-			p.sent += s.pushOut(p.e)
-		case Block:
-			if i < maxWaits {
-				p.wait[i/64] |= 1 << (i % 64)
-				p.waits++
-			} else {
-				p.blockEntered(s)
-			}
-		}
 	}
-	s.leave()
+	switch s.policy {
+	case DropNewest:
+		s.drop(&p.b.dropNew)
+	case DropOldest:
+		p.sent += s.pushOut(p.e)
+	case Block:
+		if i < maxWaits {
+			p.wait[i/64] |= 1 << (i % 64)
+			p.waits++
+			return
+		}
+		// Too many to note: wait now, but outside the epoch.
+		p.b.readUnlock(p.epoch)
+		p.block(s)
+		p.epoch = p.b.readLock()
+	}
 }
 
-// block serves a Block subscription that was full in the first pass. It
-// was a delivery attempt already, so closing since then counts as a drop.
+// block serves a Block subscription that was full. It was a delivery
+// attempt already, so closing since then counts as a drop.
 func (p *publication[E]) block(s *Subscription[E]) {
 	if !s.enter() {
 		s.drop(&p.b.dropBlock)
@@ -201,7 +212,7 @@ func (p *publication[E]) block(s *Subscription[E]) {
 }
 
 // blockEntered waits for room in s.ch, for s to close or for the context to
-// end, whichever comes first.
+// end, whichever comes first. The caller holds s (enter).
 func (p *publication[E]) blockEntered(s *Subscription[E]) {
 	// The consumer may have made room since the first pass; a ready
 	// send is also the only one tried once the context has ended, so that

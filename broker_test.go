@@ -541,3 +541,49 @@ func TestBrokerStressConcurrentUse(t *testing.T) {
 	assert.Equal(t, received.Load(), st.Delivered, "every delivered message was received")
 	assert.Equal(t, 0, st.Subscribers)
 }
+
+func TestBrokerUnsubscribeClosesChannelAfterPublishersInsideLeave(t *testing.T) {
+	b := NewBroker[int]()
+	a := b.Subscribe("t")
+	c := b.Subscribe("t")
+	isClosed := func(s *Subscription[int]) bool {
+		select {
+		case _, ok := <-s.C():
+			return !ok
+		default:
+			return false
+		}
+	}
+	i := b.readLock() // a publisher in the middle of its first pass
+	a.Unsubscribe()
+	assert.False(t, isClosed(a), "a publisher may still send to it")
+	c.Unsubscribe() // queued behind the running grace period
+	assert.False(t, isClosed(c))
+	j := b.readLock() // a publisher arriving now is in the new epoch
+	assert.NotEqual(t, i, j)
+	b.readUnlock(i)
+	assert.True(t, isClosed(a))
+	// c's grace period started when a's ended and waits for j.
+	assert.False(t, isClosed(c))
+	b.readUnlock(j)
+	assert.True(t, isClosed(c))
+	assert.False(t, b.graceWaiting.Load())
+}
+
+func TestBrokerBlockedPublisherDoesNotDelayOtherUnsubscribes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBroker[int](SubBuffer(1))
+		stuck := b.Subscribe("a", SubPolicy(Block))
+		other := b.Subscribe("b")
+		require.NoError(t, b.Publish(context.Background(), "a", 1))
+		published := make(chan error)
+		go func() { published <- b.Publish(context.Background(), "a", 2) }()
+		synctest.Wait() // blocked on stuck, outside the epoch
+		other.Unsubscribe()
+		_, open := <-other.C()
+		assert.False(t, open, "closed at once")
+		stuck.Unsubscribe()
+		require.NoError(t, <-published)
+		require.NoError(t, b.Close())
+	})
+}
