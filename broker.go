@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // ErrInvalidTopic is returned (wrapped, with the topic and what is wrong with
@@ -150,10 +151,13 @@ type BrokerStats struct {
 //
 // Publishing takes no lock and does not allocate: the subscriber lists form
 // an immutable snapshot (a map for literal topics and a token trie for
-// wildcard patterns) behind an atomic pointer. Subscribe, Unsubscribe and
-// Close build a new snapshot under a mutex; they are meant to be rare next
-// to Publish. No user code ever runs inside the broker, and the mutex is
-// never held while waiting for a subscriber.
+// wildcard patterns) behind an atomic pointer, and publishers announce
+// themselves with a few atomic adds on a cache line of their own so that
+// unsubscribed channels are closed only once no publisher can still send
+// to them (broker_grace.go). Subscribe, Unsubscribe and Close build a new
+// snapshot under a mutex; they are meant to be rare next to Publish. No
+// user code ever runs inside the broker, and the mutex is never held while
+// waiting for a subscriber or a publisher.
 //
 // The zero Broker is open, has no subscriptions and uses the default
 // subscription options; NewBroker sets other defaults. A Broker must not be
@@ -161,12 +165,14 @@ type BrokerStats struct {
 // broker runs no goroutine of its own.
 type Broker[E any] struct {
 	snap atomic.Pointer[snapshot[E]]
-	// The counters that every Publish writes are kept off the cache line
-	// of snap, which every Publish only reads.
-	_         [56]byte
-	published atomic.Uint64
-	sent      atomic.Uint64 // messages placed in a channel
-	_         [48]byte
+	// Every Publish joins the epoch and counts itself in one of these
+	// slots, chosen by its stack address (broker_grace.go), so that
+	// concurrent publishers mostly write cache lines of their own. The
+	// padding keeps those writes off the line of snap, which every
+	// Publish reads.
+	_     [120]byte
+	slots [brokerSlots]pubSlot
+
 	evicted   atomic.Uint64 // DropOldest evictions of sent messages
 	refused   atomic.Uint64 // DropOldest on an unbuffered channel
 	dropNew   atomic.Uint64
@@ -174,12 +180,11 @@ type Broker[E any] struct {
 
 	// Epoch-based reclamation of retired subscriptions (broker_grace.go).
 	epoch        atomic.Uint32
-	readers      [2]readerCount
 	graceWaiting atomic.Bool
 
 	mu       sync.Mutex         // serialises snapshot rebuilds and grace periods
-	grace    []*Subscription[E] // retired, waiting for readers[graceIdx] to drain
-	graceIdx uint32
+	grace    []*Subscription[E] // retired, waiting for the old epoch to drain
+	graceOld uint32             // parity of the epoch being drained
 	queued   []*Subscription[E] // retired while a grace period was running
 	defaults subConfig          // immutable after NewBroker
 }
@@ -314,16 +319,17 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 // ignores ctx, so a subscriber may publish from its own receive loop. It
 // returns ErrClosed once Close has been called and an error matching
 // ErrInvalidTopic when topic is empty, has an empty token or contains a
-// wildcard. It takes no lock and does not allocate.
+// wildcard. It does not allocate, and takes no lock except, briefly, when
+// it is the last publisher an unsubscribed channel was waiting for.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	p := publication[E]{b: b, ctx: ctx, e: e}
-	p.epoch = b.readLock()
+	p.ticket = b.readLock(unsafe.Pointer(&p))
 	sn := b.snap.Load()
 	if sn == nil {
 		sn = &snapshot[E]{} // the zero Broker; does not escape
 	}
 	if sn.closed {
-		b.readUnlock(p.epoch)
+		b.readUnlock(p.ticket)
 		return ErrClosed
 	}
 	// A key of the exact map was validated when it was subscribed to, so
@@ -331,7 +337,7 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	subs, ok := sn.exact[topic]
 	if !ok {
 		if _, problem := parseTopic(topic, false); problem != "" {
-			b.readUnlock(p.epoch)
+			b.readUnlock(p.ticket)
 			return fmt.Errorf("%w %q: %s", ErrInvalidTopic, topic, problem)
 		}
 	}
@@ -339,7 +345,7 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	if sn.wild != nil {
 		sn.wild.match(topic, &p)
 	}
-	b.readUnlock(p.epoch)
+	b.readUnlock(p.ticket)
 	if p.waits > 0 {
 		// Some Block subscribers were full: every other subscriber has
 		// its copy by now; walk the same snapshot again and wait for them.
@@ -349,9 +355,10 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 			sn.wild.match(topic, &p)
 		}
 	}
-	b.published.Add(1)
+	slot := &b.slots[p.ticket>>1]
+	slot.published.Add(1)
 	if p.sent > 0 {
-		b.sent.Add(p.sent)
+		slot.sent.Add(p.sent)
 	}
 	return p.err
 }
@@ -418,10 +425,14 @@ func (b *Broker[E]) Stats() BrokerStats {
 	// A publisher adds what it sent when its Publish ends, while an
 	// eviction is counted at once, so mid-publish the evictions may be
 	// ahead of the sends they undo.
-	if sent := b.sent.Load(); sent > evicted {
+	var sent uint64
+	for i := range b.slots {
+		st.Published += b.slots[i].published.Load()
+		sent += b.slots[i].sent.Load()
+	}
+	if sent > evicted {
 		st.Delivered = sent - evicted
 	}
-	st.Published = b.published.Load()
 	st.Deliveries = st.Delivered + st.DroppedNewest + st.DroppedOldest + st.DroppedBlock
 	return st
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // A Subscription is one subscriber's view of a Broker: the channel its
@@ -92,18 +93,20 @@ func (s *Subscription[E]) startClose(holds int64) bool {
 	}
 }
 
-// C returns the channel on which the subscription's messages arrive. It is
-// closed after Unsubscribe or the broker's Close, once no publisher is in
-// the middle of sending to it; messages buffered by then can still be
-// received.
+// C returns the channel on which the subscription's messages arrive, in
+// the order each publisher published them. It is closed after Unsubscribe
+// or the broker's Close, once no publisher is in the middle of sending to
+// it; messages buffered by then can still be received.
 func (s *Subscription[E]) C() <-chan E { return s.ch }
 
-// Unsubscribe ends the subscription: no message is sent to it any more and
-// C is closed (at once, or as soon as the publishers sending to it at this
-// moment have finished, which they do without waiting since they are woken).
-// The consumer need not drain C. Unsubscribe never blocks on a publisher or
-// on the consumer, so it is safe to call from the goroutine receiving from
-// C, concurrently with Publish, and more than once.
+// Unsubscribe ends the subscription. Publishers that start after it
+// returns do not send to the subscription; C is closed once the publishers
+// already sending at that moment have moved on, which they do without
+// waiting (one waiting on this subscription under Block is woken). The
+// consumer need not drain C; what is buffered can still be received.
+// Unsubscribe never blocks on a publisher or on the consumer, so it is safe
+// to call from the goroutine receiving from C, concurrently with Publish,
+// and more than once.
 func (s *Subscription[E]) Unsubscribe() {
 	if s.b == nil {
 		return // the zero Subscription
@@ -146,16 +149,16 @@ const maxWaits = 256
 // the snapshot again (the walk's order is fixed) and wait on the noted
 // ones, so a stuck subscriber never holds up the others' copy.
 type publication[E any] struct {
-	b     *Broker[E]
-	ctx   context.Context
-	e     E
-	err   error
-	sent  uint64 // added to the broker's counter once, at the end
-	i     int    // position in the walk
-	epoch uint32 // the reader counter joined (first pass)
-	waits int    // Block subscriptions put off to the second pass
-	retry bool   // this is the second pass
-	wait  [maxWaits / 64]uint64
+	b      *Broker[E]
+	ctx    context.Context
+	e      E
+	err    error
+	sent   uint64 // added to the broker's counter once, at the end
+	i      int    // position in the walk
+	ticket uint32 // the epoch slot joined by the first pass (readLock)
+	waits  int    // Block subscriptions put off to the second pass
+	retry  bool   // this is the second pass
+	wait   [maxWaits / 64]uint64
 }
 
 func (p *publication[E]) deliverAll(subs []*Subscription[E]) {
@@ -194,9 +197,9 @@ func (p *publication[E]) deliver(s *Subscription[E]) {
 			return
 		}
 		// Too many to note: wait now, but outside the epoch.
-		p.b.readUnlock(p.epoch)
+		p.b.readUnlock(p.ticket)
 		p.block(s)
-		p.epoch = p.b.readLock()
+		p.ticket = p.b.readLock(unsafe.Pointer(p))
 	}
 }
 

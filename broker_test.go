@@ -10,6 +10,7 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -554,13 +555,14 @@ func TestBrokerUnsubscribeClosesChannelAfterPublishersInsideLeave(t *testing.T) 
 			return false
 		}
 	}
-	i := b.readLock() // a publisher in the middle of its first pass
+	var x, y int
+	i := b.readLock(unsafe.Pointer(&x)) // a publisher in the middle of its first pass
 	a.Unsubscribe()
 	assert.False(t, isClosed(a), "a publisher may still send to it")
 	c.Unsubscribe() // queued behind the running grace period
 	assert.False(t, isClosed(c))
-	j := b.readLock() // a publisher arriving now is in the new epoch
-	assert.NotEqual(t, i, j)
+	j := b.readLock(unsafe.Pointer(&y)) // a publisher arriving now is in the new epoch
+	assert.NotEqual(t, i&1, j&1)
 	b.readUnlock(i)
 	assert.True(t, isClosed(a))
 	// c's grace period started when a's ended and waits for j.
