@@ -284,14 +284,13 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 	}
 	next := *old
 	if s.wild {
-		next.wild = old.wild.without(s.pattern, s)
-		if next.wild == old.wild {
+		var found bool
+		if next.wild, found = old.wild.without(s.pattern, s); !found {
 			return
 		}
 	} else {
-		subs := old.exact[s.pattern]
-		kept := removeSub(subs, s)
-		if len(kept) == len(subs) {
+		kept, found := removeSub(old.exact[s.pattern], s)
+		if !found {
 			return
 		}
 		next.exact = maps.Clone(old.exact)

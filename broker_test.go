@@ -589,3 +589,20 @@ func TestBrokerBlockedPublisherDoesNotDelayOtherUnsubscribes(t *testing.T) {
 		require.NoError(t, b.Close())
 	})
 }
+
+func TestBrokerUnsubscribeTwiceKeepsOtherSubscriptions(t *testing.T) {
+	for _, pattern := range []string{"a.b", "a.*", "a.>", "*.b"} {
+		t.Run(pattern, func(t *testing.T) {
+			b := NewBroker[int]()
+			first := b.Subscribe(pattern)
+			second := b.Subscribe(pattern)
+			first.Unsubscribe()
+			first.Unsubscribe()
+			assert.Equal(t, 1, b.Stats().Subscribers)
+			require.NoError(t, b.Publish(context.Background(), "a.b", 1))
+			assert.Equal(t, []int{1}, drain(second.C()))
+			second.Unsubscribe()
+			assert.Equal(t, 0, b.Stats().Subscribers)
+		})
+	}
+}

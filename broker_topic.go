@@ -148,55 +148,60 @@ func (n *node[E]) with(pattern string, s *Subscription[E]) *node[E] {
 	return c
 }
 
-// without returns a copy of n with s removed from under pattern, or nil when
-// the copy would be empty, so that the trie does not keep growing with
-// patterns nobody subscribes to any more. n is returned unchanged when s is
-// not there.
-func (n *node[E]) without(pattern string, s *Subscription[E]) *node[E] {
+// without returns a copy of n with s removed from under pattern, or nil
+// when the copy would be empty, so that the trie does not keep growing with
+// patterns nobody subscribes to any more. found is false, and n is returned
+// as is, when s is not there (a second Unsubscribe).
+func (n *node[E]) without(pattern string, s *Subscription[E]) (_ *node[E], found bool) {
 	if n == nil {
-		return nil
+		return nil, false
 	}
 	tok, more, last := cutToken(pattern)
 	c := n.clone()
 	switch {
 	case tok == ">":
-		c.rest = removeSub(c.rest, s)
+		if c.rest, found = removeSub(n.rest, s); !found {
+			return n, false
+		}
 	case last:
 		old := n.child(tok)
 		if old == nil {
-			return n
+			return n, false
 		}
 		nc := old.clone()
-		nc.subs = removeSub(nc.subs, s)
+		if nc.subs, found = removeSub(old.subs, s); !found {
+			return n, false
+		}
 		if nc.empty() {
 			nc = nil
 		}
 		c.setChild(tok, nc)
 	default:
-		old := n.child(tok)
-		if old == nil {
-			return n
+		nc, found := n.child(tok).without(more, s)
+		if !found {
+			return n, false
 		}
-		c.setChild(tok, old.without(more, s))
+		c.setChild(tok, nc)
 	}
 	if c.empty() {
-		return nil
+		return nil, true
 	}
-	return c
+	return c, true
 }
 
-// removeSub returns a new slice holding subs without s, preserving order.
-func removeSub[E any](subs []*Subscription[E], s *Subscription[E]) []*Subscription[E] {
+// removeSub returns a new slice holding subs without s, preserving order,
+// and whether s was there (if not, subs itself is returned).
+func removeSub[E any](subs []*Subscription[E], s *Subscription[E]) ([]*Subscription[E], bool) {
 	i := slices.Index(subs, s)
 	if i < 0 {
-		return subs
+		return subs, false
 	}
 	if len(subs) == 1 {
-		return nil
+		return nil, true
 	}
 	out := make([]*Subscription[E], 0, len(subs)-1)
 	out = append(out, subs[:i]...)
-	return append(out, subs[i+1:]...)
+	return append(out, subs[i+1:]...), true
 }
 
 // match hands p every subscription whose pattern below n matches topic, the
