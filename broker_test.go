@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -605,4 +606,100 @@ func TestBrokerUnsubscribeTwiceKeepsOtherSubscriptions(t *testing.T) {
 			assert.Equal(t, 0, b.Stats().Subscribers)
 		})
 	}
+}
+
+// matchRef is the obvious matcher, for checking the trie against.
+func matchRef(pattern, topic string) bool {
+	ps, ts := strings.Split(pattern, "."), strings.Split(topic, ".")
+	for i, p := range ps {
+		switch {
+		case p == ">":
+			return len(ts) > i
+		case i >= len(ts):
+			return false
+		case p != "*" && p != ts[i]:
+			return false
+		}
+	}
+	return len(ps) == len(ts)
+}
+
+func TestBrokerTrieAgreesWithReferenceMatcher(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	token := func(wild bool) string {
+		if wild {
+			switch rng.IntN(4) {
+			case 0:
+				return "*"
+			case 1:
+				return ">"
+			}
+		}
+		return []string{"a", "b", "c"}[rng.IntN(3)]
+	}
+	topicOf := func(wild bool) string {
+		n := 1 + rng.IntN(4)
+		toks := make([]string, n)
+		for i := range toks {
+			toks[i] = token(wild)
+			if toks[i] == ">" {
+				toks = toks[:i+1]
+				break
+			}
+		}
+		return strings.Join(toks, ".")
+	}
+	b := NewBroker[string](SubBuffer(1000))
+	subs := map[*Subscription[string]]string{}
+	for range 60 {
+		p := topicOf(true)
+		subs[b.Subscribe(p)] = p
+	}
+	// Churn, so that the trie has been path-copied both ways.
+	for s := range subs {
+		if rng.IntN(3) == 0 {
+			s.Unsubscribe()
+			delete(subs, s)
+		}
+	}
+	var topics []string
+	for range 300 {
+		topic := topicOf(false)
+		topics = append(topics, topic)
+		require.NoError(t, b.Publish(context.Background(), topic, topic))
+	}
+	for s, p := range subs {
+		var want []string
+		for _, topic := range topics {
+			if matchRef(p, topic) {
+				want = append(want, topic)
+			}
+		}
+		assert.Equal(t, want, drain(s.C()), "pattern %q", p)
+	}
+	require.NoError(t, b.Close())
+}
+
+func FuzzBrokerMatch(f *testing.F) {
+	f.Add("a.*.c", "a.b.c")
+	f.Add("a.>", "a")
+	f.Add("*", "x.y")
+	f.Add("a..b", "a.b")
+	f.Fuzz(func(t *testing.T, pattern, topic string) {
+		b := NewBroker[int]()
+		defer b.Close()
+		_, problem := parseTopic(pattern, true)
+		if problem != "" {
+			assert.Panics(t, func() { b.Subscribe(pattern) })
+			return
+		}
+		s := b.Subscribe(pattern)
+		err := b.Publish(context.Background(), topic, 1)
+		if _, problem := parseTopic(topic, false); problem != "" {
+			require.ErrorIs(t, err, ErrInvalidTopic)
+			return
+		}
+		require.NoError(t, err)
+		assert.Equal(t, matchRef(pattern, topic), len(drain(s.C())) == 1, "%q on %q", pattern, topic)
+	})
 }
