@@ -340,6 +340,10 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 			return fmt.Errorf("%w %q: %s", ErrInvalidTopic, topic, problem)
 		}
 	}
+	// Count the message as published now: the slot's count, mixed with
+	// the slot, also picks where the walk starts (see deliverAll).
+	slot := &b.slots[p.ticket>>1]
+	p.rot = uint32((slot.published.Add(1) + uint64(p.ticket)<<32) * 0x9E3779B97F4A7C15 >> 32)
 	p.deliverAll(subs)
 	if sn.wild != nil {
 		sn.wild.match(topic, &p)
@@ -354,8 +358,6 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 			sn.wild.match(topic, &p)
 		}
 	}
-	slot := &b.slots[p.ticket>>1]
-	slot.published.Add(1)
 	if p.sent > 0 {
 		slot.sent.Add(p.sent)
 	}

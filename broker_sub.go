@@ -156,13 +156,27 @@ type publication[E any] struct {
 	sent   uint64 // added to the broker's counter once, at the end
 	i      int    // position in the walk
 	ticket uint32 // the epoch slot joined by the first pass (readLock)
+	rot    uint32 // where deliverAll starts in each list
 	waits  int    // Block subscriptions put off to the second pass
 	retry  bool   // this is the second pass
 	wait   [maxWaits / 64]uint64
 }
 
+// deliverAll hands p the subscriptions of one list, starting at a place
+// that differs from message to message and publisher to publisher: two
+// publishers walking the same list in step would queue on each channel's
+// lock in turn, one always waiting for the other. Where the walk starts
+// changes nothing for order, which is per publisher per subscriber, and
+// both passes start at the same place.
 func (p *publication[E]) deliverAll(subs []*Subscription[E]) {
-	for _, s := range subs {
+	if len(subs) == 0 {
+		return
+	}
+	k := int(p.rot % uint32(len(subs)))
+	for _, s := range subs[k:] {
+		p.deliver(s)
+	}
+	for _, s := range subs[:k] {
 		p.deliver(s)
 	}
 }
