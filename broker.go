@@ -218,6 +218,11 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 // anywhere but last ("a.>.b"). On a closed broker it returns a subscription
 // that is already closed: C is closed and Err returns ErrClosed, so a
 // consumer ranging over C simply ends.
+//
+// Subscribe builds a new snapshot under the broker's mutex: its cost grows
+// with the number of distinct literal topics (the map is copied) and the
+// depth of the pattern (the trie is path-copied), not with the number of
+// publishers. It never waits for a publisher.
 func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E] {
 	wild, problem := parseTopic(pattern, true)
 	if problem != "" {

@@ -464,6 +464,8 @@ func TestBrokerPublishDoesNotAllocate(t *testing.T) {
 		assert.Zero(t, allocs, topic)
 	}
 	require.NoError(t, b.Close())
+	var zero Broker[int]
+	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = zero.Publish(ctx, "a.b", 1) }), "zero Broker")
 }
 
 // TestBrokerStressConcurrentUse runs subscribers that come and go, publishers

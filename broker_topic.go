@@ -35,6 +35,10 @@ func parseTopic(topic string, pattern bool) (wild bool, problem string) {
 		if i >= 0 {
 			tok = rest[:i]
 		}
+		// NATS rules: wildcards are whole tokens, ">" only at the end,
+		// and no token is empty. A wildcard inside a token ("a*") is
+		// refused rather than taken literally, so that a typo in a
+		// pattern cannot silently subscribe to nothing.
 		switch {
 		case tok == "":
 			return false, "empty token"
@@ -57,7 +61,10 @@ func parseTopic(topic string, pattern bool) (wild bool, problem string) {
 }
 
 // cutToken splits the first token off a well-formed topic. last reports that
-// tok was the final token (more is then empty).
+// tok was the final token (more is then empty). Slicing, rather than
+// strings.Split, keeps the publish path free of allocations: every token
+// is a substring of the topic, and a substring can be a map key for a
+// lookup without being copied.
 func cutToken(topic string) (tok, more string, last bool) {
 	i := strings.IndexByte(topic, '.')
 	if i < 0 {
@@ -81,7 +88,10 @@ type node[E any] struct {
 }
 
 // clone returns a shallow copy of n (a fresh node when n is nil). Slices and
-// the map stay shared with n; callers replace, never modify, them.
+// the map stay shared with n; callers replace, never modify, them. A change
+// thus copies one node per token of the pattern plus the child maps on
+// that path, which keeps Subscribe cheap however many wildcard
+// subscriptions exist elsewhere in the trie.
 func (n *node[E]) clone() *node[E] {
 	c := &node[E]{}
 	if n != nil {
@@ -90,6 +100,8 @@ func (n *node[E]) clone() *node[E] {
 	return c
 }
 
+// child returns n's child for tok, the literal token or "*"; nil when
+// there is none or n itself is nil, so that with can extend a missing path.
 func (n *node[E]) child(tok string) *node[E] {
 	if n == nil {
 		return nil
@@ -123,6 +135,8 @@ func (n *node[E]) setChild(tok string, c *node[E]) {
 	n.next = m
 }
 
+// empty reports whether n holds no subscription and leads to none; such a
+// node is dropped by without.
 func (n *node[E]) empty() bool {
 	return len(n.next) == 0 && n.star == nil && len(n.subs) == 0 && len(n.rest) == 0
 }
