@@ -705,3 +705,29 @@ func FuzzBrokerMatch(f *testing.F) {
 		assert.Equal(t, matchRef(pattern, topic), len(drain(s.C())) == 1, "%q on %q", pattern, topic)
 	})
 }
+
+func TestBrokerBlockWithMoreFullSubscribersThanNotedStillEndsWithContext(t *testing.T) {
+	const n = maxWaits + 44 // past what the first pass can note
+	b := NewBroker[int](SubBuffer(1), SubPolicy(Block))
+	subs := make([]*Subscription[int], n)
+	for i := range subs {
+		subs[i] = b.Subscribe("t")
+	}
+	require.NoError(t, b.Publish(context.Background(), "t", 1)) // fills every buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.ErrorIs(t, b.Publish(ctx, "t", 2), context.Canceled)
+	st := b.Stats()
+	assert.Equal(t, uint64(n), st.DroppedBlock)
+	requireIdentity(t, st)
+
+	// With room again, every subscriber gets the next message, in order.
+	for _, s := range subs {
+		assert.Equal(t, []int{1}, drain(s.C()))
+	}
+	require.NoError(t, b.Publish(ctx, "t", 3))
+	for _, s := range subs {
+		assert.Equal(t, []int{3}, drain(s.C()))
+	}
+	require.NoError(t, b.Close())
+}
