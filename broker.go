@@ -34,9 +34,10 @@ const (
 	DropOldest
 	// Block makes the publisher wait for room, until the publisher's context
 	// is done or the subscription closes. Other subscribers of the same
-	// message are served first, so a stuck subscriber delays only the
-	// publishers that publish to it, never other subscribers of that
-	// message, never the broker.
+	// message are served first (up to 256 full Block subscribers of one
+	// message are put off; past that, later ones are waited for in turn),
+	// so a stuck subscriber delays only the publishers that publish to it,
+	// never other subscribers of that message, never the broker.
 	Block
 )
 
