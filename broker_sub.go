@@ -169,7 +169,11 @@ type publication[E any] struct {
 // changes nothing for order, which is per publisher per subscriber, and
 // both passes start at the same place.
 func (p *publication[E]) deliverAll(subs []*Subscription[E]) {
-	if len(subs) == 0 {
+	switch len(subs) {
+	case 0:
+		return
+	case 1:
+		p.deliver(subs[0]) // spare the division
 		return
 	}
 	k := int(p.rot % uint32(len(subs)))
