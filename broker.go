@@ -178,23 +178,27 @@ type Broker[E any] struct {
 	refused   atomic.Uint64 // DropOldest on an unbuffered channel
 	dropNew   atomic.Uint64
 	dropBlock atomic.Uint64
+	// Entries into the epoch that were not accepted publishes, so that
+	// Stats can derive Published from the slots' entry counts.
+	rejected  atomic.Uint64 // Publish calls refused (closed, bad topic)
+	reentries atomic.Uint64 // extra entries (readLock retries, waits)
 
 	// Epoch-based reclamation of retired subscriptions (broker_grace.go).
 	epoch        atomic.Uint32
 	graceWaiting atomic.Bool
+	graceOld     atomic.Uint32 // parity of the epoch being drained
 
 	mu       sync.Mutex         // serialises snapshot rebuilds and grace periods
 	grace    []*Subscription[E] // retired, waiting for the old epoch to drain
-	graceOld uint32             // parity of the epoch being drained
 	queued   []*Subscription[E] // retired while a grace period was running
 	defaults subConfig          // immutable after NewBroker
 }
 
 // A snapshot is the broker's immutable view of its subscriptions.
 type snapshot[E any] struct {
-	exact  map[string][]*Subscription[E] // literal patterns by topic
-	wild   *node[E]                      // wildcard patterns; nil when none
-	n      int                           // live subscriptions
+	exact  map[string][]subRef[E] // literal patterns by topic
+	wild   *node[E]               // wildcard patterns; nil when none
+	n      int                    // live subscriptions
 	closed bool
 }
 
@@ -262,9 +266,9 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	} else {
 		next.exact = maps.Clone(old.exact)
 		if next.exact == nil {
-			next.exact = make(map[string][]*Subscription[E], 1)
+			next.exact = make(map[string][]subRef[E], 1)
 		}
-		next.exact[pattern] = append(slices.Clip(old.exact[pattern]), s)
+		next.exact[pattern] = append(slices.Clip(old.exact[pattern]), subRef[E]{s.ch, s})
 	}
 	b.snap.Store(&next)
 	b.mu.Unlock()
@@ -328,29 +332,31 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 // it is the last publisher an unsubscribed channel was waiting for.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	p := publication[E]{b: b, ctx: ctx, e: e}
-	p.ticket = b.readLock(unsafe.Pointer(&p))
+	var seq uint64
+	p.ticket, seq = b.readLock(unsafe.Pointer(&p))
 	sn := b.snap.Load()
 	if sn == nil {
 		sn = &snapshot[E]{} // the zero Broker; does not escape
 	}
 	if sn.closed {
+		b.rejected.Add(1)
 		b.readUnlock(p.ticket)
 		return ErrClosed
 	}
 	// A key of the exact map was validated when it was subscribed to, so
 	// only a topic without exact subscribers needs checking.
-	subs, ok := sn.exact[topic]
+	refs, ok := sn.exact[topic]
 	if !ok {
 		if _, problem := parseTopic(topic, false); problem != "" {
+			b.rejected.Add(1)
 			b.readUnlock(p.ticket)
 			return fmt.Errorf("%w %q: %s", ErrInvalidTopic, topic, problem)
 		}
 	}
-	// Count the message as published now: the slot's count, mixed with
-	// the slot, also picks where the walk starts (see deliverAll).
-	slot := &b.slots[p.ticket>>1]
-	p.rot = uint32((slot.published.Add(1) + uint64(p.ticket)<<32) * 0x9E3779B97F4A7C15 >> 32)
-	p.deliverAll(subs)
+	// The slot's entry count, mixed with the slot, picks where the walk
+	// starts (see deliverAll).
+	p.rot = uint32((seq + uint64(p.ticket)<<32) * 0x9E3779B97F4A7C15 >> 32)
+	p.deliverAll(refs)
 	if sn.wild != nil {
 		sn.wild.match(topic, &p)
 	}
@@ -359,13 +365,13 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 		// Some Block subscribers were full: every other subscriber has
 		// its copy by now; walk the same snapshot again and wait for them.
 		p.retry, p.i = true, 0
-		p.deliverAll(subs)
+		p.deliverAll(refs)
 		if sn.wild != nil {
 			sn.wild.match(topic, &p)
 		}
 	}
 	if p.sent > 0 {
-		slot.sent.Add(p.sent)
+		b.slots[p.ticket>>1].sent.Add(p.sent)
 	}
 	return p.err
 }
@@ -396,9 +402,9 @@ func (b *Broker[E]) Close() error {
 
 // each calls fn for every subscription in the snapshot (not a hot path).
 func (sn *snapshot[E]) each(fn func(*Subscription[E])) {
-	for _, subs := range sn.exact {
-		for _, s := range subs {
-			fn(s)
+	for _, refs := range sn.exact {
+		for _, r := range refs {
+			fn(r.s)
 		}
 	}
 	var walk func(n *node[E])
@@ -406,11 +412,11 @@ func (sn *snapshot[E]) each(fn func(*Subscription[E])) {
 		if n == nil {
 			return
 		}
-		for _, s := range n.subs {
-			fn(s)
+		for _, r := range n.subs {
+			fn(r.s)
 		}
-		for _, s := range n.rest {
-			fn(s)
+		for _, r := range n.rest {
+			fn(r.s)
 		}
 		for _, c := range n.next {
 			walk(c)
@@ -432,11 +438,13 @@ func (b *Broker[E]) Stats() BrokerStats {
 	// A publisher adds what it sent when its Publish ends, while an
 	// eviction is counted at once, so mid-publish the evictions may be
 	// ahead of the sends they undo.
-	var sent uint64
+	var sent, entered uint64
 	for i := range b.slots {
-		st.Published += b.slots[i].published.Load()
-		sent += b.slots[i].sent.Load()
+		sl := &b.slots[i]
+		entered += sl.entered[0].Load() + sl.entered[1].Load()
+		sent += sl.sent.Load()
 	}
+	st.Published = entered - b.rejected.Load() - b.reentries.Load()
 	if sent > evicted {
 		st.Delivered = sent - evicted
 	}

@@ -36,18 +36,21 @@ import (
 // hash to the same slot merely share its cache line.
 const brokerSlots = 8
 
-// A pubSlot holds, on a cache line of its own, the reader counts of both
-// epoch parities and the Published and Delivered counters for the
-// publishers that hash to it. A publisher thus writes one line that is,
-// with few publishers, its own: joining the epoch and counting costs a
-// handful of uncontended atomics, not a line bouncing between cores.
+// A pubSlot holds, on a cache line of its own, the epoch counters and the
+// Delivered counter for the publishers that hash to it. A publisher thus
+// writes one line that is, with few publishers, its own: joining and
+// leaving the epoch and counting what it sent cost three uncontended
+// atomic adds, not lines bouncing between cores. The counters only grow:
+// entered minus left is the number of publishers inside, and entered also
+// numbers the publications (Stats derives Published from it, and Publish
+// its starting point in the walk).
 type pubSlot struct {
-	readers   [2]atomic.Int64
-	published atomic.Uint64
-	sent      atomic.Uint64 // messages placed in a channel
+	entered [2]atomic.Uint64 // by epoch parity
+	left    [2]atomic.Uint64
+	sent    atomic.Uint64 // messages placed in a channel
 	// 128 bytes a slot: whatever the Broker's alignment, the hot words
 	// of two slots are never on the same 64-byte line.
-	_ [96]byte
+	_ [88]byte
 }
 
 // slotOf picks a publisher's slot from an address on its stack. Goroutines
@@ -59,43 +62,52 @@ func slotOf(stack unsafe.Pointer) uint32 {
 	return uint32((uint64(uintptr(stack))>>13)*0x9E3779B97F4A7C15>>61) % brokerSlots
 }
 
-// readLock registers the caller as a reader of the current epoch and
-// returns a ticket (slot<<1 | parity) for readUnlock. The second load of
-// the epoch catches a flip that happened between choosing a parity and
-// joining it: such a reader could otherwise sit unseen in a counter that
-// the next grace period but one does not wait for.
-func (b *Broker[E]) readLock(stack unsafe.Pointer) uint32 {
+// readLock registers the caller as a reader of the current epoch. It
+// returns a ticket (slot<<1 | parity) for readUnlock and the slot's entry
+// count. The second load of the epoch catches a flip that happened between
+// choosing a parity and joining it: such a reader could otherwise sit
+// unseen under a parity that the next grace period but one does not wait
+// for.
+func (b *Broker[E]) readLock(stack unsafe.Pointer) (ticket uint32, seq uint64) {
 	slot := slotOf(stack)
 	for {
 		i := b.epoch.Load() & 1
-		b.slots[slot].readers[i].Add(1)
+		seq := b.slots[slot].entered[i].Add(1)
 		if b.epoch.Load()&1 == i {
-			return slot<<1 | i
+			return slot<<1 | i, seq
 		}
 		b.readUnlock(slot<<1 | i)
+		b.reentries.Add(1)
 	}
 }
 
-// readUnlock ends what readLock began. A reader that empties its counter
-// while a grace period is running checks whether it was the last one.
+// readUnlock ends what readLock began. A reader of the parity that a grace
+// period is draining checks whether it was the last one.
 func (b *Broker[E]) readUnlock(ticket uint32) {
-	if b.slots[ticket>>1].readers[ticket&1].Add(-1) == 0 && b.graceWaiting.Load() {
+	b.slots[ticket>>1].left[ticket&1].Add(1)
+	if b.graceWaiting.Load() && ticket&1 == b.graceOld.Load() {
 		b.mu.Lock()
 		b.endGrace()
 		b.mu.Unlock()
 	}
 }
 
-// drained reports whether no reader of the given parity is left. The slots
-// are read one by one; a reader that joins a slot after it was read did so
-// after the retired subscriptions were marked closing, so it skips them.
+// drained reports whether no reader of the given parity is left. All the
+// left counts are read before all the entered counts, so that a reader
+// caught between the two reads can only make the sums differ: each reader
+// adds to entered before it adds to left, hence it is counted as left only
+// if it is also counted as entered. A reader that joins after its slot's
+// entered count was read did so after the retired subscriptions left the
+// snapshot, so it never sees them.
 func (b *Broker[E]) drained(parity uint32) bool {
+	var left, entered uint64
 	for i := range b.slots {
-		if b.slots[i].readers[parity].Load() != 0 {
-			return false
-		}
+		left += b.slots[i].left[parity].Load()
 	}
-	return true
+	for i := range b.slots {
+		entered += b.slots[i].entered[parity].Load()
+	}
+	return left == entered
 }
 
 // retire starts closing subs, which the caller has just removed from the
@@ -124,7 +136,7 @@ func (b *Broker[E]) retire(subs []*Subscription[E]) {
 // of the old one to leave. b.mu is held.
 func (b *Broker[E]) startGrace(subs []*Subscription[E]) {
 	b.grace = subs
-	b.graceOld = b.epoch.Add(1)&1 ^ 1 // the parity before the flip
+	b.graceOld.Store(b.epoch.Add(1)&1 ^ 1) // the parity before the flip
 	b.graceWaiting.Store(true)
 	b.endGrace()
 }
@@ -134,7 +146,7 @@ func (b *Broker[E]) startGrace(subs []*Subscription[E]) {
 // retired subscriptions were marked closing, so a publisher that joins it
 // later sees the mark and skips them.
 func (b *Broker[E]) endGrace() {
-	for b.graceWaiting.Load() && b.drained(b.graceOld) {
+	for b.graceWaiting.Load() && b.drained(b.graceOld.Load()) {
 		for _, s := range b.grace {
 			s.leave() // the grace period's hold; may close the channel
 		}
@@ -144,7 +156,7 @@ func (b *Broker[E]) endGrace() {
 			next := b.queued
 			b.queued = nil
 			b.grace = next
-			b.graceOld = b.epoch.Add(1)&1 ^ 1
+			b.graceOld.Store(b.epoch.Add(1)&1 ^ 1)
 			b.graceWaiting.Store(true)
 		}
 	}

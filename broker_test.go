@@ -559,12 +559,12 @@ func TestBrokerUnsubscribeClosesChannelAfterPublishersInsideLeave(t *testing.T) 
 		}
 	}
 	var x, y int
-	i := b.readLock(unsafe.Pointer(&x)) // a publisher in the middle of its first pass
+	i, _ := b.readLock(unsafe.Pointer(&x)) // a publisher in the middle of its first pass
 	a.Unsubscribe()
 	assert.False(t, isClosed(a), "a publisher may still send to it")
 	c.Unsubscribe() // queued behind the running grace period
 	assert.False(t, isClosed(c))
-	j := b.readLock(unsafe.Pointer(&y)) // a publisher arriving now is in the new epoch
+	j, _ := b.readLock(unsafe.Pointer(&y)) // a publisher arriving now is in the new epoch
 	assert.NotEqual(t, i&1, j&1)
 	b.readUnlock(i)
 	assert.True(t, isClosed(a))

@@ -83,8 +83,8 @@ func cutToken(topic string) (tok, more string, last bool) {
 type node[E any] struct {
 	next map[string]*node[E] // children by literal token
 	star *node[E]            // child for the "*" token
-	subs []*Subscription[E]  // patterns that end at this node
-	rest []*Subscription[E]  // patterns "<path to this node>.>"
+	subs []subRef[E]         // patterns that end at this node
+	rest []subRef[E]         // patterns "<path to this node>.>"
 }
 
 // clone returns a shallow copy of n (a fresh node when n is nil). Slices and
@@ -148,13 +148,13 @@ func (n *node[E]) with(pattern string, s *Subscription[E]) *node[E] {
 	tok, more, last := cutToken(pattern)
 	if tok == ">" {
 		// Clip forces append to copy: the old slice may be in use.
-		c.rest = append(slices.Clip(c.rest), s)
+		c.rest = append(slices.Clip(c.rest), subRef[E]{s.ch, s})
 		return c
 	}
 	var nc *node[E]
 	if last {
 		nc = n.child(tok).clone()
-		nc.subs = append(slices.Clip(nc.subs), s)
+		nc.subs = append(slices.Clip(nc.subs), subRef[E]{s.ch, s})
 	} else {
 		nc = n.child(tok).with(more, s)
 	}
@@ -203,19 +203,19 @@ func (n *node[E]) without(pattern string, s *Subscription[E]) (_ *node[E], found
 	return c, true
 }
 
-// removeSub returns a new slice holding subs without s, preserving order,
-// and whether s was there (if not, subs itself is returned).
-func removeSub[E any](subs []*Subscription[E], s *Subscription[E]) ([]*Subscription[E], bool) {
-	i := slices.Index(subs, s)
+// removeSub returns a new slice holding refs without s, preserving order,
+// and whether s was there (if not, refs itself is returned).
+func removeSub[E any](refs []subRef[E], s *Subscription[E]) ([]subRef[E], bool) {
+	i := slices.IndexFunc(refs, func(r subRef[E]) bool { return r.s == s })
 	if i < 0 {
-		return subs, false
+		return refs, false
 	}
-	if len(subs) == 1 {
+	if len(refs) == 1 {
 		return nil, true
 	}
-	out := make([]*Subscription[E], 0, len(subs)-1)
-	out = append(out, subs[:i]...)
-	return append(out, subs[i+1:]...), true
+	out := make([]subRef[E], 0, len(refs)-1)
+	out = append(out, refs[:i]...)
+	return append(out, refs[i+1:]...), true
 }
 
 // match hands p every subscription whose pattern below n matches topic, the
