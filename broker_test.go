@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -730,4 +731,44 @@ func TestBrokerBlockWithMoreFullSubscribersThanNotedStillEndsWithContext(t *test
 		assert.Equal(t, []int{3}, drain(s.C()))
 	}
 	require.NoError(t, b.Close())
+}
+
+func TestBrokerUnsubscribeRacingPublishersClosesEveryChannel(t *testing.T) {
+	b := NewBroker[int](SubBuffer(1))
+	stop := make(chan struct{})
+	var publishers sync.WaitGroup
+	for range 4 {
+		publishers.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := b.Publish(context.Background(), "t", i); err != nil {
+					t.Error(err) // testify's helpers would dominate the loop
+					return
+				}
+				// Publishers that never block keep the woken test
+				// goroutine waiting for a preemption (10 ms) each time.
+				runtime.Gosched()
+			}
+		})
+	}
+	policies := []Policy{DropNewest, DropOldest, Block}
+	for i := range 5000 {
+		s := b.Subscribe("t", SubPolicy(policies[i%3]))
+		if i%2 == 0 {
+			<-s.C() // let a publisher in, sometimes
+		}
+		s.Unsubscribe()
+		for range s.C() { // must end: C is closed once publishers move on
+		}
+	}
+	close(stop)
+	publishers.Wait()
+	st := b.Stats()
+	requireIdentity(t, st)
+	assert.Equal(t, 0, st.Subscribers)
+	assert.False(t, b.graceWaiting.Load(), "no grace period left running")
 }
