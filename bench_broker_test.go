@@ -114,11 +114,11 @@ func runBrokerBench(b *testing.B, bb benchBroker, subs, pubs int) {
 // only a few loads per brokerFlowStep messages to the publish path. The
 // harness in bench/peers is the same.
 type brokerFlow struct {
-	received  []paddedCount
-	published []paddedCount
+	received  []brokerFlowCount
+	published []brokerFlowCount
 }
 
-type paddedCount struct {
+type brokerFlowCount struct {
 	n atomic.Int64
 	_ [56]byte
 }
@@ -130,7 +130,7 @@ const (
 )
 
 func newBrokerFlow(subs, pubs int) *brokerFlow {
-	return &brokerFlow{received: make([]paddedCount, subs), published: make([]paddedCount, pubs)}
+	return &brokerFlow{received: make([]brokerFlowCount, subs), published: make([]brokerFlowCount, pubs)}
 }
 
 // wait records that publisher p has published mine messages and, when the

@@ -165,7 +165,7 @@ type BrokerStats struct {
 // copied after first use. All methods are safe for concurrent use. The
 // broker runs no goroutine of its own.
 type Broker[E any] struct {
-	snap atomic.Pointer[snapshot[E]]
+	snap atomic.Pointer[brokerSnapshot[E]]
 	// Every Publish joins the epoch and counts itself in one of these
 	// slots, chosen by its stack address (broker_grace.go), so that
 	// concurrent publishers mostly write cache lines of their own. The
@@ -194,10 +194,10 @@ type Broker[E any] struct {
 	defaults subConfig          // immutable after NewBroker
 }
 
-// A snapshot is the broker's immutable view of its subscriptions.
-type snapshot[E any] struct {
+// A brokerSnapshot is the broker's immutable view of its subscriptions.
+type brokerSnapshot[E any] struct {
 	exact  map[string][]subRef[E] // literal patterns by topic
-	wild   *node[E]               // wildcard patterns; nil when none
+	wild   *topicNode[E]          // wildcard patterns; nil when none
 	n      int                    // live subscriptions
 	closed bool
 }
@@ -276,11 +276,11 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 }
 
 // load returns the current snapshot; the zero Broker has an empty one.
-func (b *Broker[E]) load() *snapshot[E] {
+func (b *Broker[E]) load() *brokerSnapshot[E] {
 	if sn := b.snap.Load(); sn != nil {
 		return sn
 	}
-	return &snapshot[E]{}
+	return &brokerSnapshot[E]{}
 }
 
 // unsubscribe takes s out of the current snapshot and retires it, unless
@@ -336,7 +336,7 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	p.ticket, seq = b.readLock(unsafe.Pointer(&p))
 	sn := b.snap.Load()
 	if sn == nil {
-		sn = &snapshot[E]{} // the zero Broker; does not escape
+		sn = &brokerSnapshot[E]{} // the zero Broker; does not escape
 	}
 	if sn.closed {
 		b.rejected.Add(1)
@@ -389,7 +389,7 @@ func (b *Broker[E]) Close() error {
 		b.mu.Unlock()
 		return nil
 	}
-	b.snap.Store(&snapshot[E]{closed: true})
+	b.snap.Store(&brokerSnapshot[E]{closed: true})
 	var all []*Subscription[E]
 	old.each(func(s *Subscription[E]) {
 		s.brokerClosed.Store(true)
@@ -401,14 +401,14 @@ func (b *Broker[E]) Close() error {
 }
 
 // each calls fn for every subscription in the snapshot (not a hot path).
-func (sn *snapshot[E]) each(fn func(*Subscription[E])) {
+func (sn *brokerSnapshot[E]) each(fn func(*Subscription[E])) {
 	for _, refs := range sn.exact {
 		for _, r := range refs {
 			fn(r.s)
 		}
 	}
-	var walk func(n *node[E])
-	walk = func(n *node[E]) {
+	var walk func(n *topicNode[E])
+	walk = func(n *topicNode[E]) {
 		if n == nil {
 			return
 		}

@@ -19,7 +19,7 @@ import (
 )
 
 // drain receives everything buffered in ch without waiting.
-func drain[E any](ch <-chan E) []E {
+func drainC[E any](ch <-chan E) []E {
 	var out []E
 	for {
 		select {
@@ -34,20 +34,20 @@ func drain[E any](ch <-chan E) []E {
 	}
 }
 
-// requireIdentity checks the BrokerStats identity on a quiet broker.
-func requireIdentity(t *testing.T, st BrokerStats) {
+// requireBrokerIdentity checks the BrokerStats identity on a quiet broker.
+func requireBrokerIdentity(t *testing.T, st BrokerStats) {
 	t.Helper()
 	require.Equal(t, st.Deliveries, st.Delivered+st.DroppedNewest+st.DroppedOldest+st.DroppedBlock, "%+v", st)
 }
 
-// msg identifies one message of one publisher.
-type msg struct{ pub, seq int }
+// pubMsg identifies one message of one publisher.
+type pubMsg struct{ pub, seq int }
 
 func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 	const pubs, subs, perPub = 8, 50, 200
 	for _, policy := range []Policy{Block, DropNewest, DropOldest} {
 		t.Run(policy.String(), func(t *testing.T) {
-			b := NewBroker[msg](SubBuffer(8), SubPolicy(policy))
+			b := NewBroker[pubMsg](SubBuffer(8), SubPolicy(policy))
 			var consumers sync.WaitGroup
 			var received atomic.Uint64
 			for range subs {
@@ -71,7 +71,7 @@ func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 			for p := range pubs {
 				publishers.Go(func() {
 					for i := range perPub {
-						assert.NoError(t, b.Publish(context.Background(), "orders.created", msg{p, i}))
+						assert.NoError(t, b.Publish(context.Background(), "orders.created", pubMsg{p, i}))
 					}
 				})
 			}
@@ -80,7 +80,7 @@ func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 			consumers.Wait()
 
 			st := b.Stats()
-			requireIdentity(t, st)
+			requireBrokerIdentity(t, st)
 			assert.Equal(t, uint64(pubs*perPub), st.Published)
 			assert.Equal(t, uint64(pubs*perPub*subs), st.Deliveries)
 			assert.Equal(t, received.Load(), st.Delivered, "consumers drained every channel")
@@ -112,32 +112,32 @@ func TestBrokerDropPoliciesKeepTheRightMessages(t *testing.T) {
 			}
 			st := b.Stats()
 			assert.Equal(t, len(tt.want), st.Buffered)
-			assert.Equal(t, tt.want, drain(s.C()))
+			assert.Equal(t, tt.want, drainC(s.C()))
 			dropped := uint64(10 - len(tt.want))
 			assert.Equal(t, dropped, s.Dropped())
 			assert.Equal(t, dropped, tt.dropped(st))
 			assert.Equal(t, uint64(len(tt.want)), st.Delivered)
 			assert.Equal(t, uint64(10), st.Deliveries)
-			requireIdentity(t, st)
+			requireBrokerIdentity(t, st)
 		})
 	}
 }
 
 func TestBrokerDropOldestUnderConcurrentPublishersKeepsOrderAndNewest(t *testing.T) {
-	b := NewBroker[msg]()
+	b := NewBroker[pubMsg]()
 	s := b.Subscribe("t", SubBuffer(4), SubPolicy(DropOldest))
 	var wg sync.WaitGroup
 	for p := range 4 {
 		wg.Go(func() {
 			for i := range 500 {
-				require.NoError(t, b.Publish(context.Background(), "t", msg{p, i}))
+				require.NoError(t, b.Publish(context.Background(), "t", pubMsg{p, i}))
 			}
 		})
 	}
 	// A slow consumer, racing with the evictions.
-	got := make(chan []msg)
+	got := make(chan []pubMsg)
 	go func() {
-		var out []msg
+		var out []pubMsg
 		for m := range s.C() {
 			out = append(out, m)
 		}
@@ -159,7 +159,7 @@ func TestBrokerDropOldestUnderConcurrentPublishersKeepsOrderAndNewest(t *testing
 		last[m.pub] = m.seq
 	}
 	st := b.Stats()
-	requireIdentity(t, st)
+	requireBrokerIdentity(t, st)
 	assert.Equal(t, uint64(len(out)), st.Delivered)
 	assert.Equal(t, uint64(2000), st.Deliveries)
 	assert.Equal(t, st.DroppedOldest, s.Dropped())
@@ -194,7 +194,7 @@ func TestBrokerBlockWithStuckSubscriberReturnsWhenContextEnds(t *testing.T) {
 		assert.Equal(t, uint64(1), stuck.Dropped())
 		st := b.Stats()
 		assert.Equal(t, uint64(1), st.DroppedBlock)
-		requireIdentity(t, st)
+		requireBrokerIdentity(t, st)
 		require.NoError(t, b.Close())
 		<-done
 	})
@@ -206,16 +206,16 @@ func TestBrokerBlockServesOtherSubscribersBeforeWaiting(t *testing.T) {
 		stuck := b.Subscribe("t", SubPolicy(Block)) // first in the walk
 		other := b.Subscribe("t")
 		require.NoError(t, b.Publish(context.Background(), "t", 1))
-		assert.Equal(t, []int{1}, drain(other.C()))
+		assert.Equal(t, []int{1}, drainC(other.C()))
 
 		published := make(chan error)
 		go func() { published <- b.Publish(context.Background(), "t", 2) }()
 		synctest.Wait() // the publisher is now durably blocked on stuck
-		assert.Equal(t, []int{2}, drain(other.C()), "delivered before the publisher waited")
+		assert.Equal(t, []int{2}, drainC(other.C()), "delivered before the publisher waited")
 
 		assert.Equal(t, 1, <-stuck.C()) // room: the publisher finishes
 		require.NoError(t, <-published)
-		assert.Equal(t, []int{2}, drain(stuck.C()))
+		assert.Equal(t, []int{2}, drainC(stuck.C()))
 		require.NoError(t, b.Close())
 	})
 }
@@ -230,13 +230,13 @@ func TestBrokerUnsubscribeWakesBlockedPublisher(t *testing.T) {
 		synctest.Wait()
 		s.Unsubscribe()
 		require.NoError(t, <-published)
-		assert.Equal(t, []int{1}, drain(s.C()), "buffered messages stay readable")
+		assert.Equal(t, []int{1}, drainC(s.C()), "buffered messages stay readable")
 		_, open := <-s.C()
 		assert.False(t, open)
 		st := b.Stats()
 		assert.Equal(t, uint64(1), st.DroppedBlock)
 		assert.Equal(t, 0, st.Subscribers)
-		requireIdentity(t, st)
+		requireBrokerIdentity(t, st)
 	})
 }
 
@@ -268,7 +268,7 @@ func TestBrokerUnsubscribeFromInsideConsumerLoop(t *testing.T) {
 			publisher.Wait()
 			assert.GreaterOrEqual(t, n, 5)
 			assert.Equal(t, 0, b.Stats().Subscribers)
-			requireIdentity(t, b.Stats())
+			requireBrokerIdentity(t, b.Stats())
 		})
 	}
 }
@@ -301,7 +301,7 @@ func TestBrokerPublishFromInsideSubscriberDoesNotDeadlock(t *testing.T) {
 			defer cancel()
 			// The consumer publishes to itself with a full buffer.
 			assert.ErrorIs(t, b.Publish(ctx, "echo", 2), context.DeadlineExceeded)
-			assert.Equal(t, []int{1}, drain(s.C()))
+			assert.Equal(t, []int{1}, drainC(s.C()))
 			require.NoError(t, b.Close())
 		})
 	})
@@ -315,7 +315,7 @@ func TestBrokerCloseClosesSubscriptionsAndRejectsUse(t *testing.T) {
 	require.NoError(t, b.Close())
 	require.NoError(t, b.Close(), "idempotent")
 
-	assert.Equal(t, []int{1}, drain(s.C()))
+	assert.Equal(t, []int{1}, drainC(s.C()))
 	for _, sub := range []*Subscription[int]{s, w} {
 		_, open := <-sub.C()
 		assert.False(t, open)
@@ -382,7 +382,7 @@ func TestBrokerWildcardMatching(t *testing.T) {
 			for _, topic := range append(append([]string{}, tt.match...), tt.miss...) {
 				require.NoError(t, b.Publish(context.Background(), topic, topic))
 			}
-			assert.Equal(t, tt.match, drain(s.C()))
+			assert.Equal(t, tt.match, drainC(s.C()))
 			require.NoError(t, b.Close())
 		})
 	}
@@ -396,7 +396,7 @@ func TestBrokerMatchesOverlappingPatternsOncePerSubscription(t *testing.T) {
 	}
 	require.NoError(t, b.Publish(context.Background(), "a.b.c", 7))
 	for _, s := range subs {
-		assert.Equal(t, []int{7}, drain(s.C()), s.String())
+		assert.Equal(t, []int{7}, drainC(s.C()), s.String())
 	}
 	assert.Equal(t, uint64(len(subs)), b.Stats().Deliveries)
 	require.NoError(t, b.Close())
@@ -474,7 +474,7 @@ func TestBrokerPublishDoesNotAllocate(t *testing.T) {
 // (goleak in TestMain), that each consumer saw every publisher's messages
 // in order, and that the counters add up against what consumers received.
 func TestBrokerStressConcurrentUse(t *testing.T) {
-	b := NewBroker[msg](SubBuffer(4))
+	b := NewBroker[pubMsg](SubBuffer(4))
 	patterns := []string{"s.a", "s.b", "s.*", "s.>", ">", "s.a.x", "*.a"}
 	topics := []string{"s.a", "s.b", "s.a.x", "t.a"}
 	policies := []Policy{DropNewest, DropOldest, Block}
@@ -519,7 +519,7 @@ func TestBrokerStressConcurrentUse(t *testing.T) {
 				if i%7 == 0 {
 					cancel() // Block subscribers that are full drop this one
 				}
-				err := b.Publish(ctx, topics[i%len(topics)], msg{p, i})
+				err := b.Publish(ctx, topics[i%len(topics)], pubMsg{p, i})
 				cancel()
 				if errors.Is(err, ErrClosed) {
 					return
@@ -541,7 +541,7 @@ func TestBrokerStressConcurrentUse(t *testing.T) {
 	wg.Wait()
 
 	st := b.Stats()
-	requireIdentity(t, st)
+	requireBrokerIdentity(t, st)
 	assert.Equal(t, published.Load(), st.Published)
 	assert.Equal(t, received.Load(), st.Delivered, "every delivered message was received")
 	assert.Equal(t, 0, st.Subscribers)
@@ -604,15 +604,15 @@ func TestBrokerUnsubscribeTwiceKeepsOtherSubscriptions(t *testing.T) {
 			first.Unsubscribe()
 			assert.Equal(t, 1, b.Stats().Subscribers)
 			require.NoError(t, b.Publish(context.Background(), "a.b", 1))
-			assert.Equal(t, []int{1}, drain(second.C()))
+			assert.Equal(t, []int{1}, drainC(second.C()))
 			second.Unsubscribe()
 			assert.Equal(t, 0, b.Stats().Subscribers)
 		})
 	}
 }
 
-// matchRef is the obvious matcher, for checking the trie against.
-func matchRef(pattern, topic string) bool {
+// topicMatchRef is the obvious matcher, for checking the trie against.
+func topicMatchRef(pattern, topic string) bool {
 	ps, ts := strings.Split(pattern, "."), strings.Split(topic, ".")
 	for i, p := range ps {
 		switch {
@@ -674,11 +674,11 @@ func TestBrokerTrieAgreesWithReferenceMatcher(t *testing.T) {
 	for s, p := range subs {
 		var want []string
 		for _, topic := range topics {
-			if matchRef(p, topic) {
+			if topicMatchRef(p, topic) {
 				want = append(want, topic)
 			}
 		}
-		assert.Equal(t, want, drain(s.C()), "pattern %q", p)
+		assert.Equal(t, want, drainC(s.C()), "pattern %q", p)
 	}
 	require.NoError(t, b.Close())
 }
@@ -703,7 +703,7 @@ func FuzzBrokerMatch(f *testing.F) {
 			return
 		}
 		require.NoError(t, err)
-		assert.Equal(t, matchRef(pattern, topic), len(drain(s.C())) == 1, "%q on %q", pattern, topic)
+		assert.Equal(t, topicMatchRef(pattern, topic), len(drainC(s.C())) == 1, "%q on %q", pattern, topic)
 	})
 }
 
@@ -720,15 +720,15 @@ func TestBrokerBlockWithMoreFullSubscribersThanNotedStillEndsWithContext(t *test
 	assert.ErrorIs(t, b.Publish(ctx, "t", 2), context.Canceled)
 	st := b.Stats()
 	assert.Equal(t, uint64(n), st.DroppedBlock)
-	requireIdentity(t, st)
+	requireBrokerIdentity(t, st)
 
 	// With room again, every subscriber gets the next message, in order.
 	for _, s := range subs {
-		assert.Equal(t, []int{1}, drain(s.C()))
+		assert.Equal(t, []int{1}, drainC(s.C()))
 	}
 	require.NoError(t, b.Publish(ctx, "t", 3))
 	for _, s := range subs {
-		assert.Equal(t, []int{3}, drain(s.C()))
+		assert.Equal(t, []int{3}, drainC(s.C()))
 	}
 	require.NoError(t, b.Close())
 }
@@ -768,7 +768,7 @@ func TestBrokerUnsubscribeRacingPublishersClosesEveryChannel(t *testing.T) {
 	close(stop)
 	publishers.Wait()
 	st := b.Stats()
-	requireIdentity(t, st)
+	requireBrokerIdentity(t, st)
 	assert.Equal(t, 0, st.Subscribers)
 	assert.False(t, b.graceWaiting.Load(), "no grace period left running")
 }

@@ -73,18 +73,18 @@ func cutToken(topic string) (tok, more string, last bool) {
 	return topic[:i], topic[i+1:], false
 }
 
-// A node is one level of the wildcard trie. The trie holds only patterns
+// A topicNode is one level of the wildcard trie. The trie holds only patterns
 // that contain a wildcard; literal patterns live in the snapshot's exact map,
 // which answers the common case with one map lookup. A node is immutable once
 // it is reachable from a published snapshot: Subscribe and Unsubscribe copy
 // the nodes on the pattern's path (path copying) and share the rest, so a
 // publisher walking an old snapshot never sees a half-made change and never
 // needs a lock.
-type node[E any] struct {
-	next map[string]*node[E] // children by literal token
-	star *node[E]            // child for the "*" token
-	subs []subRef[E]         // patterns that end at this node
-	rest []subRef[E]         // patterns "<path to this node>.>"
+type topicNode[E any] struct {
+	next map[string]*topicNode[E] // children by literal token
+	star *topicNode[E]            // child for the "*" token
+	subs []subRef[E]              // patterns that end at this node
+	rest []subRef[E]              // patterns "<path to this node>.>"
 }
 
 // clone returns a shallow copy of n (a fresh node when n is nil). Slices and
@@ -92,8 +92,8 @@ type node[E any] struct {
 // thus copies one node per token of the pattern plus the child maps on
 // that path, which keeps Subscribe cheap however many wildcard
 // subscriptions exist elsewhere in the trie.
-func (n *node[E]) clone() *node[E] {
-	c := &node[E]{}
+func (n *topicNode[E]) clone() *topicNode[E] {
+	c := &topicNode[E]{}
 	if n != nil {
 		*c = *n
 	}
@@ -102,7 +102,7 @@ func (n *node[E]) clone() *node[E] {
 
 // child returns n's child for tok, the literal token or "*"; nil when
 // there is none or n itself is nil, so that with can extend a missing path.
-func (n *node[E]) child(tok string) *node[E] {
+func (n *topicNode[E]) child(tok string) *topicNode[E] {
 	if n == nil {
 		return nil
 	}
@@ -115,7 +115,7 @@ func (n *node[E]) child(tok string) *node[E] {
 // setChild replaces the child for tok in n, which must be a private copy.
 // The map is cloned, not written, because the original may be shared with
 // the snapshot that publishers are reading. A nil child removes the entry.
-func (n *node[E]) setChild(tok string, c *node[E]) {
+func (n *topicNode[E]) setChild(tok string, c *topicNode[E]) {
 	if tok == "*" {
 		n.star = c
 		return
@@ -128,7 +128,7 @@ func (n *node[E]) setChild(tok string, c *node[E]) {
 		}
 	} else {
 		if m == nil {
-			m = make(map[string]*node[E], 1)
+			m = make(map[string]*topicNode[E], 1)
 		}
 		m[tok] = c
 	}
@@ -137,13 +137,13 @@ func (n *node[E]) setChild(tok string, c *node[E]) {
 
 // empty reports whether n holds no subscription and leads to none; such a
 // node is dropped by without.
-func (n *node[E]) empty() bool {
+func (n *topicNode[E]) empty() bool {
 	return len(n.next) == 0 && n.star == nil && len(n.subs) == 0 && len(n.rest) == 0
 }
 
 // with returns a copy of n with s added under pattern, the tokens still to
 // place below n. Only the nodes on the path are copied.
-func (n *node[E]) with(pattern string, s *Subscription[E]) *node[E] {
+func (n *topicNode[E]) with(pattern string, s *Subscription[E]) *topicNode[E] {
 	c := n.clone()
 	tok, more, last := cutToken(pattern)
 	if tok == ">" {
@@ -151,7 +151,7 @@ func (n *node[E]) with(pattern string, s *Subscription[E]) *node[E] {
 		c.rest = append(slices.Clip(c.rest), subRef[E]{s.ch, s})
 		return c
 	}
-	var nc *node[E]
+	var nc *topicNode[E]
 	if last {
 		nc = n.child(tok).clone()
 		nc.subs = append(slices.Clip(nc.subs), subRef[E]{s.ch, s})
@@ -166,7 +166,7 @@ func (n *node[E]) with(pattern string, s *Subscription[E]) *node[E] {
 // when the copy would be empty, so that the trie does not keep growing with
 // patterns nobody subscribes to any more. found is false, and n is returned
 // as is, when s is not there (a second Unsubscribe).
-func (n *node[E]) without(pattern string, s *Subscription[E]) (_ *node[E], found bool) {
+func (n *topicNode[E]) without(pattern string, s *Subscription[E]) (_ *topicNode[E], found bool) {
 	if n == nil {
 		return nil, false
 	}
@@ -225,7 +225,7 @@ func removeSub[E any](refs []subRef[E], s *Subscription[E]) ([]subRef[E], bool) 
 // match, not on how many subscriptions exist. The order of the walk is
 // fixed for a given snapshot and topic, which lets a Block publisher walk it
 // twice and find the same subscriber at the same index (see publication).
-func (n *node[E]) match(topic string, p *publication[E]) {
+func (n *topicNode[E]) match(topic string, p *publication[E]) {
 	// ">" here matches because at least one token is left.
 	p.deliverAll(n.rest)
 	tok, more, last := cutToken(topic)

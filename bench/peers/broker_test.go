@@ -31,9 +31,9 @@ func BenchmarkBroker(b *testing.B) {
 		name string
 		run  func(b *testing.B, subs, pubs int)
 	}{
-		{"conc", func(b *testing.B, subs, pubs int) { runPeerBroker(b, newConcPeer(), subs, pubs) }},
-		{"cskr", func(b *testing.B, subs, pubs int) { runPeerBroker(b, newCskrPeer(), subs, pubs) }},
-		{"watermill", func(b *testing.B, subs, pubs int) { runPeerBroker(b, newWatermillPeer(), subs, pubs) }},
+		{"conc", func(b *testing.B, subs, pubs int) { runBrokerPeer(b, newConcBrokerPeer(), subs, pubs) }},
+		{"cskr", func(b *testing.B, subs, pubs int) { runBrokerPeer(b, newCskrBrokerPeer(), subs, pubs) }},
+		{"watermill", func(b *testing.B, subs, pubs int) { runBrokerPeer(b, newWatermillBrokerPeer(), subs, pubs) }},
 	}
 	for _, w := range []struct {
 		name       string
@@ -53,29 +53,29 @@ func BenchmarkBroker(b *testing.B) {
 }
 
 const (
-	peerBrokerBuffer = 1024
-	peerBrokerTopic  = "bench.orders"
-	peerFlowStep     = 64
-	peerFlowHigh     = 640
-	peerFlowLow      = 256
+	peerBrokerBuffer   = 1024
+	peerBrokerTopic    = "bench.orders"
+	brokerPeerFlowStep = 64
+	brokerPeerFlowHigh = 640
+	brokerPeerFlowLow  = 256
 )
 
-// peerBroker adapts one library whose subscribers receive M. recv is what
+// brokerPeer adapts one library whose subscribers receive M. recv is what
 // a subscriber does with each message (watermill's need an Ack).
-type peerBroker[M any] interface {
+type brokerPeer[M any] interface {
 	subscribe() (ch <-chan M, recv func(M))
 	publish(v int)
 	close()
 }
 
-type peerCount struct {
+type brokerPeerCount struct {
 	n atomic.Int64
 	_ [56]byte
 }
 
-func runPeerBroker[M any](b *testing.B, pb peerBroker[M], subs, pubs int) {
-	received := make([]peerCount, subs)
-	published := make([]peerCount, pubs)
+func runBrokerPeer[M any](b *testing.B, pb brokerPeer[M], subs, pubs int) {
+	received := make([]brokerPeerCount, subs)
+	published := make([]brokerPeerCount, pubs)
 	behind := func() int64 {
 		total := int64(0)
 		for i := range published {
@@ -111,10 +111,10 @@ func runPeerBroker[M any](b *testing.B, pb peerBroker[M], subs, pubs int) {
 		}
 		publishers.Go(func() {
 			for i := range n {
-				if i%peerFlowStep == 0 {
+				if i%brokerPeerFlowStep == 0 {
 					// Flow control with hysteresis, as in the main suite.
 					published[p].n.Store(int64(i))
-					for limit := int64(peerFlowHigh); behind() > limit; limit = peerFlowLow {
+					for limit := int64(brokerPeerFlowHigh); behind() > limit; limit = brokerPeerFlowLow {
 						runtime.Gosched()
 					}
 				}
@@ -134,41 +134,45 @@ func runPeerBroker[M any](b *testing.B, pb peerBroker[M], subs, pubs int) {
 	b.StopTimer()
 }
 
-func nothing(int) {}
+func brokerPeerNop(int) {}
 
-type concPeer struct{ b *conc.Broker[int] }
+type concBrokerPeer struct{ b *conc.Broker[int] }
 
-func newConcPeer() concPeer {
-	return concPeer{conc.NewBroker[int](conc.SubBuffer(peerBrokerBuffer), conc.SubPolicy(conc.Block))}
+func newConcBrokerPeer() concBrokerPeer {
+	return concBrokerPeer{conc.NewBroker[int](conc.SubBuffer(peerBrokerBuffer), conc.SubPolicy(conc.Block))}
 }
 
-func (c concPeer) subscribe() (<-chan int, func(int)) {
-	return c.b.Subscribe(peerBrokerTopic).C(), nothing
+func (c concBrokerPeer) subscribe() (<-chan int, func(int)) {
+	return c.b.Subscribe(peerBrokerTopic).C(), brokerPeerNop
 }
-func (c concPeer) publish(v int) {
+func (c concBrokerPeer) publish(v int) {
 	if err := c.b.Publish(context.Background(), peerBrokerTopic, v); err != nil {
 		panic(err)
 	}
 }
-func (c concPeer) close() { _ = c.b.Close() }
+func (c concBrokerPeer) close() { _ = c.b.Close() }
 
-type cskrPeer struct{ ps *pubsub.PubSub[string, int] }
+type cskrBrokerPeer struct{ ps *pubsub.PubSub[string, int] }
 
-func newCskrPeer() cskrPeer { return cskrPeer{pubsub.New[string, int](peerBrokerBuffer)} }
-
-func (c cskrPeer) subscribe() (<-chan int, func(int)) { return c.ps.Sub(peerBrokerTopic), nothing }
-func (c cskrPeer) publish(v int)                      { c.ps.Pub(v, peerBrokerTopic) }
-func (c cskrPeer) close()                             { c.ps.Shutdown() }
-
-// watermillPeer adapts gochannel; its subscribers range over watermill's
-// own output channels and Ack each message.
-type watermillPeer struct{ g *gochannel.GoChannel }
-
-func newWatermillPeer() watermillPeer {
-	return watermillPeer{gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: peerBrokerBuffer}, nil)}
+func newCskrBrokerPeer() cskrBrokerPeer {
+	return cskrBrokerPeer{pubsub.New[string, int](peerBrokerBuffer)}
 }
 
-func (w watermillPeer) subscribe() (<-chan *message.Message, func(*message.Message)) {
+func (c cskrBrokerPeer) subscribe() (<-chan int, func(int)) {
+	return c.ps.Sub(peerBrokerTopic), brokerPeerNop
+}
+func (c cskrBrokerPeer) publish(v int) { c.ps.Pub(v, peerBrokerTopic) }
+func (c cskrBrokerPeer) close()        { c.ps.Shutdown() }
+
+// watermillBrokerPeer adapts gochannel; its subscribers range over watermill's
+// own output channels and Ack each message.
+type watermillBrokerPeer struct{ g *gochannel.GoChannel }
+
+func newWatermillBrokerPeer() watermillBrokerPeer {
+	return watermillBrokerPeer{gochannel.NewGoChannel(gochannel.Config{OutputChannelBuffer: peerBrokerBuffer}, nil)}
+}
+
+func (w watermillBrokerPeer) subscribe() (<-chan *message.Message, func(*message.Message)) {
 	ch, err := w.g.Subscribe(context.Background(), peerBrokerTopic)
 	if err != nil {
 		panic(err)
@@ -176,7 +180,7 @@ func (w watermillPeer) subscribe() (<-chan *message.Message, func(*message.Messa
 	return ch, func(m *message.Message) { m.Ack() }
 }
 
-func (w watermillPeer) publish(int) {
+func (w watermillBrokerPeer) publish(int) {
 	// A constant UUID and no payload: the cheapest message watermill can
 	// carry, so the library is not charged for generating UUIDs.
 	if err := w.g.Publish(peerBrokerTopic, message.NewMessage("m", nil)); err != nil {
@@ -184,4 +188,4 @@ func (w watermillPeer) publish(int) {
 	}
 }
 
-func (w watermillPeer) close() { _ = w.g.Close() }
+func (w watermillBrokerPeer) close() { _ = w.g.Close() }
