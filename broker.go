@@ -107,7 +107,7 @@ func SubPolicy(p Policy) SubOption {
 }
 
 // BrokerStats is a snapshot of a Broker's counters. Every delivery attempt
-// (one published message meeting one live matching subscription) ends in
+// (one published message meeting one matching subscription) ends in
 // exactly one of Delivered, DroppedNewest, DroppedOldest and DroppedBlock,
 // so once no Publish is in progress
 //
@@ -123,7 +123,8 @@ type BrokerStats struct {
 	// open and the topic valid, whether or not anybody subscribed.
 	Published uint64
 	// Deliveries counts delivery attempts: for each accepted message, the
-	// subscriptions that matched its topic and were not yet closed.
+	// subscriptions that matched its topic when its Publish began (one
+	// unsubscribed meanwhile may still be offered the message).
 	Deliveries uint64
 	// Delivered counts messages placed in a subscription's channel, minus
 	// those a DropOldest subscription evicted later.

@@ -15,10 +15,11 @@ import (
 // that concurrent publishers fight over.
 //
 // Instead, a publisher registers once per Publish as a reader of the
-// current epoch, as in user-space RCU: one counter per epoch parity (kept
-// in per-publisher slots, see pubSlot). Retiring subscriptions flips the
-// epoch, so that new publishers count themselves under the other parity,
-// and closes the retired channels once the old parity has drained to zero:
+// current epoch, as in user-space RCU: counts of entries and exits per
+// epoch parity, kept in per-publisher slots (see pubSlot). Retiring
+// subscriptions flips the epoch, so that new publishers count themselves
+// under the other parity, and closes the retired channels once every
+// reader of the old parity has left:
 // every publisher that could have seen them has left by then. Nobody waits
 // for that moment. Whoever observes it (the retiring goroutine itself, or
 // the last old publisher on its way out) closes the channels. Only one
