@@ -142,10 +142,11 @@ func (b *Broker[E]) startGrace(subs []*Subscription[E]) {
 	b.endGrace()
 }
 
-// endGrace finishes the running grace period if its counter has drained,
-// then starts the queued one. b.mu is held. The counter is read after the
-// retired subscriptions were marked closing, so a publisher that joins it
-// later sees the mark and skips them.
+// endGrace finishes the running grace period if the old parity has
+// drained, then starts the queued one. b.mu is held. The counts are read
+// after the retired subscriptions left the snapshot, so a publisher that
+// joins later (readLock's check sends it to the new parity, unless the
+// epoch has flipped back since) loads a snapshot without them.
 func (b *Broker[E]) endGrace() {
 	for b.graceWaiting.Load() && b.drained(b.graceOld.Load()) {
 		for _, s := range b.grace {
