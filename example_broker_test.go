@@ -1,0 +1,82 @@
+package conc_test
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/concpatterns/conc"
+)
+
+// A subscriber receives what is published to the topics its pattern
+// matches, in the order each publisher published it.
+func ExampleBroker() {
+	b := conc.NewBroker[string]()
+	defer b.Close()
+
+	all := b.Subscribe("orders.>")
+	created := b.Subscribe("orders.*.created")
+
+	ctx := context.Background()
+	_ = b.Publish(ctx, "orders.eu.created", "order 1")
+	_ = b.Publish(ctx, "orders.eu.shipped", "order 1 shipped")
+	_ = b.Publish(ctx, "orders.us.created", "order 2")
+
+	fmt.Println(<-created.C(), "|", <-created.C())
+	fmt.Println(<-all.C(), "|", <-all.C(), "|", <-all.C())
+	// Output:
+	// order 1 | order 2
+	// order 1 | order 1 shipped | order 2
+}
+
+// DropOldest suits a subscriber that only cares about the latest values,
+// such as a dashboard: a full buffer makes room by evicting its oldest
+// message, so the newest are kept.
+func ExampleSubPolicy() {
+	b := conc.NewBroker[int]()
+	defer b.Close()
+	latest := b.Subscribe("price", conc.SubBuffer(3), conc.SubPolicy(conc.DropOldest))
+
+	for price := 100; price < 110; price++ {
+		_ = b.Publish(context.Background(), "price", price)
+	}
+	fmt.Println(<-latest.C(), <-latest.C(), <-latest.C(), "dropped:", latest.Dropped())
+	// Output: 107 108 109 dropped: 7
+}
+
+// Unsubscribe may be called from the consumer's own loop; the loop ends when
+// the channel closes, with nothing left to drain.
+func ExampleSubscription_Unsubscribe() {
+	b := conc.NewBroker[int]()
+	defer b.Close()
+	s := b.Subscribe("ticks")
+	for i := range 5 {
+		_ = b.Publish(context.Background(), "ticks", i)
+	}
+	for v := range s.C() {
+		fmt.Print(v, " ")
+		if v == 2 {
+			s.Unsubscribe() // what is already buffered can still be read
+		}
+	}
+	fmt.Println()
+	// Output: 0 1 2 3 4
+}
+
+// A Block subscription makes the publisher wait for room, but never longer
+// than the publisher's context allows.
+func ExampleBlock() {
+	b := conc.NewBroker[string]()
+	defer b.Close()
+	b.Subscribe("jobs", conc.SubBuffer(1), conc.SubPolicy(conc.Block))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	_ = b.Publish(ctx, "jobs", "first") // fills the buffer
+	cancel()
+	err := b.Publish(ctx, "jobs", "second") // nobody reads: gives up
+	fmt.Println(err)
+	st := b.Stats()
+	fmt.Println("delivered:", st.Delivered, "dropped:", st.DroppedBlock)
+	// Output:
+	// context canceled
+	// delivered: 1 dropped: 1
+}
