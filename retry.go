@@ -42,20 +42,15 @@ import (
 // before fn is called, as does a nil fn.
 func Retry(ctx context.Context, fn func(context.Context) error, opts ...RetryOption) error {
 	checkFunc("retry function", fn == nil)
-	if c := presetConfig(opts); c != nil {
-		return c.run(ctx, fn, opts)
+	// local is zeroed on every call, the preset ones included; that is
+	// cheaper than the extra call a separate function for the resolving
+	// path would cost (measured both ways).
+	var local retryConfig
+	c := presetConfig(opts)
+	if c == nil {
+		resolve(&local, opts)
+		c = &local
 	}
-	return retryResolved(ctx, fn, opts)
-}
-
-// retryResolved is Retry with options to resolve. It is a function of its
-// own so that the config it builds on its stack is only zeroed and copied
-// on calls that need one, not on the preset path above.
-//
-//go:noinline
-func retryResolved(ctx context.Context, fn func(context.Context) error, opts []RetryOption) error {
-	var c retryConfig
-	resolve(&c, opts)
 	return c.run(ctx, fn, opts)
 }
 
@@ -264,6 +259,11 @@ func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error,
 			select {
 			case <-timer.C:
 			case <-ctx.Done():
+				return newRetryError(ctx, RetryContextDone, n, err, 0)
+			}
+			// When ctx ends just as the timer fires, select may pick the
+			// timer; fn must still not run on a done context.
+			if ctx.Err() != nil {
 				return newRetryError(ctx, RetryContextDone, n, err, 0)
 			}
 		}

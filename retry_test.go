@@ -1,11 +1,12 @@
 package conc
 
+// Tests of one retry loop: delays, limits, context, error classification.
+// Everything that involves time runs in a synctest bubble: no real sleeps.
+
 import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -34,6 +35,8 @@ func policyConfig(opts ...RetryOption) *retryConfig {
 	return &NewRetryPolicy(opts...).cfg
 }
 
+// Under synctest the clock only moves when every goroutine of the bubble is
+// blocked, so time.Since measures exactly the delays Retry slept.
 func TestRetryReturnsNilOnceAnAttemptSucceeds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fn, calls := failing(2)
@@ -46,6 +49,8 @@ func TestRetryReturnsNilOnceAnAttemptSucceeds(t *testing.T) {
 	})
 }
 
+// The bounds are the AWS blog's formulas; backoff is drawn directly (white
+// box) so that thousands of draws cost no time at all.
 func TestRetryBackoffDelaysStayInsideEachJittersBounds(t *testing.T) {
 	const base, maxDelay = 10 * time.Millisecond, 700 * time.Millisecond
 	exp := func(n int) time.Duration { return min(maxDelay, base<<(n-1)) }
@@ -90,6 +95,7 @@ func TestRetryBackoffDelaysStayInsideEachJittersBounds(t *testing.T) {
 	}
 }
 
+// The hook's delay is the one actually slept: what a caller logs is true.
 func TestRetryWaitsExactlyTheDelayReportedToTheHook(t *testing.T) {
 	for _, j := range []Jitter{JitterNone, JitterFull, JitterEqual, JitterDecorrelated} {
 		t.Run(j.String(), func(t *testing.T) {
@@ -140,6 +146,8 @@ func TestRetryWithZeroAttemptsRetriesUntilSuccess(t *testing.T) {
 	assert.Equal(t, int32(51), calls.Load())
 }
 
+// A delay that would start the next attempt past the limit is pointless, so
+// Retry gives up before it rather than after.
 func TestRetryMaxElapsedReturnsWithoutStartingALateSleep(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fn, calls := failing(100)
@@ -159,6 +167,9 @@ func TestRetryMaxElapsedReturnsWithoutStartingALateSleep(t *testing.T) {
 	})
 }
 
+// Same for ctx's deadline: fail now instead of sleeping into a certain
+// DeadlineExceeded. The error matches DeadlineExceeded although ctx is not
+// done yet, because the deadline is what ended the call.
 func TestRetryDoesNotStartASleepThatWouldPassTheDeadline(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
@@ -189,6 +200,8 @@ func TestRetryDelayEndingExactlyAtTheDeadlineIsNotStarted(t *testing.T) {
 	})
 }
 
+// Cancellation interrupts the sleep, and the error keeps all three: the
+// last attempt's error, context.Canceled and the cause.
 func TestRetryContextCanceledDuringDelayReturnsAtOnceKeepingTheCause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cause := errors.New("shutting down")
@@ -239,6 +252,8 @@ func TestRetryNeverCallsFnWhenTheContextIsAlreadyDone(t *testing.T) {
 	assert.EqualError(t, err, "conc: retry: context canceled before the first attempt")
 }
 
+// The Permanent mark is found anywhere in the tree, as errors.As would, and
+// beats even a predicate that retries everything.
 func TestRetryPermanentStopsAndReturnsTheUnwrappedError(t *testing.T) {
 	inner := errors.New("bad request")
 	for name, wrap := range map[string]func(error) error{
@@ -293,6 +308,7 @@ func TestRetryAfterReplacesTheBackoffCappedByMaxDelay(t *testing.T) {
 	assert.EqualError(t, wrapped, "flaky")
 }
 
+// An open breaker answers at once; retrying it only hides the outage.
 func TestRetryDoesNotRetryErrOpenByDefault(t *testing.T) {
 	calls := 0
 	open := fmt.Errorf("payments: %w", ErrOpen)
@@ -315,6 +331,8 @@ func TestRetryIfPredicateDecidesAndCanRetryErrOpen(t *testing.T) {
 	assert.Same(t, errFlaky, err)
 }
 
+// A panic is a bug, not a transient failure: it ends the retry, on the
+// first attempt as on a later one.
 func TestRetryPanicInFnIsReturnedAsPanicErrorWithoutRetrying(t *testing.T) {
 	for _, failFirst := range []int{0, 2} {
 		t.Run(fmt.Sprint("after ", failFirst, " failures"), func(t *testing.T) {
@@ -343,197 +361,4 @@ func TestRetryPanicsInPredicateAndHookBecomePanicErrors(t *testing.T) {
 	err = Retry(t.Context(), fn, RetryBaseDelay(0), OnRetry(func(int, error, time.Duration) { panic("hook") }))
 	require.ErrorAs(t, err, &pe)
 	assert.Equal(t, "hook", pe.Value)
-}
-
-func TestRetryValueReturnsTheFirstSuccessfulValue(t *testing.T) {
-	calls := 0
-	v, err := RetryValue(t.Context(), func(context.Context) (string, error) {
-		if calls++; calls < 3 {
-			return "partial", errFlaky
-		}
-		return "done", nil
-	}, RetryBaseDelay(0))
-	require.NoError(t, err)
-	assert.Equal(t, "done", v)
-
-	v, err = RetryValue(t.Context(), func(context.Context) (string, error) { return "partial", errFlaky },
-		RetryBaseDelay(0), RetryAttempts(2))
-	assert.ErrorIs(t, err, errFlaky)
-	assert.Empty(t, v, "the zero value comes with an error")
-
-	_, err = RetryValue(t.Context(), func(context.Context) (int, error) { panic("v") })
-	var pe *PanicError
-	assert.ErrorAs(t, err, &pe)
-}
-
-func TestRetryPolicySharedBy100GoroutinesKeepsCallsApart(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var retries atomic.Int64
-		p := NewRetryPolicy(RetryAttempts(8), RetryBaseDelay(time.Millisecond), RetryJitter(JitterDecorrelated),
-			OnRetry(func(int, error, time.Duration) { retries.Add(1) }))
-		var (
-			wg       sync.WaitGroup
-			attempts atomic.Int64
-			failures int64
-		)
-		for g := range 100 {
-			failures += int64(g % 8) // 0..7 failures: always within 8 attempts
-			wg.Go(func() {
-				fn, calls := failing(g % 8)
-				var err error
-				if g%2 == 0 {
-					err = p.Do(t.Context(), fn)
-				} else {
-					err = Retry(t.Context(), fn, p)
-				}
-				assert.NoError(t, err)
-				assert.Equal(t, int32(g%8+1), calls.Load())
-				attempts.Add(int64(calls.Load()))
-			})
-		}
-		wg.Wait()
-		assert.Equal(t, failures, retries.Load(), "one hook call per failed attempt")
-		assert.Equal(t, failures+100, attempts.Load())
-	})
-}
-
-func TestRetryZeroPolicyUsesTheDefaults(t *testing.T) {
-	var p RetryPolicy
-	assert.Equal(t, defaultRetryConfig, p.config())
-	fn, calls := failing(100)
-	synctest.Test(t, func(t *testing.T) {
-		err := p.Do(t.Context(), fn)
-		assert.Equal(t, int32(defaultRetryAttempts), calls.Load())
-		assert.ErrorIs(t, err, errFlaky)
-	})
-}
-
-func TestRetryOptionsAfterAPolicyOverrideIt(t *testing.T) {
-	var hooked atomic.Int32
-	p := NewRetryPolicy(RetryAttempts(5), RetryBaseDelay(0), OnRetry(func(int, error, time.Duration) { hooked.Add(1) }))
-	fn, calls := failing(100)
-	err := Retry(t.Context(), fn, p, RetryAttempts(2))
-	assert.ErrorIs(t, err, errFlaky)
-	assert.Equal(t, int32(2), calls.Load())
-	assert.Equal(t, int32(1), hooked.Load(), "the policy's hook is kept")
-
-	c := policyConfig(RetryMaxDelay(time.Minute), p)
-	assert.Equal(t, 5, c.attempts)
-	assert.Equal(t, defaultRetryMax, c.max, "a policy replaces earlier options")
-}
-
-func TestRetryBaseDelayAboveTheDefaultMaxRaisesTheMax(t *testing.T) {
-	c := policyConfig(RetryBaseDelay(time.Minute))
-	assert.Equal(t, time.Minute, c.max)
-}
-
-func TestRetryBadInputPanicsWithAConcMessage(t *testing.T) {
-	tests := []struct {
-		name string
-		opts []RetryOption
-		want string
-	}{
-		{"negative attempts", []RetryOption{RetryAttempts(-1)}, "conc: retry attempts must not be negative, got -1"},
-		{"negative base", []RetryOption{RetryBaseDelay(-time.Second)}, "conc: retry base delay must not be negative, got -1s"},
-		{"negative max", []RetryOption{RetryMaxDelay(-time.Second)}, "conc: retry max delay must not be negative, got -1s"},
-		{"negative elapsed", []RetryOption{RetryMaxElapsed(-time.Second)}, "conc: retry max elapsed must not be negative, got -1s"},
-		{"max below base", []RetryOption{RetryBaseDelay(time.Second), RetryMaxDelay(time.Millisecond)},
-			"conc: retry max delay 1ms is less than base delay 1s"},
-		{"unknown jitter", []RetryOption{RetryJitter(9)}, "conc: retry jitter 9 is not one of the Jitter constants"},
-		{"nil predicate", []RetryOption{RetryIf(nil)}, "conc: retry-if predicate must not be nil"},
-		{"nil hook", []RetryOption{OnRetry(nil)}, "conc: on-retry hook must not be nil"},
-		{"nil option", []RetryOption{nil}, "conc: retry option must not be nil"},
-		{"nil policy", []RetryOption{(*RetryPolicy)(nil)}, "conc: retry policy must not be nil"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			assert.PanicsWithValue(t, tt.want, func() { NewRetryPolicy(tt.opts...) })
-			called := false
-			assert.PanicsWithValue(t, tt.want, func() {
-				_ = Retry(t.Context(), func(context.Context) error { called = true; return nil }, tt.opts...)
-			})
-			assert.False(t, called, "options are checked before the first attempt")
-			assert.PanicsWithValue(t, tt.want, func() {
-				_, _ = RetryValue(t.Context(), func(context.Context) (int, error) { return 0, nil }, tt.opts...)
-			})
-		})
-	}
-	const nilFn = "conc: retry function must not be nil"
-	assert.PanicsWithValue(t, nilFn, func() { _ = Retry(t.Context(), nil) })
-	assert.PanicsWithValue(t, nilFn, func() { _ = NewRetryPolicy().Do(t.Context(), nil) })
-	assert.PanicsWithValue(t, nilFn, func() { _, _ = RetryValue[int](t.Context(), nil) })
-}
-
-func TestRetryFirstSuccessDoesNotAllocate(t *testing.T) {
-	ctx := context.Background()
-	ok := func(context.Context) error { return nil }
-	base := 10 * time.Millisecond // not a constant: its boxing must stay on the stack
-	var seen error
-	p := NewRetryPolicy(RetryAttempts(5))
-	tests := map[string]func(){
-		"no options": func() { _ = Retry(ctx, ok) },
-		"options": func() {
-			_ = Retry(ctx, ok, RetryAttempts(5), RetryBaseDelay(base), RetryMaxDelay(time.Second),
-				RetryJitter(JitterEqual), RetryMaxElapsed(time.Minute),
-				RetryIf(func(err error) bool { return err != seen }), // captures: a closure
-				OnRetry(func(int, error, time.Duration) { seen = nil }))
-		},
-		"policy":        func() { _ = p.Do(ctx, ok) },
-		"policy option": func() { _ = Retry(ctx, ok, p) },
-		"value": func() {
-			_, _ = RetryValue(ctx, func(context.Context) (int, error) { return 1, nil }, RetryBaseDelay(base))
-		},
-	}
-	for name, call := range tests {
-		t.Run(name, func(t *testing.T) {
-			assert.Zero(t, testing.AllocsPerRun(100, call))
-		})
-	}
-}
-
-func TestRetryAllocatesNothingPerAttempt(t *testing.T) {
-	// Zero delays: no timer at all, so any allocation would be per attempt
-	// (or the one RetryError at the end, which both counts share).
-	allocs := func(n int) float64 {
-		return testing.AllocsPerRun(50, func() {
-			fn, _ := failing(1 << 30)
-			_ = Retry(context.Background(), fn, RetryAttempts(n), RetryBaseDelay(0))
-		})
-	}
-	assert.Equal(t, allocs(2), allocs(40))
-}
-
-func TestRetryUsesOneTimerPerCall(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		// Real delays: the timer is made on the first sleep and reused, so
-		// 40 attempts allocate what 3 do.
-		allocs := func(n int) float64 {
-			return testing.AllocsPerRun(20, func() {
-				fn, _ := failing(1 << 30)
-				_ = Retry(context.Background(), fn, RetryAttempts(n), RetryBaseDelay(time.Millisecond),
-					RetryMaxDelay(time.Millisecond))
-			})
-		}
-		assert.Equal(t, allocs(3), allocs(40))
-	})
-}
-
-func TestRetryErrorUnwrapsWhenBuiltByHand(t *testing.T) {
-	err := &RetryError{Err: errFlaky, Attempts: 2, Reason: RetryExhausted}
-	assert.ErrorIs(t, err, errFlaky)
-	assert.EqualError(t, err, "conc: retry: gave up after 2 attempts: flaky")
-}
-
-func TestJitterAndRetryReasonHaveNames(t *testing.T) {
-	names := []string{}
-	for _, j := range []Jitter{JitterFull, JitterNone, JitterEqual, JitterDecorrelated, 9} {
-		names = append(names, j.String())
-	}
-	assert.Equal(t, "full none equal decorrelated Jitter(9)", strings.Join(names, " "))
-	names = names[:0]
-	for _, r := range []RetryReason{RetryExhausted, RetryElapsed, RetryDeadline, RetryContextDone, 0} {
-		names = append(names, r.String())
-	}
-	assert.Equal(t, "attempts exhausted, max elapsed time reached, context deadline too close, "+
-		"context done, RetryReason(0)", strings.Join(names, ", "))
 }
