@@ -65,15 +65,29 @@ func RetryValue[T any](ctx context.Context, fn func(context.Context) (T, error),
 		resolve(&local, opts)
 		c = &local
 	}
+	// The first attempt is made here, with fn called directly: the success
+	// path must not pay for the adapter below. This repeats the few lines
+	// of run before its first attempt.
+	var start time.Time
+	if c.elapsed > 0 {
+		start = time.Now()
+	}
+	if ctx.Err() != nil {
+		var zero T
+		return zero, newRetryError(ctx, RetryContextDone, 0, nil, 0)
+	}
+	v, err := attemptValue(ctx, fn)
+	if err == nil {
+		return v, nil
+	}
 	// The retry loop is written once, for func(ctx) error; this closure
 	// adapts fn to it. It does not escape, so it lives on this stack frame
-	// and costs one indirect call per attempt, nothing on the heap.
-	var v T
-	err := c.run(ctx, func(ctx context.Context) error {
+	// and costs one indirect call per retry, nothing on the heap.
+	err = c.retry(ctx, func(ctx context.Context) error {
 		var err error
 		v, err = fn(ctx)
 		return err
-	}, opts)
+	}, opts, err, start)
 	if err != nil {
 		var zero T
 		return zero, err
@@ -300,6 +314,21 @@ func attempt(ctx context.Context, fn func(context.Context) error) (err error) {
 	err = fn(ctx)
 	returned = true
 	return err
+}
+
+// attemptValue is attempt for RetryValue's first attempt.
+func attemptValue[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
+	returned := false
+	defer func() {
+		if !returned {
+			if r := recover(); r != nil {
+				err = newPanicError(r)
+			}
+		}
+	}()
+	v, err = fn(ctx)
+	returned = true
+	return v, err
 }
 
 // callOnRetry runs the hook, turning a panic in it into a *PanicError.

@@ -19,7 +19,10 @@ func Permanent(err error) error {
 }
 
 // permanentError is the mark Permanent puts on an error. Its message is the
-// wrapped error's, so a marked error logs the same as the original.
+// wrapped error's, so a marked error logs the same as the original, and it
+// unwraps, so that code between fn and Retry can still inspect the error.
+// It is unexported: callers only need to make the mark, never to test for
+// it, and a type they could construct would invite a nil Err.
 type permanentError struct{ err error }
 
 func (e *permanentError) Error() string { return e.err.Error() }
@@ -39,7 +42,9 @@ func RetryAfter(err error, d time.Duration) error {
 	return &retryAfterError{err: err, d: max(d, 0)}
 }
 
-// retryAfterError carries a server-supplied delay alongside the error.
+// retryAfterError carries a server-supplied delay alongside the error. Like
+// permanentError it is transparent: same message, unwraps to err, so the
+// predicate and the caller see the server's error, not the wrapper.
 type retryAfterError struct {
 	err error
 	d   time.Duration
@@ -143,6 +148,8 @@ func newRetryError(ctx context.Context, r RetryReason, n int, last error, limit 
 	case RetryDeadline:
 		e.ctxErr = context.DeadlineExceeded
 	}
+	// Built once here, not in Unwrap, which errors.Is and errors.As call on
+	// every traversal.
 	for _, err := range [...]error{last, e.ctxErr, e.cause} {
 		if err != nil {
 			e.errs = append(e.errs, err)
@@ -180,7 +187,11 @@ func (e *RetryError) Error() string {
 }
 
 // Unwrap returns the last attempt's error followed, when the context ended
-// the retry, by the context's error and its cause.
+// the retry, by the context's error and its cause. The multi-error form is
+// what lets one errors.Is answer both "was it the 503?" and "was it the
+// deadline?" — a single chain would force Retry to choose, and whichever it
+// dropped is the one some caller branches on. The last error comes first,
+// so errors.As finds the attempt's own error types before the context's.
 func (e *RetryError) Unwrap() []error {
 	if e.errs == nil && e.Err != nil {
 		// A RetryError built by hand, not by Retry.
