@@ -200,8 +200,9 @@ func (c *retryConfig) run(ctx context.Context, fn func(context.Context) error, o
 // assertions rather than errors.As (whose target argument escapes), and the
 // one timer is created on the first real delay and then Reset.
 func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error, opts []RetryOption, err error, start time.Time) error {
-	// A config built by resolve has no functions; they are in opts. A
-	// preset config (defaults or a policy's) comes with nil opts.
+	// A config built by resolve has no functions (see resolve); Retry and
+	// RetryValue pass their opts, from which funcsOf recovers them whatever
+	// the config's origin. Do passes nil: its policy's config has them.
 	pred, hook := c.retryIf, c.onRetry
 	if opts != nil {
 		pred, hook = funcsOf(opts)
