@@ -200,7 +200,9 @@ func resolve(c *retryConfig, opts []RetryOption) {
 		case retryOnRetry:
 			nilHook = o == nil
 		case *RetryPolicy:
-			checkFunc("retry policy", o == nil)
+			if o == nil {
+				panic("conc: retry policy must not be nil")
+			}
 			p := o.configPtr()
 			c.attempts, c.base, c.max, c.elapsed, c.jitter = p.attempts, p.base, p.max, p.elapsed, p.jitter
 			nilPred, nilHook = false, false
@@ -214,6 +216,19 @@ func resolve(c *retryConfig, opts []RetryOption) {
 		// caller clearly wants the larger delay, not a panic.
 		c.max = c.base
 	}
+	// One combined test on the hot path; the messages are built out of line,
+	// so that this function carries none of fmt's call setup.
+	if c.attempts < 0 || c.base < 0 || c.max < c.base || c.elapsed < 0 ||
+		c.jitter >= jitterEnd || nilPred || nilHook {
+		badRetryConfig(c, nilPred, nilHook)
+	}
+}
+
+// badRetryConfig panics with the message for the first problem in c. It is
+// only called when resolve found one.
+//
+//go:noinline
+func badRetryConfig(c *retryConfig, nilPred, nilHook bool) {
 	checkNonNegative("retry attempts", c.attempts)
 	checkDuration("retry base delay", c.base)
 	checkDuration("retry max delay", c.max)
