@@ -102,6 +102,10 @@ func TestRetryBaseDelayAboveTheDefaultMaxRaisesTheMax(t *testing.T) {
 	assert.Equal(t, time.Minute, c.max)
 }
 
+// foreignOption satisfies RetryOption by embedding it, the only way code
+// outside the package can make an option resolve does not know.
+type foreignOption struct{ RetryOption }
+
 // Every programmer error panics before fn runs, with the same message
 // whichever entry point resolved the options.
 func TestRetryBadInputPanicsWithAConcMessage(t *testing.T) {
@@ -121,6 +125,7 @@ func TestRetryBadInputPanicsWithAConcMessage(t *testing.T) {
 		{"nil hook", []RetryOption{OnRetry(nil)}, "conc: on-retry hook must not be nil"},
 		{"nil option", []RetryOption{nil}, "conc: retry option must not be nil"},
 		{"nil policy", []RetryOption{(*RetryPolicy)(nil)}, "conc: retry policy must not be nil"},
+		{"foreign option", []RetryOption{foreignOption{}}, "conc: unknown retry option type conc.foreignOption"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
