@@ -185,35 +185,33 @@ func resolve(c *retryConfig, opts []RetryOption) {
 	c.attempts, c.base, c.max = defaultRetryAttempts, defaultRetryBase, defaultRetryMax
 	var maxSet, nilPred, nilHook bool
 	for _, o := range opts {
-		// A chain of type assertions, not a type switch: each assertion
-		// compares the itab word with a constant, while a switch this
-		// size hashes the dynamic type first, a chain of dependent loads
-		// that cost about half of resolve.
-		if v, ok := o.(retryAttempts); ok {
-			c.attempts = int(v)
-		} else if v, ok := o.(retryBase); ok {
-			c.base = time.Duration(v)
-		} else if v, ok := o.(retryMax); ok {
-			c.max, maxSet = time.Duration(v), true
-		} else if v, ok := o.(retryJitter); ok {
-			c.jitter = Jitter(v)
-		} else if v, ok := o.(retryElapsed); ok {
-			c.elapsed = time.Duration(v)
-		} else if v, ok := o.(retryIf); ok {
-			nilPred = v == nil
-		} else if v, ok := o.(retryOnRetry); ok {
-			nilHook = v == nil
-		} else if p, ok := o.(*RetryPolicy); ok {
-			if p == nil {
+		switch o := o.(type) {
+		case retryAttempts:
+			c.attempts = int(o)
+		case retryBase:
+			c.base = time.Duration(o)
+		case retryMax:
+			c.max, maxSet = time.Duration(o), true
+		case retryElapsed:
+			c.elapsed = time.Duration(o)
+		case retryJitter:
+			c.jitter = Jitter(o)
+		case retryIf:
+			nilPred = o == nil
+		case retryOnRetry:
+			nilHook = o == nil
+		case *RetryPolicy:
+			if o == nil {
 				panic("conc: retry policy must not be nil")
 			}
-			pc := p.configPtr()
-			c.attempts, c.base, c.max, c.elapsed, c.jitter = pc.attempts, pc.base, pc.max, pc.elapsed, pc.jitter
+			p := o.configPtr()
+			c.attempts, c.base, c.max, c.elapsed, c.jitter = p.attempts, p.base, p.max, p.elapsed, p.jitter
 			nilPred, nilHook = false, false
 			maxSet = true // a policy's max delay was already settled
-		} else {
-			// Only the type goes out: passing o itself would let it
-			// escape, and every caller's options with it.
+		default:
+			// nil, or a foreign type that embeds RetryOption. Only the
+			// type goes out: passing o itself would let it escape, and
+			// every caller's options with it.
 			badRetryOption(reflect.TypeOf(o))
 		}
 	}
