@@ -9,8 +9,8 @@ import (
 	"github.com/concpatterns/conc"
 )
 
-// errUnavailable stands for a transient failure, such as an HTTP 503.
-var errUnavailable = errors.New("service unavailable")
+// errTransient stands for a transient failure, such as an HTTP 503.
+var errTransient = errors.New("service unavailable")
 
 // Retry a call that fails twice before it succeeds. JitterNone makes the
 // delays exact, so that the example's output is deterministic; real callers
@@ -21,7 +21,7 @@ func ExampleRetry() {
 		func(ctx context.Context) error {
 			calls++
 			if calls < 3 {
-				return errUnavailable
+				return errTransient
 			}
 			return nil
 		},
@@ -43,10 +43,10 @@ func ExampleRetry() {
 // matches the last attempt's error.
 func ExampleRetry_exhausted() {
 	err := conc.Retry(context.Background(),
-		func(ctx context.Context) error { return errUnavailable },
+		func(ctx context.Context) error { return errTransient },
 		conc.RetryAttempts(3), conc.RetryBaseDelay(0))
 	fmt.Println(err)
-	fmt.Println(errors.Is(err, errUnavailable))
+	fmt.Println(errors.Is(err, errTransient))
 	var re *conc.RetryError
 	if errors.As(err, &re) {
 		fmt.Println(re.Reason, re.Attempts)
@@ -63,7 +63,7 @@ func ExampleRetryValue() {
 	v, err := conc.RetryValue(context.Background(),
 		func(ctx context.Context) (string, error) {
 			if calls++; calls == 1 {
-				return "", errUnavailable
+				return "", errTransient
 			}
 			return "hello", nil
 		},
@@ -83,7 +83,7 @@ func ExampleNewRetryPolicy() {
 		calls := 0
 		err := policy.Do(context.Background(), func(ctx context.Context) error {
 			if calls++; calls <= failures {
-				return errUnavailable
+				return errTransient
 			}
 			return nil
 		})
