@@ -91,16 +91,12 @@ func (r *stageRun) stopped() {
 }
 
 // stopping reports, without blocking, whether the run's context is done.
-// A non-blocking receive on an open channel costs a couple of nanoseconds,
-// so sources check it for every item and a cancelled run stops promptly
-// even when no stage ever blocks.
+// Sources and workers check it for every item, so that a cancelled run
+// stops promptly even when no stage ever blocks. Err is one atomic load on
+// the context made by WithCancelCause; a non-blocking receive on done
+// costs about twice as much, which is a fifth of a fused three-stage chain.
 func (r *stageRun) stopping() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
+	return r.ctx.Err() != nil
 }
 
 // result is the run's error once every goroutine has exited.
@@ -353,7 +349,16 @@ func (s *stageChanSink[T]) end()        {}
 // stageSliceSink is Collect's output.
 type stageSliceSink[T any] struct{ items []T }
 
-func (s *stageSliceSink[T]) push(v T) bool { s.items = append(s.items, v); return true }
+// push doubles the slice when it is full. append grows large slices by
+// only 1.25×, which for a long stream allocates (and the GC then clears)
+// about five times the final size; doubling allocates about twice.
+func (s *stageSliceSink[T]) push(v T) bool {
+	if len(s.items) == cap(s.items) {
+		s.items = slices.Grow(s.items, max(len(s.items), 8))
+	}
+	s.items = append(s.items, v)
+	return true
+}
 func (s *stageSliceSink[T]) flush() bool   { return true }
 func (s *stageSliceSink[T]) end()          {}
 

@@ -1,0 +1,142 @@
+package conc
+
+import (
+	"context"
+	"iter"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkPipeline compares pipelines built from Stage with the naive
+// versions in naive_stage_test.go. One b.N iteration is one input item.
+//
+// Workload cheap3 streams b.N ints through three cheap steps (square, keep
+// even, add one): here the cost is all transport. conc-collect runs them
+// with Collect over an iter.Seq (fused: no goroutine, no channel),
+// conc-all with All, conc-run with Run between a FromSeq channel and the
+// output channel; chan is the tutorial pipeline of one goroutine and one
+// unbuffered channel per step; mutex is GOMAXPROCS workers sharing an
+// index counter and a result slice under a mutex.
+//
+// Workloads 1us-wN run one step that burns about 1 µs of CPU with N
+// workers: conc (unordered) and conc-ordered use Workers(N) (and Ordered)
+// through Collect; chan is the tutorial fan-out/fan-in (N goroutines
+// reading one unbuffered channel, merged with a WaitGroup); mutex is N
+// workers sharing an index counter and a result slice under a mutex.
+func BenchmarkPipeline(b *testing.B) {
+	burnMicro() // calibrate outside any timed region
+	b.Run("cheap3", func(b *testing.B) {
+		s := benchCheap3()
+		b.Run("conc-collect", func(b *testing.B) {
+			b.ReportAllocs()
+			got, err := Collect(context.Background(), s, benchInts(b.N))
+			benchCheck(b, err)
+			sink.Store(int64(len(got)))
+		})
+		b.Run("conc-all", func(b *testing.B) {
+			b.ReportAllocs()
+			sum := 0
+			for v, err := range All(context.Background(), s, benchInts(b.N)) {
+				benchCheck(b, err)
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
+		b.Run("conc-run", func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			out, wait := s.Run(ctx, FromSeq(ctx, benchInts(b.N)))
+			sum := 0
+			for v := range out {
+				sum += v
+			}
+			benchCheck(b, wait())
+			sink.Store(int64(sum))
+		})
+		b.Run("chan", func(b *testing.B) {
+			b.ReportAllocs()
+			sum := 0
+			for v := range naiveAddOne(naiveKeepEven(naiveSquare(naiveGen(b.N)))) {
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
+		b.Run("mutex", func(b *testing.B) {
+			b.ReportAllocs()
+			got := naiveMutexPipeline(b.N, runtime.GOMAXPROCS(0), func(v int) (int, bool) {
+				v *= v
+				return v + 1, v%2 == 0
+			})
+			sink.Store(int64(len(got)))
+		})
+	})
+	for _, w := range []int{1, 2, 4} {
+		b.Run("1us-w"+strconv.Itoa(w), func(b *testing.B) {
+			for _, impl := range []struct {
+				name string
+				opts []StageOption
+			}{
+				{"conc", []StageOption{Workers(w)}},
+				{"conc-ordered", []StageOption{Workers(w), Ordered()}},
+			} {
+				s := Map(func(_ context.Context, v int) (int, error) {
+					burnMicro()
+					return v, nil
+				}, impl.opts...)
+				b.Run(impl.name, func(b *testing.B) {
+					b.ReportAllocs()
+					got, err := Collect(context.Background(), s, benchInts(b.N))
+					benchCheck(b, err)
+					sink.Store(int64(len(got)))
+				})
+			}
+			b.Run("chan", func(b *testing.B) {
+				b.ReportAllocs()
+				in := naiveGen(b.N)
+				workers := make([]<-chan int, w)
+				for i := range workers {
+					workers[i] = naiveBurn(in)
+				}
+				sum := 0
+				for v := range naiveMerge(workers...) {
+					sum += v
+				}
+				sink.Store(int64(sum))
+			})
+			b.Run("mutex", func(b *testing.B) {
+				b.ReportAllocs()
+				got := naiveMutexPipeline(b.N, w, func(v int) (int, bool) {
+					burnMicro()
+					return v, true
+				})
+				sink.Store(int64(len(got)))
+			})
+		})
+	}
+}
+
+// benchCheap3 is square, keep even, add one: three fused stages.
+func benchCheap3() Stage[int, int] {
+	return Then(Then(
+		Map(func(_ context.Context, v int) (int, error) { return v * v, nil }),
+		Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })),
+		Map(func(_ context.Context, v int) (int, error) { return v + 1, nil }))
+}
+
+// benchInts yields 0..n-1.
+func benchInts(n int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
+
+func benchCheck(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}
