@@ -359,8 +359,8 @@ func (s *stageSliceSink[T]) push(v T) bool {
 	s.items = append(s.items, v)
 	return true
 }
-func (s *stageSliceSink[T]) flush() bool   { return true }
-func (s *stageSliceSink[T]) end()          {}
+func (s *stageSliceSink[T]) flush() bool { return true }
+func (s *stageSliceSink[T]) end()        {}
 
 // stageYieldSink is All's output: the body of the caller's range loop.
 type stageYieldSink[T any] struct {
