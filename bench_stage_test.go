@@ -20,7 +20,7 @@ import (
 // index counter and a result slice under a mutex.
 //
 // Workloads 1us-wN run one step that burns about 1 µs of CPU with N
-// workers: conc (unordered) and conc-ordered use Workers(N) (and Ordered)
+// workers, tiny-wN one that adds one (transport cost again): conc (unordered) and conc-ordered use Workers(N) (and Ordered)
 // through Collect; chan is the tutorial fan-out/fan-in (N goroutines
 // reading one unbuffered channel, merged with a WaitGroup); mutex is N
 // workers sharing an index counter and a result slice under a mutex.
@@ -71,8 +71,21 @@ func BenchmarkPipeline(b *testing.B) {
 			sink.Store(int64(len(got)))
 		})
 	})
+	for _, work := range []struct {
+		name string
+		fn   func(int) int
+	}{
+		{"1us", func(v int) int { burnMicro(); return v }},
+		{"tiny", func(v int) int { return v + 1 }},
+	} {
+		benchPipelineWorkers(b, work.name, work.fn)
+	}
+}
+
+// benchPipelineWorkers runs the one-step workloads <name>-w1, -w2, -w4.
+func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 	for _, w := range []int{1, 2, 4} {
-		b.Run("1us-w"+strconv.Itoa(w), func(b *testing.B) {
+		b.Run(name+"-w"+strconv.Itoa(w), func(b *testing.B) {
 			for _, impl := range []struct {
 				name string
 				opts []StageOption
@@ -80,10 +93,7 @@ func BenchmarkPipeline(b *testing.B) {
 				{"conc", []StageOption{Workers(w)}},
 				{"conc-ordered", []StageOption{Workers(w), Ordered()}},
 			} {
-				s := Map(func(_ context.Context, v int) (int, error) {
-					burnMicro()
-					return v, nil
-				}, impl.opts...)
+				s := Map(func(_ context.Context, v int) (int, error) { return fn(v), nil }, impl.opts...)
 				b.Run(impl.name, func(b *testing.B) {
 					b.ReportAllocs()
 					got, err := Collect(context.Background(), s, benchInts(b.N))
@@ -96,7 +106,7 @@ func BenchmarkPipeline(b *testing.B) {
 				in := naiveGen(b.N)
 				workers := make([]<-chan int, w)
 				for i := range workers {
-					workers[i] = naiveBurn(in)
+					workers[i] = naiveStep(in, fn)
 				}
 				sum := 0
 				for v := range naiveMerge(workers...) {
@@ -106,10 +116,7 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 			b.Run("mutex", func(b *testing.B) {
 				b.ReportAllocs()
-				got := naiveMutexPipeline(b.N, w, func(v int) (int, bool) {
-					burnMicro()
-					return v, true
-				})
+				got := naiveMutexPipeline(b.N, w, func(v int) (int, bool) { return fn(v), true })
 				sink.Store(int64(len(got)))
 			})
 		})

@@ -55,13 +55,12 @@ func naiveAddOne(in <-chan int) <-chan int {
 	return out
 }
 
-// naiveBurn is the 1 µs stage: it passes n on after burning a microsecond.
-func naiveBurn(in <-chan int) <-chan int {
+// naiveStep is the stage of the one-step workloads: it passes fn(n) on.
+func naiveStep(in <-chan int, fn func(int) int) <-chan int {
 	out := make(chan int)
 	go func() {
 		for n := range in {
-			burnMicro()
-			out <- n
+			out <- fn(n)
 		}
 		close(out)
 	}()

@@ -283,6 +283,17 @@ func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
 			return
 		}
 	}
+	stageEnd(r, head)
+}
+
+// stageEnd ends the input of head, unless the run's context is done: an
+// input that ended because its producer saw the cancellation is not the
+// whole input, and the run must not report success.
+func stageEnd[T any](r *stageRun, head stageSink[T]) {
+	if r.stopping() {
+		r.stopped()
+		return
+	}
 	head.end()
 }
 
@@ -307,7 +318,7 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 			}
 		}
 		if !ok {
-			head.end()
+			stageEnd(r, head)
 			return
 		}
 		if r.stopping() {
