@@ -54,6 +54,10 @@ type stageBatch[T any] struct {
 	next stageSink[[]T]
 }
 
+// push adds v to the current batch and passes the batch on when it is
+// full. Each batch is allocated at its full size up front: the receiver
+// owns it afterwards, so it cannot be recycled, and growing it by append
+// would allocate several times per batch instead of once.
 func (b *stageBatch[T]) push(v T) bool {
 	if b.cur == nil {
 		b.cur = make([]T, 0, b.size)
@@ -71,6 +75,7 @@ func (b *stageBatch[T]) push(v T) bool {
 // ready now" is exactly when a batch should keep waiting for more.
 func (b *stageBatch[T]) flush() bool { return b.next.flush() }
 
+// end passes on the last, partial batch; an empty one is never emitted.
 func (b *stageBatch[T]) end() {
 	if len(b.cur) > 0 && !b.next.push(b.cur) {
 		return
@@ -102,6 +107,9 @@ type stageTimedBatch[T any] struct {
 	next  stageSink[[]T]
 }
 
+// push is stageBatch.push under mu, plus the clock: the first item of a
+// batch records when it came and arms the timer. One time.Now per batch,
+// not per item, keeps the clock off the per-item path.
 func (b *stageTimedBatch[T]) push(v T) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -122,12 +130,17 @@ func (b *stageTimedBatch[T]) push(v T) bool {
 	return b.next.push(full)
 }
 
+// flush passes the request on, under mu because next is shared with the
+// watch goroutine.
 func (b *stageTimedBatch[T]) flush() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.next.flush()
 }
 
+// end stops the clock, passes on the last batch and releases the watch
+// goroutine. quit is closed even if next refuses the batch (the run is
+// stopping), so the watcher never depends on the run's context alone.
 func (b *stageTimedBatch[T]) end() {
 	defer close(b.quit)
 	b.mu.Lock()

@@ -56,12 +56,19 @@ func newStagePipeSender[T any](r *stageRun, size, chunks int) *stagePipe[T] {
 // newStagePipe makes the hand-off for Buffer(n): about n items may wait in
 // it, and a goroutine of the run drains it into next.
 func newStagePipe[T any](r *stageRun, n int, next stageSink[T]) stageSink[T] {
+	// A small Buffer gets chunks of its own size, so that Buffer(1)
+	// really lets about one item wait; a large one gets full chunks and
+	// as many of them as make up n.
 	size := min(n, stageChunk)
 	p := newStagePipeSender[T](r, size, max(1, n/size))
 	r.spawn(func() { p.drain(next) })
 	return p
 }
 
+// push adds v to the chunk being filled and hands the chunk over when it
+// is full or the receiver is idle. Reading idle costs one load of a word
+// the receiver writes only when it parks, so under load, when the receiver
+// never parks, the line stays in the sender's cache.
 func (p *stagePipe[T]) push(v T) bool {
 	if p.buf == nil && !p.take() {
 		return false
@@ -73,6 +80,9 @@ func (p *stagePipe[T]) push(v T) bool {
 	return true
 }
 
+// flush hands over a partial chunk. It does not pass the flush on: what
+// lies beyond the pipe belongs to the receiver's goroutine, which flushes
+// it itself whenever it runs out of chunks.
 func (p *stagePipe[T]) flush() bool {
 	if len(p.buf) > 0 {
 		p.send()
@@ -80,6 +90,8 @@ func (p *stagePipe[T]) flush() bool {
 	return true
 }
 
+// end hands over the last chunk and closes full; the receiver drains what
+// is queued before it sees the close, so nothing is lost at the end.
 func (p *stagePipe[T]) end() {
 	p.flush()
 	close(p.full)
@@ -107,6 +119,9 @@ func (p *stagePipe[T]) take() bool {
 	}
 }
 
+// send hands the chunk over. Clearing idle first means the receiver is
+// woken at most once by a chunk of one item; until it parks again, items
+// gather into fuller chunks.
 func (p *stagePipe[T]) send() {
 	p.idle.Store(false)
 	p.full <- p.buf // never blocks: see the comment at the top of the file
@@ -158,9 +173,9 @@ func (p *stagePipe[T]) drain(next stageSink[T]) {
 // worker made of them, and the chunk's place in the input order. Input and
 // output travel in the same object so one fixed set of jobs bounds both.
 type stageJob[T, U any] struct {
-	seq uint64
-	in  []T
-	out []U
+	seq uint64 // consecutive per pool, assigned when the job is sent
+	in  []T    // filled by the sender, up to stagePoolChunk items
+	out []U    // filled by a worker; any length (Filter, FlatMap)
 }
 
 // stagePool runs a stage's function on cfg.workers goroutines. The sender
@@ -204,6 +219,8 @@ func newStagePool[T, U any](r *stageRun, cfg *stageConfig, step stageStep[T, U],
 	return p
 }
 
+// push is stagePipe.push for a pool: the same full-or-idle rule, with idle
+// counting parked workers rather than flagging one receiver.
 func (p *stagePool[T, U]) push(v T) bool {
 	if p.cur == nil && !p.take() {
 		return false
@@ -215,6 +232,8 @@ func (p *stagePool[T, U]) push(v T) bool {
 	return true
 }
 
+// flush and end are as for stagePipe; end closes work, and the last worker
+// to see that closes results, so merge ends only after every job is out.
 func (p *stagePool[T, U]) flush() bool {
 	if p.cur != nil && len(p.cur.in) > 0 {
 		p.send()
@@ -227,6 +246,10 @@ func (p *stagePool[T, U]) end() {
 	close(p.work)
 }
 
+// take is stagePipe.take for jobs. With Ordered, the wait for a free job is
+// also what bounds reorder memory: while the job holding the oldest items
+// is still being worked on, it cannot come back, and once all limit jobs
+// are out the sender stops.
 func (p *stagePool[T, U]) take() bool {
 	select {
 	case p.cur = <-p.free:
@@ -261,6 +284,11 @@ func (p *stagePool[T, U]) send() {
 	p.work <- j // never blocks: limit jobs exist, work holds limit
 }
 
+// worker runs the stage function over whole jobs. It checks the run before
+// each item, not only between jobs, so that a failure elsewhere stops a
+// slow function's chunk after the current item rather than after up to
+// stagePoolChunk of them. It raises idle only on the slow path, just before
+// parking: a worker that always finds work queued never touches it.
 func (p *stagePool[T, U]) worker() {
 	ctx := p.r.ctx
 	for {
@@ -297,6 +325,8 @@ func (p *stagePool[T, U]) worker() {
 				return
 			}
 		}
+		// The inputs are done with; clear them now, on the worker,
+		// rather than on merge, which is the pool's serial part.
 		clear(j.in)
 		j.in = j.in[:0]
 		j.out = out
@@ -334,6 +364,9 @@ func (p *stagePool[T, U]) merge(next stageSink[U]) {
 			next.end()
 			return
 		}
+		// Unordered: emit whatever finished first. Ordered: park the
+		// job in its slot, then emit every job that is now next in
+		// line; a job that finished early waits for its predecessors.
 		if ring == nil {
 			if !p.emit(j, next) {
 				return
@@ -356,6 +389,9 @@ func (p *stagePool[T, U]) merge(next stageSink[U]) {
 	}
 }
 
+// emit pushes a job's outputs into next and gives the job back to the
+// sender. The outputs are cleared first so that a recycled job does not
+// keep the items it carried reachable.
 func (p *stagePool[T, U]) emit(j *stageJob[T, U], next stageSink[U]) bool {
 	for _, u := range j.out {
 		if p.r.stopping() {
