@@ -66,8 +66,10 @@ func TestStageErrorInMiddleStageIsTheRootCause(t *testing.T) {
 				// upstream; it must see that failure as the cause.
 				// (Fused, w == 1, there is nothing to wait for.)
 				var cause error
+				// The first pool is ordered so that item 100 is
+				// already in the failing stage when 101 gets past it.
 				s := Then(Then(
-					Map(identity, Workers(w)),
+					Map(identity, Workers(w), Ordered()),
 					Map(func(_ context.Context, v int) (int, error) {
 						if v == 100 {
 							return 0, boom
