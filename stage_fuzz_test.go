@@ -1,6 +1,10 @@
 package conc
 
-import "testing"
+import (
+	"context"
+	"slices"
+	"testing"
+)
 
 // FuzzStageComposition decodes the fuzzer's bytes into a chain of Map,
 // Filter and FlatMap stages with worker counts, Ordered and Buffer options,
@@ -36,5 +40,37 @@ func FuzzStageComposition(f *testing.F) {
 			in[i] = i * 7 % 1000
 		}
 		checkComposition(t, specs, in)
+	})
+}
+
+// FuzzBatchKeepsEveryItemInOrder checks Batch without a time limit, alone
+// and behind a pool, for any size and input length: the batches
+// concatenate to the input, and every batch but the last is full.
+func FuzzBatchKeepsEveryItemInOrder(f *testing.F) {
+	f.Add(uint8(3), uint16(10), false)
+	f.Add(uint8(1), uint16(0), true)
+	f.Add(uint8(64), uint16(1000), true)
+	f.Fuzz(func(t *testing.T, size uint8, n uint16, pooled bool) {
+		if size == 0 {
+			return
+		}
+		var first Stage[int, int] = Map(identity)
+		if pooled {
+			first = Map(identity, Workers(3), Ordered())
+		}
+		got, err := Collect(context.Background(), Then(first, Batch[int](int(size), 0)), stageInts(int(n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var flat []int
+		for i, b := range got {
+			if len(b) == 0 || len(b) > int(size) || (i < len(got)-1 && len(b) != int(size)) {
+				t.Fatalf("batch %d of %d has %d items, size %d", i, len(got), len(b), size)
+			}
+			flat = append(flat, b...)
+		}
+		if !slices.Equal(flat, slices.Collect(stageInts(int(n)))) {
+			t.Fatalf("batches do not concatenate to the input")
+		}
 	})
 }
