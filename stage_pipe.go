@@ -200,12 +200,19 @@ type stagePool[T, U any] struct {
 	seq  uint64
 }
 
+// stagePoolLimit is the number of jobs of a pool of n workers: the bound
+// on its items in flight and on its reorder memory (limit × stagePoolChunk
+// items). Each worker needs one job to work on and one waiting, the ends
+// one each, and then as many again: a worker that finishes a job hands it
+// to merge, whose goroutine usually cannot run until some worker parks (on
+// two cores both are busy), so with only the minimum the workers would run
+// dry while merge waits for a core. Twice the minimum lets merge and the
+// sender run rarely and in long batches.
+func stagePoolLimit(n int) int { return 4*n + 4 }
+
 func newStagePool[T, U any](r *stageRun, cfg *stageConfig, step stageStep[T, U], next stageSink[U]) stageSink[T] {
 	n := cfg.workers
-	// Two jobs per worker (one being worked on, one waiting) and two for
-	// the ends (one filling, one being emitted) keep every worker busy;
-	// it is also the bound on reorder memory: limit × stagePoolChunk items.
-	limit := 2*n + 2
+	limit := stagePoolLimit(n)
 	p := &stagePool[T, U]{r: r, cfg: cfg, step: step, limit: limit,
 		work:    make(chan *stageJob[T, U], limit),
 		results: make(chan *stageJob[T, U], limit),

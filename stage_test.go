@@ -279,7 +279,7 @@ func TestStageOrderedReorderMemoryIsBounded(t *testing.T) {
 		ctx := context.Background()
 		out, wait := s.Run(ctx, FromSeq(ctx, stageInts(n)))
 		synctest.Wait()
-		assert.LessOrEqual(t, started.Load(), int64((2*workers+2)*stagePoolChunk))
+		assert.LessOrEqual(t, started.Load(), int64(stagePoolLimit(workers)*stagePoolChunk))
 		close(gate)
 		i := 0
 		for v := range out {
