@@ -90,7 +90,8 @@ func Ordered() StageOption {
 // the two run on separate goroutines and a burst in one does not stall the
 // other. Buffer(0), like no Buffer, keeps the stages fused. On the last stage
 // given to Run, Buffer sets the capacity of the output channel instead (64
-// when absent; Buffer(0) makes it unbuffered). Buffer panics if n < 0.
+// when absent; Buffer(0) makes it unbuffered); Collect and All have no
+// channel to size and ignore it there. Buffer panics if n < 0.
 func Buffer(n int) StageOption {
 	checkNonNegative("Buffer", n)
 	return stageOptionFunc(func(c *stageConfig) { c.buffer = n })

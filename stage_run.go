@@ -202,7 +202,10 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 // uses no channel. Collect returns when the output is complete, or when a
 // stage fails or ctx is done, with the same error Run's wait would report
 // (and a nil slice). Output order is as for Run. A panic inside in itself
-// is reported as a *PanicError too.
+// is reported as a *PanicError too. A stage function that calls
+// runtime.Goexit on the caller's goroutine ends that goroutine, as it would
+// in a plain loop; the run's other goroutines are still stopped and waited
+// for on the way out.
 func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U, error) {
 	s.check()
 	checkFunc("Collect input", in == nil)
