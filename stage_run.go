@@ -206,6 +206,12 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 // runtime.Goexit on the caller's goroutine ends that goroutine, as it would
 // in a plain loop; the run's other goroutines are still stopped and waited
 // for on the way out.
+//
+// An iter.Seq cannot tell whether its next item is ready, so where the
+// chain has a goroutine boundary, items produced while the stage after it
+// is busy may wait in a partial chunk until in yields again or ends. That
+// costs nothing when in is a slice or a computation; for a slow, bursty
+// source whose every item must move on at once, use Run with a channel.
 func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U, error) {
 	s.check()
 	checkFunc("Collect input", in == nil)
@@ -232,7 +238,8 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 // single-worker stages runs on the caller's goroutine with no channel at all;
 // otherwise the loop body is still always called on the caller's goroutine.
 // A panic in the loop body propagates to the caller unchanged. The returned
-// iterator starts a new run each time it is ranged over.
+// iterator starts a new run each time it is ranged over. What Collect says
+// about a slow iter.Seq holds for All too.
 func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2[U, error] {
 	s.check()
 	checkFunc("All input", in == nil)
