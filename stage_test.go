@@ -182,6 +182,20 @@ func TestStageZeroItemsGiveEmptyOutput(t *testing.T) {
 	}
 }
 
+// TestCollectKeepsOrderAcrossManyBlocks covers the block list behind
+// Collect's result: short outputs (one block) and long ones (many full
+// blocks of stageBlockMax, then a partial one).
+func TestCollectKeepsOrderAcrossManyBlocks(t *testing.T) {
+	for _, n := range []int{0, 1, stageChunk, stageChunk + 1, 3*stageBlockMax + 17} {
+		got, err := Collect(context.Background(), Map(identity), stageInts(n))
+		require.NoError(t, err)
+		require.Len(t, got, n)
+		for i, v := range got {
+			require.Equal(t, i, v)
+		}
+	}
+}
+
 func TestCollectFusedChainStartsNoGoroutine(t *testing.T) {
 	before := runtime.NumGoroutine()
 	var during atomic.Int64
