@@ -16,7 +16,10 @@ import (
 // instead of waiting for full ones.
 
 // stageDrainSeq pushes the items of seq into head, checking before each
-// one that the run is still going. It never flushes: an iter.Seq cannot
+// one that the run is still going: halt for every item, and the context
+// itself every stageChunk items, which bounds how far a fused chain that
+// never blocks runs past a cancellation of parent even when the watch that
+// raises halt cannot get a core. It never flushes: an iter.Seq cannot
 // say whether its next item is ready, so boundaries downstream rely on
 // their receivers' idle signal instead (see stagePipe).
 func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
@@ -24,8 +27,9 @@ func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
 		r.stopped()
 		return
 	}
+	n := uint(0)
 	for v := range seq {
-		if r.stopping() {
+		if n++; r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
 			r.stopped()
 			return
 		}
@@ -40,7 +44,7 @@ func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
 // input that ended because its producer saw the cancellation is not the
 // whole input, and the run must not report success.
 func stageEnd[T any](r *stageRun, head stageSink[T]) {
-	if r.stopping() {
+	if r.ctx.Err() != nil {
 		r.stopped()
 		return
 	}
@@ -51,7 +55,7 @@ func stageEnd[T any](r *stageRun, head stageSink[T]) {
 // non-blocking receive; only when nothing is ready does it flush the chain
 // (so boundaries hand over partial chunks) and block.
 func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
-	for {
+	for n := uint(1); ; n++ {
 		var v T
 		var ok bool
 		select {
@@ -71,7 +75,7 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 			stageEnd(r, head)
 			return
 		}
-		if r.stopping() {
+		if r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
 			r.stopped()
 			return
 		}

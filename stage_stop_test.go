@@ -156,6 +156,28 @@ func TestStageCtxCancelledMidRunStopsEveryGoroutine(t *testing.T) {
 	}
 }
 
+// TestCollectFusedChainStopsSoonAfterParentCancel cancels the caller's
+// context from inside a fused chain that never blocks: the source must
+// notice within a chunk's worth of items, whether or not the watch on the
+// context got to run.
+func TestCollectFusedChainStopsSoonAfterParentCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	after := 0
+	s := Map(func(_ context.Context, v int) (int, error) {
+		if v == 10 {
+			cancel()
+		}
+		if v > 10 {
+			after++
+		}
+		return v, nil
+	})
+	_, err := Collect(ctx, s, stageInts(1<<30))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.LessOrEqual(t, after, stageChunk)
+}
+
 func TestRunConsumerThatStopsAndCancelsLeaksNothing(t *testing.T) {
 	for _, w := range []int{1, 4} {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
