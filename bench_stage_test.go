@@ -27,18 +27,18 @@ import (
 func BenchmarkPipeline(b *testing.B) {
 	burnMicro() // calibrate outside any timed region
 	b.Run("cheap3", func(b *testing.B) {
-		s := benchCheap3()
+		s := pipeCheap3()
 		b.Run("conc-collect", func(b *testing.B) {
 			b.ReportAllocs()
-			got, err := Collect(context.Background(), s, benchInts(b.N))
-			benchCheck(b, err)
+			got, err := Collect(context.Background(), s, pipeInts(b.N))
+			pipeCheck(b, err)
 			sink.Store(int64(len(got)))
 		})
 		b.Run("conc-all", func(b *testing.B) {
 			b.ReportAllocs()
 			sum := 0
-			for v, err := range All(context.Background(), s, benchInts(b.N)) {
-				benchCheck(b, err)
+			for v, err := range All(context.Background(), s, pipeInts(b.N)) {
+				pipeCheck(b, err)
 				sum += v
 			}
 			sink.Store(int64(sum))
@@ -46,18 +46,18 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Run("conc-run", func(b *testing.B) {
 			b.ReportAllocs()
 			ctx := context.Background()
-			out, wait := s.Run(ctx, FromSeq(ctx, benchInts(b.N)))
+			out, wait := s.Run(ctx, FromSeq(ctx, pipeInts(b.N)))
 			sum := 0
 			for v := range out {
 				sum += v
 			}
-			benchCheck(b, wait())
+			pipeCheck(b, wait())
 			sink.Store(int64(sum))
 		})
 		b.Run("chan", func(b *testing.B) {
 			b.ReportAllocs()
 			sum := 0
-			for v := range naiveAddOne(naiveKeepEven(naiveSquare(naiveGen(b.N)))) {
+			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
 				sum += v
 			}
 			sink.Store(int64(sum))
@@ -96,20 +96,20 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 				s := Map(func(_ context.Context, v int) (int, error) { return fn(v), nil }, impl.opts...)
 				b.Run(impl.name, func(b *testing.B) {
 					b.ReportAllocs()
-					got, err := Collect(context.Background(), s, benchInts(b.N))
-					benchCheck(b, err)
+					got, err := Collect(context.Background(), s, pipeInts(b.N))
+					pipeCheck(b, err)
 					sink.Store(int64(len(got)))
 				})
 			}
 			b.Run("chan", func(b *testing.B) {
 				b.ReportAllocs()
-				in := naiveGen(b.N)
+				in := naivePipeGen(b.N)
 				workers := make([]<-chan int, w)
 				for i := range workers {
-					workers[i] = naiveStep(in, fn)
+					workers[i] = naivePipeStep(in, fn)
 				}
 				sum := 0
-				for v := range naiveMerge(workers...) {
+				for v := range naivePipeMerge(workers...) {
 					sum += v
 				}
 				sink.Store(int64(sum))
@@ -123,16 +123,16 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 	}
 }
 
-// benchCheap3 is square, keep even, add one: three fused stages.
-func benchCheap3() Stage[int, int] {
+// pipeCheap3 is square, keep even, add one: three fused stages.
+func pipeCheap3() Stage[int, int] {
 	return Then(Then(
 		Map(func(_ context.Context, v int) (int, error) { return v * v, nil }),
 		Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })),
 		Map(func(_ context.Context, v int) (int, error) { return v + 1, nil }))
 }
 
-// benchInts yields 0..n-1.
-func benchInts(n int) iter.Seq[int] {
+// pipeInts yields 0..n-1.
+func pipeInts(n int) iter.Seq[int] {
 	return func(yield func(int) bool) {
 		for i := range n {
 			if !yield(i) {
@@ -142,7 +142,7 @@ func benchInts(n int) iter.Seq[int] {
 	}
 }
 
-func benchCheck(b *testing.B, err error) {
+func pipeCheck(b *testing.B, err error) {
 	if err != nil {
 		b.Fatal(err)
 	}

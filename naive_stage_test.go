@@ -8,8 +8,8 @@ import "sync"
 // stage, fan-out by starting the same stage several times on one channel,
 // fan-in with a WaitGroup. No cancellation: the benchmarks always drain.
 
-// naiveGen sends 0..n-1 on an unbuffered channel.
-func naiveGen(n int) <-chan int {
+// naivePipeGen sends 0..n-1 on an unbuffered channel.
+func naivePipeGen(n int) <-chan int {
 	out := make(chan int)
 	go func() {
 		for i := 0; i < n; i++ {
@@ -20,7 +20,7 @@ func naiveGen(n int) <-chan int {
 	return out
 }
 
-func naiveSquare(in <-chan int) <-chan int {
+func naivePipeSquare(in <-chan int) <-chan int {
 	out := make(chan int)
 	go func() {
 		for n := range in {
@@ -31,7 +31,7 @@ func naiveSquare(in <-chan int) <-chan int {
 	return out
 }
 
-func naiveKeepEven(in <-chan int) <-chan int {
+func naivePipeKeepEven(in <-chan int) <-chan int {
 	out := make(chan int)
 	go func() {
 		for n := range in {
@@ -44,7 +44,7 @@ func naiveKeepEven(in <-chan int) <-chan int {
 	return out
 }
 
-func naiveAddOne(in <-chan int) <-chan int {
+func naivePipeAddOne(in <-chan int) <-chan int {
 	out := make(chan int)
 	go func() {
 		for n := range in {
@@ -55,8 +55,8 @@ func naiveAddOne(in <-chan int) <-chan int {
 	return out
 }
 
-// naiveStep is the stage of the one-step workloads: it passes fn(n) on.
-func naiveStep(in <-chan int, fn func(int) int) <-chan int {
+// naivePipeStep is the stage of the one-step workloads: it passes fn(n) on.
+func naivePipeStep(in <-chan int, fn func(int) int) <-chan int {
 	out := make(chan int)
 	go func() {
 		for n := range in {
@@ -67,9 +67,9 @@ func naiveStep(in <-chan int, fn func(int) int) <-chan int {
 	return out
 }
 
-// naiveMerge is the fan-in of the Go blog: one goroutine per input copies it
+// naivePipeMerge is the fan-in of the Go blog: one goroutine per input copies it
 // to out, and a WaitGroup closes out when they are all done.
-func naiveMerge(cs ...<-chan int) <-chan int {
+func naivePipeMerge(cs ...<-chan int) <-chan int {
 	var wg sync.WaitGroup
 	out := make(chan int)
 	output := func(c <-chan int) {

@@ -12,16 +12,16 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// timedItem is an input of the Batch tests: v is produced after waiting
+// stageTimedItem is an input of the Batch tests: v is produced after waiting
 // gap since the previous item.
-type timedItem struct {
+type stageTimedItem struct {
 	gap time.Duration
 	v   int
 }
 
-// slowSeq yields items with the given gaps, sleeping in between. Inside a
+// stageSlowSeq yields items with the given gaps, sleeping in between. Inside a
 // synctest bubble the sleeps take no real time.
-func slowSeq(items []timedItem) func(func(int) bool) {
+func stageSlowSeq(items []stageTimedItem) func(func(int) bool) {
 	return func(yield func(int) bool) {
 		for _, it := range items {
 			time.Sleep(it.gap)
@@ -32,16 +32,16 @@ func slowSeq(items []timedItem) func(func(int) bool) {
 	}
 }
 
-// stamped is a batch and the (fake) time since the start at which it left
+// stageStamped is a batch and the (fake) time since the start at which it left
 // the Batch stage.
-type stamped struct {
+type stageStamped struct {
 	at    time.Duration
 	batch []int
 }
 
-func stampBatches(start time.Time) Stage[[]int, stamped] {
-	return Map(func(_ context.Context, b []int) (stamped, error) {
-		return stamped{time.Since(start), b}, nil
+func stageStampBatches(start time.Time) Stage[[]int, stageStamped] {
+	return Map(func(_ context.Context, b []int) (stageStamped, error) {
+		return stageStamped{time.Since(start), b}, nil
 	})
 }
 
@@ -51,35 +51,35 @@ func TestBatchEmitsOnSizeOnMaxWaitAndAtEnd(t *testing.T) {
 		name    string
 		size    int
 		maxWait time.Duration
-		items   []timedItem
-		want    []stamped
+		items   []stageTimedItem
+		want    []stageStamped
 	}{
 		{
 			name: "full batches leave at once", size: 2, maxWait: time.Hour,
-			items: []timedItem{{0, 1}, {ms, 2}, {ms, 3}, {ms, 4}, {ms, 5}},
-			want:  []stamped{{1 * ms, []int{1, 2}}, {3 * ms, []int{3, 4}}, {4 * ms, []int{5}}},
+			items: []stageTimedItem{{0, 1}, {ms, 2}, {ms, 3}, {ms, 4}, {ms, 5}},
+			want:  []stageStamped{{1 * ms, []int{1, 2}}, {3 * ms, []int{3, 4}}, {4 * ms, []int{5}}},
 		},
 		{
 			name: "maxWait counts from the first item of the batch", size: 10, maxWait: 50 * ms,
-			items: []timedItem{{10 * ms, 1}, {30 * ms, 2}, {100 * ms, 3}, {10 * ms, 4}},
+			items: []stageTimedItem{{10 * ms, 1}, {30 * ms, 2}, {100 * ms, 3}, {10 * ms, 4}},
 			// The input ends at 150ms and takes the last batch with it.
-			want: []stamped{{60 * ms, []int{1, 2}}, {150 * ms, []int{3, 4}}},
+			want: []stageStamped{{60 * ms, []int{1, 2}}, {150 * ms, []int{3, 4}}},
 		},
 		{
 			name: "a trickle is cut every maxWait", size: 100, maxWait: 25 * ms,
-			items: []timedItem{{0, 1}, {10 * ms, 2}, {10 * ms, 3}, {10 * ms, 4}, {10 * ms, 5}, {10 * ms, 6}, {50 * ms, 7}},
-			want:  []stamped{{25 * ms, []int{1, 2, 3}}, {55 * ms, []int{4, 5, 6}}, {100 * ms, []int{7}}},
+			items: []stageTimedItem{{0, 1}, {10 * ms, 2}, {10 * ms, 3}, {10 * ms, 4}, {10 * ms, 5}, {10 * ms, 6}, {50 * ms, 7}},
+			want:  []stageStamped{{25 * ms, []int{1, 2, 3}}, {55 * ms, []int{4, 5, 6}}, {100 * ms, []int{7}}},
 		},
 		{
 			name: "no maxWait waits for size or end", size: 3, maxWait: 0,
-			items: []timedItem{{0, 1}, {time.Hour, 2}, {time.Hour, 3}, {time.Hour, 4}},
-			want:  []stamped{{2 * time.Hour, []int{1, 2, 3}}, {3 * time.Hour, []int{4}}},
+			items: []stageTimedItem{{0, 1}, {time.Hour, 2}, {time.Hour, 3}, {time.Hour, 4}},
+			want:  []stageStamped{{2 * time.Hour, []int{1, 2, 3}}, {3 * time.Hour, []int{4}}},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				s := Then(Batch[int](tc.size, tc.maxWait), stampBatches(time.Now()))
-				got, err := Collect(context.Background(), s, slowSeq(tc.items))
+				s := Then(Batch[int](tc.size, tc.maxWait), stageStampBatches(time.Now()))
+				got, err := Collect(context.Background(), s, stageSlowSeq(tc.items))
 				require.NoError(t, err)
 				assert.Equal(t, tc.want, got)
 			})
@@ -123,7 +123,7 @@ func TestBatchStopsWithTheRun(t *testing.T) {
 		s = Then(Batch[int](100, time.Millisecond), Map(func(_ context.Context, b []int) (int, error) {
 			panic("downstream")
 		}))
-		_, err = Collect(context.Background(), s, slowSeq([]timedItem{{0, 1}, {time.Second, 2}}))
+		_, err = Collect(context.Background(), s, stageSlowSeq([]stageTimedItem{{0, 1}, {time.Second, 2}}))
 		var pe *PanicError
 		require.ErrorAs(t, err, &pe)
 	})

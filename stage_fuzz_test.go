@@ -39,7 +39,7 @@ func FuzzStageComposition(f *testing.F) {
 		for i := range in {
 			in[i] = i * 7 % 1000
 		}
-		checkComposition(t, specs, in)
+		stageCheckComposition(t, specs, in)
 	})
 }
 
@@ -54,9 +54,9 @@ func FuzzBatchKeepsEveryItemInOrder(f *testing.F) {
 		if size == 0 {
 			return
 		}
-		var first Stage[int, int] = Map(identity)
+		var first Stage[int, int] = Map(stageIdentity)
 		if pooled {
-			first = Map(identity, Workers(3), Ordered())
+			first = Map(stageIdentity, Workers(3), Ordered())
 		}
 		got, err := Collect(context.Background(), Then(first, Batch[int](int(size), 0)), stageInts(int(n)))
 		if err != nil {

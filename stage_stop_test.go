@@ -17,14 +17,14 @@ import (
 // the error that comes out and, with goleak, that no goroutine of the run
 // is left behind.
 
-// runner is one of the three ways to start a stage; each returns the output
+// stageRunner is one of the three ways to start a stage; each returns the output
 // it got and the run's error.
-type runner struct {
+type stageRunner struct {
 	name string
 	run  func(ctx context.Context, s Stage[int, int], in func(func(int) bool)) ([]int, error)
 }
 
-var runners = []runner{
+var stageRunners = []stageRunner{
 	{"Collect", func(ctx context.Context, s Stage[int, int], in func(func(int) bool)) ([]int, error) {
 		return Collect(ctx, s, in)
 	}},
@@ -52,11 +52,11 @@ var runners = []runner{
 	}},
 }
 
-func identity(_ context.Context, v int) (int, error) { return v, nil }
+func stageIdentity(_ context.Context, v int) (int, error) { return v, nil }
 
 func TestStageErrorInMiddleStageIsTheRootCause(t *testing.T) {
 	boom := errors.New("boom")
-	for _, r := range runners {
+	for _, r := range stageRunners {
 		for _, w := range []int{1, 3} {
 			t.Run(r.name, func(t *testing.T) {
 				defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -69,7 +69,7 @@ func TestStageErrorInMiddleStageIsTheRootCause(t *testing.T) {
 				// The first pool is ordered so that item 100 is
 				// already in the failing stage when 101 gets past it.
 				s := Then(Then(
-					Map(identity, Workers(w), Ordered()),
+					Map(stageIdentity, Workers(w), Ordered()),
 					Map(func(_ context.Context, v int) (int, error) {
 						if v == 100 {
 							return 0, boom
@@ -95,11 +95,11 @@ func TestStageErrorInMiddleStageIsTheRootCause(t *testing.T) {
 }
 
 func TestStagePanicInLastStageBecomesPanicError(t *testing.T) {
-	for _, r := range runners {
+	for _, r := range stageRunners {
 		for _, w := range []int{1, 4} {
 			t.Run(r.name, func(t *testing.T) {
 				defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
-				s := Then(Map(identity, Workers(2)), Map(func(_ context.Context, v int) (int, error) {
+				s := Then(Map(stageIdentity, Workers(2)), Map(func(_ context.Context, v int) (int, error) {
 					if v == 500 {
 						panic("last stage")
 					}
@@ -117,7 +117,7 @@ func TestStagePanicInLastStageBecomesPanicError(t *testing.T) {
 
 func TestStageCtxCancelledBeforeStartReturnsItsCause(t *testing.T) {
 	cause := errors.New("shutting down")
-	for _, r := range runners {
+	for _, r := range stageRunners {
 		for _, w := range []int{1, 2} {
 			t.Run(r.name, func(t *testing.T) {
 				defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -137,12 +137,12 @@ func TestStageCtxCancelledBeforeStartReturnsItsCause(t *testing.T) {
 }
 
 func TestStageCtxCancelledMidRunStopsEveryGoroutine(t *testing.T) {
-	for _, r := range runners {
+	for _, r := range stageRunners {
 		t.Run(r.name, func(t *testing.T) {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			ctx, cancel := context.WithCancel(context.Background())
 			s := Then(Then(
-				Map(identity, Workers(3)),
+				Map(stageIdentity, Workers(3)),
 				Map(func(_ context.Context, v int) (int, error) {
 					if v == 1000 {
 						cancel()
@@ -182,7 +182,7 @@ func TestRunConsumerThatStopsAndCancelsLeaksNothing(t *testing.T) {
 	for _, w := range []int{1, 4} {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 		ctx, cancel := context.WithCancel(context.Background())
-		s := Then(Map(identity, Workers(w)), Map(identity, Buffer(0)))
+		s := Then(Map(stageIdentity, Workers(w)), Map(stageIdentity, Buffer(0)))
 		out, wait := s.Run(ctx, FromSeq(ctx, stageInts(1<<30)))
 		for range 10 {
 			<-out
@@ -197,9 +197,9 @@ func TestRunConsumerThatStopsAndCancelsLeaksNothing(t *testing.T) {
 
 func TestAllBrokenAfterOneItemStopsTheRun(t *testing.T) {
 	for _, s := range []Stage[int, int]{
-		Map(identity),
-		Then(Map(identity, Workers(4)), Map(identity, Buffer(3))),
-		Then(Map(identity, Workers(2), Ordered()), Map(identity)),
+		Map(stageIdentity),
+		Then(Map(stageIdentity, Workers(4)), Map(stageIdentity, Buffer(3))),
+		Then(Map(stageIdentity, Workers(2), Ordered()), Map(stageIdentity)),
 	} {
 		func() {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
@@ -216,7 +216,7 @@ func TestAllBrokenAfterOneItemStopsTheRun(t *testing.T) {
 }
 
 func TestAllPanicInLoopBodyReachesTheCaller(t *testing.T) {
-	for _, s := range []Stage[int, int]{Map(identity), Map(identity, Workers(2))} {
+	for _, s := range []Stage[int, int]{Map(stageIdentity), Map(stageIdentity, Workers(2))} {
 		func() {
 			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			assert.PanicsWithValue(t, "body", func() {
@@ -234,7 +234,7 @@ func TestAllPanicInSourceBecomesPanicError(t *testing.T) {
 		panic("source")
 	}
 	var got []error
-	for _, err := range All(context.Background(), Map(identity), bad) {
+	for _, err := range All(context.Background(), Map(stageIdentity), bad) {
 		got = append(got, err)
 	}
 	require.Len(t, got, 2)
@@ -243,7 +243,7 @@ func TestAllPanicInSourceBecomesPanicError(t *testing.T) {
 }
 
 func TestStageGoexitInWorkerIsReported(t *testing.T) {
-	for _, r := range runners {
+	for _, r := range stageRunners {
 		t.Run(r.name, func(t *testing.T) {
 			s := Map(func(_ context.Context, v int) (int, error) {
 				if v == 3 {
@@ -279,9 +279,9 @@ func TestStageErrorFromCancelledCtxKeepsCallerCause(t *testing.T) {
 func TestRunHandsOnAnItemWithoutWaitingForAChunk(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := Then(Then(
-			Map(identity, Workers(3)),
-			Map(identity, Buffer(100))),
-			Map(identity, Workers(2), Ordered(), Buffer(0)))
+			Map(stageIdentity, Workers(3)),
+			Map(stageIdentity, Buffer(100))),
+			Map(stageIdentity, Workers(2), Ordered(), Buffer(0)))
 		in := make(chan int)
 		out, wait := s.Run(context.Background(), in)
 		for i := range 50 {
@@ -296,7 +296,7 @@ func TestRunHandsOnAnItemWithoutWaitingForAChunk(t *testing.T) {
 }
 
 func TestStageRunsConcurrentlyWithItself(t *testing.T) {
-	s := Then(Map(func(_ context.Context, v int) (int, error) { return v * 2, nil }, Workers(2)), Map(identity))
+	s := Then(Map(func(_ context.Context, v int) (int, error) { return v * 2, nil }, Workers(2)), Map(stageIdentity))
 	want := slices.Collect(func(yield func(int) bool) {
 		for i := range 1000 {
 			yield(i * 2)

@@ -64,7 +64,7 @@ func (sp stageSpec) stage() Stage[int, int] {
 	}
 }
 
-func composeSpecs(specs []stageSpec) Stage[int, int] {
+func stageComposeSpecs(specs []stageSpec) Stage[int, int] {
 	s := specs[0].stage()
 	for _, sp := range specs[1:] {
 		s = Then(s, sp.stage())
@@ -72,7 +72,7 @@ func composeSpecs(specs []stageSpec) Stage[int, int] {
 	return s
 }
 
-func sequentialSpecs(specs []stageSpec, in []int) []int {
+func stageSequentialSpecs(specs []stageSpec, in []int) []int {
 	cur := slices.Clone(in)
 	for _, sp := range specs {
 		var next []int
@@ -84,9 +84,9 @@ func sequentialSpecs(specs []stageSpec, in []int) []int {
 	return cur
 }
 
-// keepsOrder reports whether every parallel stage of specs is Ordered, so
+// stageKeepsOrder reports whether every parallel stage of specs is Ordered, so
 // that the whole chain must reproduce the sequential order.
-func keepsOrder(specs []stageSpec) bool {
+func stageKeepsOrder(specs []stageSpec) bool {
 	for _, sp := range specs {
 		if sp.workers > 1 && !sp.ordered {
 			return false
@@ -95,16 +95,16 @@ func keepsOrder(specs []stageSpec) bool {
 	return true
 }
 
-// checkComposition runs specs over in through Collect, All and Run and
+// stageCheckComposition runs specs over in through Collect, All and Run and
 // compares each result with the sequential loop.
-func checkComposition(t *testing.T, specs []stageSpec, in []int) {
+func stageCheckComposition(t *testing.T, specs []stageSpec, in []int) {
 	t.Helper()
 	ctx := context.Background()
-	s := composeSpecs(specs)
-	want := sequentialSpecs(specs, in)
+	s := stageComposeSpecs(specs)
+	want := stageSequentialSpecs(specs, in)
 	check := func(how string, got []int) {
 		t.Helper()
-		if keepsOrder(specs) {
+		if stageKeepsOrder(specs) {
 			require.Equal(t, want, got, "%s %+v", how, specs)
 			return
 		}
@@ -131,7 +131,7 @@ func checkComposition(t *testing.T, specs []stageSpec, in []int) {
 	check("Run", got)
 }
 
-func randomSpecs(rng *rand.Rand) []stageSpec {
+func stageRandomSpecs(rng *rand.Rand) []stageSpec {
 	specs := make([]stageSpec, 1+rng.IntN(5))
 	for i := range specs {
 		specs[i] = stageSpec{
@@ -148,7 +148,7 @@ func randomSpecs(rng *rand.Rand) []stageSpec {
 func TestStageRandomCompositionsMatchSequentialLoop(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 150 {
-		specs := randomSpecs(rng)
+		specs := stageRandomSpecs(rng)
 		n := rng.IntN(300)
 		if i%10 == 0 {
 			n = 2000 + rng.IntN(2000) // enough to fill many chunks
@@ -157,7 +157,7 @@ func TestStageRandomCompositionsMatchSequentialLoop(t *testing.T) {
 		for j := range in {
 			in[j] = rng.IntN(1000)
 		}
-		checkComposition(t, specs, in)
+		stageCheckComposition(t, specs, in)
 	}
 }
 
@@ -172,13 +172,13 @@ func TestStageAllOrderedParallelStagesKeepInputOrder(t *testing.T) {
 		for j := range in {
 			in[j] = j
 		}
-		checkComposition(t, specs, in)
+		stageCheckComposition(t, specs, in)
 	}
 }
 
 func TestStageZeroItemsGiveEmptyOutput(t *testing.T) {
 	for _, w := range []int{1, 3} {
-		checkComposition(t, []stageSpec{{kind: 0, workers: w}, {kind: 2, param: 1, workers: w, buffer: 5}}, nil)
+		stageCheckComposition(t, []stageSpec{{kind: 0, workers: w}, {kind: 2, param: 1, workers: w, buffer: 5}}, nil)
 	}
 }
 
@@ -187,7 +187,7 @@ func TestStageZeroItemsGiveEmptyOutput(t *testing.T) {
 // blocks of stageBlockMax, then a partial one).
 func TestCollectKeepsOrderAcrossManyBlocks(t *testing.T) {
 	for _, n := range []int{0, 1, stageChunk, stageChunk + 1, 3*stageBlockMax + 17} {
-		got, err := Collect(context.Background(), Map(identity), stageInts(n))
+		got, err := Collect(context.Background(), Map(stageIdentity), stageInts(n))
 		require.NoError(t, err)
 		require.Len(t, got, n)
 		for i, v := range got {
@@ -345,10 +345,10 @@ func TestStageNamedPrefixesErrorsAndKeepsThem(t *testing.T) {
 
 func TestFromBuffersShortListsAndStreamsLongOnes(t *testing.T) {
 	ctx := context.Background()
-	assert.Equal(t, []int{1, 2, 3}, slices.Collect(chanValues(From(ctx, 1, 2, 3))))
+	assert.Equal(t, []int{1, 2, 3}, slices.Collect(stageChanValues(From(ctx, 1, 2, 3))))
 	long := slices.Collect(stageInts(1000))
-	assert.Equal(t, long, slices.Collect(chanValues(From(ctx, long...))))
-	assert.Empty(t, slices.Collect(chanValues(From[int](ctx))))
+	assert.Equal(t, long, slices.Collect(stageChanValues(From(ctx, long...))))
+	assert.Empty(t, slices.Collect(stageChanValues(From[int](ctx))))
 }
 
 func TestFromAndFromSeqStopWhenCtxIsCancelled(t *testing.T) {
@@ -360,8 +360,8 @@ func TestFromAndFromSeqStopWhenCtxIsCancelled(t *testing.T) {
 	<-b
 	cancel()
 	// Both close after at most the items already buffered.
-	assert.LessOrEqual(t, len(slices.Collect(chanValues(a))), stageChunk+1)
-	assert.LessOrEqual(t, len(slices.Collect(chanValues(b))), stageChunk+1)
+	assert.LessOrEqual(t, len(slices.Collect(stageChanValues(a))), stageChunk+1)
+	assert.LessOrEqual(t, len(slices.Collect(stageChanValues(b))), stageChunk+1)
 }
 
 // stageInts yields 0..n-1.
@@ -375,8 +375,8 @@ func stageInts(n int) func(func(int) bool) {
 	}
 }
 
-// chanValues ranges over a channel as an iterator.
-func chanValues[T any](ch <-chan T) func(func(T) bool) {
+// stageChanValues ranges over a channel as an iterator.
+func stageChanValues[T any](ch <-chan T) func(func(T) bool) {
 	return func(yield func(T) bool) {
 		for v := range ch {
 			if !yield(v) {
