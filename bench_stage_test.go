@@ -29,13 +29,13 @@ func BenchmarkPipeline(b *testing.B) {
 	b.Run("cheap3", func(b *testing.B) {
 		s := pipeCheap3()
 		b.Run("conc-collect", func(b *testing.B) {
-			b.ReportAllocs()
+			pipeStart(b)
 			got, err := Collect(context.Background(), s, pipeInts(b.N))
 			pipeCheck(b, err)
 			sink.Store(int64(len(got)))
 		})
 		b.Run("conc-all", func(b *testing.B) {
-			b.ReportAllocs()
+			pipeStart(b)
 			sum := 0
 			for v, err := range All(context.Background(), s, pipeInts(b.N)) {
 				pipeCheck(b, err)
@@ -44,7 +44,7 @@ func BenchmarkPipeline(b *testing.B) {
 			sink.Store(int64(sum))
 		})
 		b.Run("conc-run", func(b *testing.B) {
-			b.ReportAllocs()
+			pipeStart(b)
 			ctx := context.Background()
 			out, wait := s.Run(ctx, FromSeq(ctx, pipeInts(b.N)))
 			sum := 0
@@ -55,7 +55,7 @@ func BenchmarkPipeline(b *testing.B) {
 			sink.Store(int64(sum))
 		})
 		b.Run("chan", func(b *testing.B) {
-			b.ReportAllocs()
+			pipeStart(b)
 			sum := 0
 			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
 				sum += v
@@ -63,7 +63,7 @@ func BenchmarkPipeline(b *testing.B) {
 			sink.Store(int64(sum))
 		})
 		b.Run("mutex", func(b *testing.B) {
-			b.ReportAllocs()
+			pipeStart(b)
 			got := naiveMutexPipeline(b.N, runtime.GOMAXPROCS(0), func(v int) (int, bool) {
 				v *= v
 				return v + 1, v%2 == 0
@@ -95,14 +95,14 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 			} {
 				s := Map(func(_ context.Context, v int) (int, error) { return fn(v), nil }, impl.opts...)
 				b.Run(impl.name, func(b *testing.B) {
-					b.ReportAllocs()
+					pipeStart(b)
 					got, err := Collect(context.Background(), s, pipeInts(b.N))
 					pipeCheck(b, err)
 					sink.Store(int64(len(got)))
 				})
 			}
 			b.Run("chan", func(b *testing.B) {
-				b.ReportAllocs()
+				pipeStart(b)
 				in := naivePipeGen(b.N)
 				workers := make([]<-chan int, w)
 				for i := range workers {
@@ -115,7 +115,7 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 				sink.Store(int64(sum))
 			})
 			b.Run("mutex", func(b *testing.B) {
-				b.ReportAllocs()
+				pipeStart(b)
 				got := naiveMutexPipeline(b.N, w, func(v int) (int, bool) { return fn(v), true })
 				sink.Store(int64(len(got)))
 			})
@@ -146,4 +146,13 @@ func pipeCheck(b *testing.B, err error) {
 	if err != nil {
 		b.Fatal(err)
 	}
+}
+
+// pipeStart begins a measurement: allocations reported, and the garbage of
+// the previous sub-benchmark (whose results are b.N long) collected first,
+// so that its GC debt is not billed to whichever implementation runs next.
+func pipeStart(b *testing.B) {
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
 }

@@ -42,13 +42,13 @@ func BenchmarkPipeline(b *testing.B) {
 			conc.Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })),
 			conc.Map(func(_ context.Context, v int) (int, error) { return v + 1, nil }))
 		b.Run("conc-collect", func(b *testing.B) {
-			b.ReportAllocs()
+			pipePeerStart(b)
 			got, err := conc.Collect(context.Background(), s, pipePeerInts(b.N))
 			pipePeerCheck(b, err)
 			pipePeerSink.Store(int64(len(got)))
 		})
 		b.Run("rill", func(b *testing.B) {
-			b.ReportAllocs()
+			pipePeerStart(b)
 			in := rill.FromSeq(pipePeerInts(b.N), nil)
 			sq := rill.Map(in, 1, func(v int) (int, error) { return v * v, nil })
 			even := rill.Filter(sq, 1, func(v int) (bool, error) { return v%2 == 0, nil })
@@ -59,8 +59,7 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 		b.Run("sourcegraph", func(b *testing.B) {
 			input := pipePeerSlice(b.N)
-			b.ReportAllocs()
-			b.ResetTimer()
+			pipePeerStart(b)
 			type kept struct {
 				v  int
 				ok bool
@@ -97,7 +96,7 @@ func BenchmarkPipeline(b *testing.B) {
 				} {
 					s := conc.Map(func(_ context.Context, v int) (int, error) { return fn(v), nil }, impl.opts...)
 					b.Run(impl.name, func(b *testing.B) {
-						b.ReportAllocs()
+						pipePeerStart(b)
 						got, err := conc.Collect(context.Background(), s, pipePeerInts(b.N))
 						pipePeerCheck(b, err)
 						pipePeerSink.Store(int64(len(got)))
@@ -111,7 +110,7 @@ func BenchmarkPipeline(b *testing.B) {
 					{"rill-ordered", rill.OrderedMap[int, int]},
 				} {
 					b.Run(impl.name, func(b *testing.B) {
-						b.ReportAllocs()
+						pipePeerStart(b)
 						out := impl.mapf(rill.FromSeq(pipePeerInts(b.N), nil), w,
 							func(v int) (int, error) { return fn(v), nil })
 						got, err := rill.ToSlice(out)
@@ -121,13 +120,12 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 				b.Run("sourcegraph", func(b *testing.B) {
 					input := pipePeerSlice(b.N)
-					b.ReportAllocs()
-					b.ResetTimer()
+					pipePeerStart(b)
 					got := sgiter.Mapper[int, int]{MaxGoroutines: w}.Map(input, func(p *int) int { return fn(*p) })
 					pipePeerSink.Store(int64(len(got)))
 				})
 				b.Run("sourcegraph-stream", func(b *testing.B) {
-					b.ReportAllocs()
+					pipePeerStart(b)
 					s := stream.New().WithMaxGoroutines(w)
 					var got []int
 					for i := range b.N {
@@ -196,4 +194,13 @@ func pipePeerBurn(n int) int {
 		x = x*1664525 + 1013904223
 	}
 	return x
+}
+
+// pipePeerStart begins a measurement: allocations reported, and the
+// garbage of the previous sub-benchmark collected first, so that its GC
+// debt is not billed to whichever implementation runs next.
+func pipePeerStart(b *testing.B) {
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
 }
