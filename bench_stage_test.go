@@ -1,0 +1,158 @@
+package conc
+
+import (
+	"context"
+	"iter"
+	"runtime"
+	"strconv"
+	"testing"
+)
+
+// BenchmarkPipeline compares pipelines built from Stage with the naive
+// versions in naive_stage_test.go. One b.N iteration is one input item.
+//
+// Workload cheap3 streams b.N ints through three cheap steps (square, keep
+// even, add one): here the cost is all transport. conc-collect runs them
+// with Collect over an iter.Seq (fused: no goroutine, no channel),
+// conc-all with All, conc-run with Run between a FromSeq channel and the
+// output channel; chan is the tutorial pipeline of one goroutine and one
+// unbuffered channel per step; mutex is GOMAXPROCS workers sharing an
+// index counter and a result slice under a mutex.
+//
+// Workloads 1us-wN run one step that burns about 1 µs of CPU with N
+// workers, tiny-wN one that adds one (transport cost again): conc (unordered) and conc-ordered use Workers(N) (and Ordered)
+// through Collect; chan is the tutorial fan-out/fan-in (N goroutines
+// reading one unbuffered channel, merged with a WaitGroup); mutex is N
+// workers sharing an index counter and a result slice under a mutex.
+func BenchmarkPipeline(b *testing.B) {
+	burnMicro() // calibrate outside any timed region
+	b.Run("cheap3", func(b *testing.B) {
+		s := pipeCheap3()
+		b.Run("conc-collect", func(b *testing.B) {
+			pipeStart(b)
+			got, err := Collect(context.Background(), s, pipeInts(b.N))
+			pipeCheck(b, err)
+			sink.Store(int64(len(got)))
+		})
+		b.Run("conc-all", func(b *testing.B) {
+			pipeStart(b)
+			sum := 0
+			for v, err := range All(context.Background(), s, pipeInts(b.N)) {
+				pipeCheck(b, err)
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
+		b.Run("conc-run", func(b *testing.B) {
+			pipeStart(b)
+			ctx := context.Background()
+			out, wait := s.Run(ctx, FromSeq(ctx, pipeInts(b.N)))
+			sum := 0
+			for v := range out {
+				sum += v
+			}
+			pipeCheck(b, wait())
+			sink.Store(int64(sum))
+		})
+		b.Run("chan", func(b *testing.B) {
+			pipeStart(b)
+			sum := 0
+			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
+		b.Run("mutex", func(b *testing.B) {
+			pipeStart(b)
+			got := naiveMutexPipeline(b.N, runtime.GOMAXPROCS(0), func(v int) (int, bool) {
+				v *= v
+				return v + 1, v%2 == 0
+			})
+			sink.Store(int64(len(got)))
+		})
+	})
+	for _, work := range []struct {
+		name string
+		fn   func(int) int
+	}{
+		{"1us", func(v int) int { burnMicro(); return v }},
+		{"tiny", func(v int) int { return v + 1 }},
+	} {
+		benchPipelineWorkers(b, work.name, work.fn)
+	}
+}
+
+// benchPipelineWorkers runs the one-step workloads <name>-w1, -w2, -w4.
+func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
+	for _, w := range []int{1, 2, 4} {
+		b.Run(name+"-w"+strconv.Itoa(w), func(b *testing.B) {
+			for _, impl := range []struct {
+				name string
+				opts []StageOption
+			}{
+				{"conc", []StageOption{Workers(w)}},
+				{"conc-ordered", []StageOption{Workers(w), Ordered()}},
+			} {
+				s := Map(func(_ context.Context, v int) (int, error) { return fn(v), nil }, impl.opts...)
+				b.Run(impl.name, func(b *testing.B) {
+					pipeStart(b)
+					got, err := Collect(context.Background(), s, pipeInts(b.N))
+					pipeCheck(b, err)
+					sink.Store(int64(len(got)))
+				})
+			}
+			b.Run("chan", func(b *testing.B) {
+				pipeStart(b)
+				in := naivePipeGen(b.N)
+				workers := make([]<-chan int, w)
+				for i := range workers {
+					workers[i] = naivePipeStep(in, fn)
+				}
+				sum := 0
+				for v := range naivePipeMerge(workers...) {
+					sum += v
+				}
+				sink.Store(int64(sum))
+			})
+			b.Run("mutex", func(b *testing.B) {
+				pipeStart(b)
+				got := naiveMutexPipeline(b.N, w, func(v int) (int, bool) { return fn(v), true })
+				sink.Store(int64(len(got)))
+			})
+		})
+	}
+}
+
+// pipeCheap3 is square, keep even, add one: three fused stages.
+func pipeCheap3() Stage[int, int] {
+	return Then(Then(
+		Map(func(_ context.Context, v int) (int, error) { return v * v, nil }),
+		Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })),
+		Map(func(_ context.Context, v int) (int, error) { return v + 1, nil }))
+}
+
+// pipeInts yields 0..n-1.
+func pipeInts(n int) iter.Seq[int] {
+	return func(yield func(int) bool) {
+		for i := range n {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+}
+
+func pipeCheck(b *testing.B, err error) {
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// pipeStart begins a measurement: allocations reported, and the garbage of
+// the previous sub-benchmark (whose results are b.N long) collected first,
+// so that its GC debt is not billed to whichever implementation runs next.
+func pipeStart(b *testing.B) {
+	b.ReportAllocs()
+	runtime.GC()
+	b.ResetTimer()
+}

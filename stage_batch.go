@@ -1,0 +1,199 @@
+package conc
+
+import (
+	"fmt"
+	"sync"
+	"time"
+)
+
+// Batch returns a Stage that groups items into slices of up to size, in
+// input order. A batch is passed on as soon as it holds size items; with
+// maxWait > 0 it is also passed on maxWait after its first item arrived,
+// however few items it holds, so that a trickle of input is not held back
+// indefinitely. The last, partial batch is passed on when the input ends.
+// With maxWait == 0 a batch waits for size items or the end of the input.
+//
+// Every batch is a new slice that the receiver owns. Batch panics if size
+// < 1 or maxWait < 0.
+//
+// A Batch with maxWait > 0 starts one goroutine per run to watch the clock
+// (a single timer, reset per batch); the stages after it are then called
+// from either that goroutine or the one feeding the batch, never both at
+// once. Time is read only through the time package, so testing/synctest
+// controls it.
+func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
+	checkPositive("Batch size", size)
+	if maxWait < 0 {
+		panic(fmt.Sprintf("conc: Batch maxWait must not be negative, got %v", maxWait))
+	}
+	if maxWait == 0 {
+		return Stage[T, []T]{
+			build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
+				return &stageBatch[T]{size: size, next: next}
+			},
+			inline: true,
+			buffer: -1,
+		}
+	}
+	return Stage[T, []T]{
+		build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
+			b := &stageTimedBatch[T]{r: r, size: size, maxWait: maxWait, next: next,
+				timer: time.NewTimer(maxWait), quit: make(chan struct{})}
+			b.timer.Stop() // armed by the first item of each batch
+			r.spawn(b.watch)
+			return b
+		},
+		buffer: -1,
+	}
+}
+
+// stageBatch is Batch without a time limit: a fused sink.
+type stageBatch[T any] struct {
+	size int
+	cur  []T
+	next stageSink[[]T]
+}
+
+// push adds v to the current batch and passes the batch on when it is
+// full. Each batch is allocated at its full size up front: the receiver
+// owns it afterwards, so it cannot be recycled, and growing it by append
+// would allocate several times per batch instead of once.
+func (b *stageBatch[T]) push(v T) bool {
+	if b.cur == nil {
+		b.cur = make([]T, 0, b.size)
+	}
+	b.cur = append(b.cur, v)
+	if len(b.cur) < b.size {
+		return true
+	}
+	full := b.cur
+	b.cur = nil
+	return b.next.push(full)
+}
+
+// flush passes the request on but keeps the partial batch: "no input is
+// ready now" is exactly when a batch should keep waiting for more.
+func (b *stageBatch[T]) flush() bool { return b.next.flush() }
+
+// end passes on the last, partial batch; an empty one is never emitted.
+func (b *stageBatch[T]) end() {
+	if len(b.cur) > 0 && !b.next.push(b.cur) {
+		return
+	}
+	b.next.end()
+}
+
+// stageTimedBatch is Batch with a time limit. It is fused into the
+// goroutine that feeds it, so an item joins its batch the moment it is
+// produced and the clock starts from the real arrival of the first item,
+// not from whenever a chunk carrying it would cross a boundary. The watch
+// goroutine only wakes when a batch has aged maxWait.
+//
+// Both goroutines push into next, so every use of cur and next happens
+// under mu; that also keeps batches in order, which two independent paths
+// to next could not. Unlocking is deferred so that a panic in a later
+// stage, which unwinds through here to the run's guard, cannot leave the
+// other goroutine blocked on mu forever.
+type stageTimedBatch[T any] struct {
+	r       *stageRun
+	size    int
+	maxWait time.Duration
+	timer   *time.Timer
+	quit    chan struct{} // closed by end: the watch goroutine exits
+
+	mu    sync.Mutex
+	cur   []T
+	start time.Time // when cur got its first item
+	next  stageSink[[]T]
+}
+
+// push is stageBatch.push under mu, plus the clock: the first item of a
+// batch records when it came and arms the timer. One time.Now per batch,
+// not per item, keeps the clock off the per-item path.
+func (b *stageTimedBatch[T]) push(v T) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.cur) == 0 {
+		b.cur = make([]T, 0, b.size)
+		b.start = time.Now()
+		b.timer.Reset(b.maxWait)
+	}
+	b.cur = append(b.cur, v)
+	if len(b.cur) < b.size {
+		return true
+	}
+	// Since Go 1.23 a stopped timer delivers no stale tick, so the
+	// watcher cannot cut the next batch short because of this one.
+	b.timer.Stop()
+	full := b.cur
+	b.cur = nil
+	return b.next.push(full)
+}
+
+// flush passes the request on, under mu because next is shared with the
+// watch goroutine.
+func (b *stageTimedBatch[T]) flush() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.next.flush()
+}
+
+// end stops the clock, passes on the last batch and releases the watch
+// goroutine. quit is closed even if next refuses the batch (the run is
+// stopping), so the watcher never depends on the run's context alone.
+func (b *stageTimedBatch[T]) end() {
+	defer close(b.quit)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.timer.Stop()
+	if len(b.cur) > 0 {
+		last := b.cur
+		b.cur = nil
+		if !b.next.push(last) {
+			return
+		}
+	}
+	b.next.end()
+}
+
+// watch passes on a batch that has waited maxWait. It runs on its own
+// goroutine of the run and exits when the input ends or the run stops.
+func (b *stageTimedBatch[T]) watch() {
+	for {
+		select {
+		case <-b.timer.C:
+			if !b.expire() {
+				return
+			}
+		case <-b.quit:
+			return
+		case <-b.r.done:
+			b.r.stopped()
+			return
+		}
+	}
+}
+
+// expire hands on the current batch if it is old enough. The timer may
+// have fired just as the feeding goroutine filled that batch and began the
+// next one; the start time tells the two apart, and a young batch only
+// re-arms the timer for the time it still has.
+func (b *stageTimedBatch[T]) expire() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.cur) == 0 {
+		return true
+	}
+	if age := time.Since(b.start); age < b.maxWait {
+		b.timer.Reset(b.maxWait - age)
+		return true
+	}
+	due := b.cur
+	b.cur = nil
+	if !b.next.push(due) {
+		return false
+	}
+	// Nothing else is coming from this goroutine: let boundaries further
+	// down hand the batch on now rather than wait to fill a chunk.
+	return b.next.flush()
+}

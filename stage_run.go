@@ -1,0 +1,415 @@
+package conc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"sync/atomic"
+)
+
+// stageChunk is the most items a chunk carries across a goroutine boundary
+// of a pipeline, and the default capacity of Run's output channel. At 64 an
+// int costs about 4 ns per item to cross (DESIGN §4) against 35–150 ns for
+// a channel operation per item; larger chunks gain little and make a slow
+// consumer hold more items.
+const stageChunk = 64
+
+// A stageSink receives the items of one stage. Every sink is driven by one
+// goroutine at a time (fused chains are plain calls; boundaries hand over
+// whole chunks), so sinks need no locking of their own.
+type stageSink[T any] interface {
+	// push delivers one item. It returns false when the run is stopping
+	// (an error, a cancelled context, a consumer that went away); the
+	// caller must then stop pushing and return. The reason has already
+	// been recorded in the run.
+	push(v T) bool
+	// flush tells the sink that no more input is ready right now: any
+	// boundary downstream hands over what it holds instead of waiting to
+	// fill a chunk. This is what keeps chunking free of added latency.
+	flush() bool
+	// end tells the sink that the input is exhausted. It is called at
+	// most once, and only when the run was not stopped.
+	end()
+}
+
+// errStageStopped is the cause a run is cancelled with when its consumer
+// went away (All's loop was broken out of) or after it finished; nobody
+// ever sees it as a result.
+var errStageStopped = errors.New("conc: pipeline stopped")
+
+// A stageRun is one execution of a Stage: the context its functions see,
+// the first error, and the goroutines it started. The first failure wins;
+// everything else a goroutine may observe afterwards (a cancelled context,
+// a closed channel) is a consequence of it and is not reported.
+type stageRun struct {
+	parent context.Context
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	done   <-chan struct{}
+	wg     sync.WaitGroup
+
+	// halt is set, before ctx is cancelled, whenever the run is to stop.
+	// It is what the per-item check reads: see stopping.
+	halt atomic.Bool
+	// unwatch deregisters the watch on parent; watched is closed once a
+	// watch that did fire has finished (see release).
+	unwatch  func() bool
+	watched  chan struct{}
+	released bool // release has run; it is only ever called by the owner
+
+	mu  sync.Mutex
+	err error
+}
+
+func newStageRun(ctx context.Context) *stageRun {
+	checkFunc("context", ctx == nil)
+	r := &stageRun{parent: ctx}
+	r.ctx, r.cancel = context.WithCancelCause(ctx)
+	r.done = r.ctx.Done()
+	if ctx.Err() != nil {
+		r.stopped()
+	} else if ctx.Done() != nil {
+		// The cancellation of parent reaches r.ctx by itself; the watch
+		// is only there to raise halt, which no context can do.
+		r.watched = make(chan struct{})
+		r.unwatch = context.AfterFunc(ctx, func() {
+			defer close(r.watched)
+			r.stopped()
+		})
+	}
+	return r
+}
+
+// release ends the run's use of its context once the run is over or its
+// consumer has gone: it stops the goroutines still running and
+// deregisters the watch on parent, waiting for the watch if it had
+// already fired, so that not even that goroutine outlives the run. It may
+// be called more than once.
+func (r *stageRun) release() {
+	if r.released {
+		return
+	}
+	r.released = true
+	r.halt.Store(true)
+	r.cancel(errStageStopped)
+	if r.unwatch != nil && !r.unwatch() {
+		<-r.watched
+	}
+}
+
+// fail records err as the run's result if it is the first failure, and
+// cancels the run's context with it as the cause, so that every stage
+// function sees context.Cause report the root error. The cancellation is
+// done under mu so that the recorded error and the cause always agree.
+func (r *stageRun) fail(err error) {
+	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// A stage function gave up because the caller's context is
+		// done: report that with its cause rather than a bare
+		// context.Canceled.
+		err = stageCtxErr(r.parent)
+	}
+	r.mu.Lock()
+	if r.err == nil {
+		r.err = err
+		r.halt.Store(true)
+		r.cancel(err)
+	}
+	r.mu.Unlock()
+}
+
+// stopped is called by a goroutine that saw the run's context done. If no
+// failure was recorded, the caller's context was cancelled (our own
+// cancellations always record first), and that is the result.
+func (r *stageRun) stopped() {
+	if err := r.parent.Err(); err != nil {
+		r.fail(stageCtxErr(r.parent))
+	}
+}
+
+// stopping reports, without blocking, whether the run is stopping.
+// Sources and workers check it for every item, so that a cancelled run
+// stops promptly even when no stage ever blocks. It reads halt, an atomic
+// load that inlines: ctx.Err() costs an interface call more, and a
+// non-blocking receive on done twice that, which in a fused chain of three
+// cheap stages is a quarter of the cost per item. halt lags a cancellation
+// of parent by the moment it takes the watch to run; code that must not
+// miss a cancellation (stageEnd) asks the context itself.
+func (r *stageRun) stopping() bool {
+	return r.halt.Load()
+}
+
+// result is the run's error once every goroutine has exited.
+func (r *stageRun) result() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// guard runs f, turning a panic in it into a *PanicError and a
+// runtime.Goexit into errGoexit, both recorded as the run's failure. One
+// deferred recover per goroutine, rather than one per call of a stage
+// function, keeps fused chains free of per-item overhead; the first panic
+// ends the run anyway, so nothing is lost by unwinding the whole chain.
+//
+// body, when not nil, is set while the chain is inside the loop body of the
+// user's range over All. A panic there is the caller's own and must reach
+// the caller unchanged, so guard lets it continue instead of recovering.
+func (r *stageRun) guard(f func(), body *bool) (ok bool) {
+	defer func() {
+		if ok || (body != nil && *body) {
+			return
+		}
+		if v := recover(); v != nil {
+			r.fail(newPanicError(v))
+		} else {
+			r.fail(errGoexit)
+		}
+	}()
+	f()
+	return true
+}
+
+// spawn starts f on a goroutine owned by the run.
+func (r *stageRun) spawn(f func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.guard(f, nil)
+	}()
+}
+
+// stageCtxErr is the error for a done ctx: ctx.Err(), so that errors.Is
+// matches context.Canceled or context.DeadlineExceeded, also wrapping
+// context.Cause when the canceller gave one.
+func stageCtxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// Run starts s on the items received from in and returns the channel of
+// its output and a wait function.
+//
+// out closes once in is closed and drained and every item has been
+// delivered, or as soon as a stage fails or ctx is done. wait blocks until
+// every goroutine of the run has exited and out is closed, and returns the
+// first error: the one a stage function returned or panicked with (as a
+// *PanicError), or ctx's error (matching ctx.Err() with errors.Is and
+// wrapping context.Cause) when ctx ended the run early; never a
+// context.Canceled derived from another stage's failure.
+//
+// The caller must either read out until it is closed or cancel ctx;
+// otherwise the run stays blocked on its output. After cancelling, nothing
+// of the run outlives wait. Run stops reading in when it stops, so a
+// producer writing to in should also watch ctx.
+//
+// Output order is input order unless a stage has Workers(n > 1) without
+// Ordered. The capacity of out is the Buffer option of the last stage of s,
+// 64 when it has none.
+func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait func() error) {
+	s.check()
+	r := newStageRun(ctx)
+	size := s.buffer
+	if size < 0 {
+		size = stageChunk
+	}
+	ch := make(chan U, size)
+	head := s.build(r, &stageChanSink[U]{r: r, ch: ch})
+	r.spawn(func() { stageDrainChan(r, in, head) })
+
+	// The closer is the only goroutine of the run not counted in wg: it is
+	// the one that waits for the others. It closes out only then, because
+	// until every stage has exited one of them may still be sending on it.
+	finished := make(chan struct{})
+	go func() {
+		r.wg.Wait()
+		close(ch)
+		r.release()
+		close(finished)
+	}()
+	return ch, func() error {
+		<-finished
+		return r.result()
+	}
+}
+
+// Collect runs s over the items of in and returns all of its output. Every
+// stage with one worker runs on the calling goroutine, fused into the loop
+// over in, so a chain without Workers or Buffer starts no goroutine and
+// uses no channel. Collect returns when the output is complete, or when a
+// stage fails or ctx is done, with the same error Run's wait would report
+// (and a nil slice). Output order is as for Run. A panic inside in itself
+// is reported as a *PanicError too. A stage function that calls
+// runtime.Goexit on the caller's goroutine ends that goroutine, as it would
+// in a plain loop; the run's other goroutines are still stopped and waited
+// for on the way out.
+//
+// An iter.Seq cannot tell whether its next item is ready, so where the
+// chain has a goroutine boundary, items produced while the stage after it
+// is busy may wait in a partial chunk until in yields again or ends. That
+// costs nothing when in is a slice or a computation; for a slow, bursty
+// source whose every item must move on at once, use Run with a channel.
+func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U, error) {
+	s.check()
+	checkFunc("Collect input", in == nil)
+	r := newStageRun(ctx)
+	// Even if the caller's goroutine is ended by runtime.Goexit in a stage
+	// function, the run's goroutines are stopped and waited for.
+	defer func() {
+		r.release()
+		r.wg.Wait()
+	}()
+	out := &stageSliceSink[U]{}
+	head := s.build(r, out)
+	r.guard(func() { stageDrainSeq(r, in, head) }, nil)
+	r.wg.Wait() // the last segment may still be appending
+	r.release()
+	if err := r.result(); err != nil {
+		return nil, err
+	}
+	return out.items(), nil
+}
+
+// All runs s over the items of in and returns an iterator over its output,
+// for use in a range loop: each item comes with a nil error, and a failure
+// of the run (as Collect reports it) comes last, once, with the zero U.
+// Breaking out of the loop stops the run; by the time the loop statement
+// completes, every goroutine of the run has exited. Like Collect, a chain of
+// single-worker stages runs on the caller's goroutine with no channel at all;
+// otherwise the loop body is still always called on the caller's goroutine.
+// A panic in the loop body propagates to the caller unchanged. The returned
+// iterator starts a new run each time it is ranged over. What Collect says
+// about a slow iter.Seq holds for All too.
+func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2[U, error] {
+	s.check()
+	checkFunc("All input", in == nil)
+	return func(yield func(U, error) bool) {
+		r := newStageRun(ctx)
+		// Deferred in this order so that, whatever way this function
+		// exits (a break, a panic in the loop body), the run is
+		// cancelled first and then waited for.
+		defer r.wg.Wait()
+		defer r.release()
+		tail := &stageYieldSink[U]{yield: yield}
+		if s.inline {
+			head := s.build(r, tail)
+			r.guard(func() { stageDrainSeq(r, in, head) }, &tail.body)
+		} else {
+			// The last boundary is drained on this goroutine, so
+			// that yield is only ever called here; the input is fed
+			// by a goroutine of the run.
+			p := newStagePipeSender[U](r, stageChunk, 2)
+			head := s.build(r, p)
+			r.spawn(func() { stageDrainSeq(r, in, head) })
+			r.guard(func() { p.drain(tail) }, &tail.body)
+		}
+		if tail.broken {
+			return
+		}
+		r.wg.Wait()
+		r.release()
+		if err := r.result(); err != nil {
+			var zero U
+			yield(zero, err)
+		}
+	}
+}
+
+// stageChanSink is Run's output: a send that tries the fast non-blocking
+// path first and falls back to a select with the run's done channel only
+// when out is full (about 40 ns against 85 ns per item, DESIGN §4).
+type stageChanSink[T any] struct {
+	r  *stageRun
+	ch chan T
+}
+
+func (s *stageChanSink[T]) push(v T) bool {
+	select {
+	case s.ch <- v:
+		return true
+	default:
+	}
+	select {
+	case s.ch <- v:
+		return true
+	case <-s.r.done:
+		s.r.stopped()
+		return false
+	}
+}
+
+func (s *stageChanSink[T]) flush() bool { return true }
+func (s *stageChanSink[T]) end()        {}
+
+// stageSliceSink is Collect's output. It gathers items in blocks and
+// copies them once, at the end, into a slice of exactly the right length.
+// Growing one slice instead (append, or doubling) clears and copies two to
+// four times the final size on a long stream, and for a cheap pipeline
+// that memory traffic, not the stages, is most of Collect's cost. Blocks
+// double from 64 items up to stageBlockMax, so a short output is a single
+// block, returned as it is, and a long one wastes at most one block.
+type stageSliceSink[T any] struct {
+	cur    []T   // the block being filled
+	blocks [][]T // full blocks, in order
+	n      int   // items in blocks
+}
+
+const stageBlockMax = 16384
+
+func (s *stageSliceSink[T]) push(v T) bool {
+	if len(s.cur) == cap(s.cur) {
+		s.grow()
+	}
+	s.cur = append(s.cur, v)
+	return true
+}
+
+// grow starts a new block; it is kept out of push so that push inlines.
+func (s *stageSliceSink[T]) grow() {
+	c := stageChunk
+	if s.cur != nil {
+		s.blocks = append(s.blocks, s.cur)
+		s.n += len(s.cur)
+		c = min(2*cap(s.cur), stageBlockMax)
+	}
+	s.cur = make([]T, 0, c)
+}
+
+// items returns everything pushed, in order.
+func (s *stageSliceSink[T]) items() []T {
+	if len(s.blocks) == 0 {
+		return s.cur
+	}
+	out := make([]T, 0, s.n+len(s.cur))
+	for _, b := range s.blocks {
+		out = append(out, b...)
+	}
+	return append(out, s.cur...)
+}
+
+func (s *stageSliceSink[T]) flush() bool { return true }
+func (s *stageSliceSink[T]) end()        {}
+
+// stageYieldSink is All's output: the body of the caller's range loop.
+type stageYieldSink[T any] struct {
+	yield  func(T, error) bool
+	body   bool // inside yield: a panic now is the caller's, see guard
+	broken bool // yield returned false: the caller broke out of the loop
+}
+
+func (s *stageYieldSink[T]) push(v T) bool {
+	s.body = true
+	ok := s.yield(v, nil)
+	s.body = false
+	if !ok {
+		s.broken = true
+	}
+	return ok
+}
+
+func (s *stageYieldSink[T]) flush() bool { return true }
+func (s *stageYieldSink[T]) end()        {}

@@ -1,0 +1,147 @@
+package conc
+
+import (
+	"context"
+	"iter"
+	"slices"
+)
+
+// The sources of a run: the loops that feed a stage chain from an iter.Seq
+// (Collect, All) or a channel (Run), and From and FromSeq, which turn a
+// list or an iter.Seq into a channel for Run.
+//
+// A source is the only place that learns when input is not ready yet, so
+// it is what makes chunking adaptive: the channel source flushes the chain
+// before it blocks, and boundaries downstream then hand over partial chunks
+// instead of waiting for full ones.
+
+// stageDrainSeq pushes the items of seq into head, checking before each
+// one that the run is still going: halt for every item, and the context
+// itself every stageChunk items, which bounds how far a fused chain that
+// never blocks runs past a cancellation of parent even when the watch that
+// raises halt cannot get a core. It never flushes: an iter.Seq cannot
+// say whether its next item is ready, so boundaries downstream rely on
+// their receivers' idle signal instead (see stagePipe).
+func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
+	if r.stopping() {
+		r.stopped()
+		return
+	}
+	n := uint(0)
+	for v := range seq {
+		if n++; r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
+			r.stopped()
+			return
+		}
+		if !head.push(v) {
+			return
+		}
+	}
+	stageEnd(r, head)
+}
+
+// stageEnd ends the input of head, unless the run's context is done: an
+// input that ended because its producer saw the cancellation is not the
+// whole input, and the run must not report success.
+func stageEnd[T any](r *stageRun, head stageSink[T]) {
+	if r.ctx.Err() != nil {
+		r.stopped()
+		return
+	}
+	head.end()
+}
+
+// stageDrainChan pushes what arrives on in into head. It first tries a
+// non-blocking receive; only when nothing is ready does it flush the chain
+// (so boundaries hand over partial chunks) and block.
+func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
+	for n := uint(1); ; n++ {
+		var v T
+		var ok bool
+		select {
+		case v, ok = <-in:
+		default:
+			if !head.flush() {
+				return
+			}
+			select {
+			case v, ok = <-in:
+			case <-r.done:
+				r.stopped()
+				return
+			}
+		}
+		if !ok {
+			stageEnd(r, head)
+			return
+		}
+		if r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
+			r.stopped()
+			return
+		}
+		if !head.push(v) {
+			return
+		}
+	}
+}
+
+// From returns a channel that yields items in order and then closes, for use
+// as the input of Run. Up to 64 items are placed in the channel's buffer
+// before From returns, so a short list needs no goroutine at all; the rest
+// are sent by a goroutine that stops, closing the channel early, when ctx is
+// done. Either read the channel to the end or cancel ctx.
+func From[T any](ctx context.Context, items ...T) <-chan T {
+	checkFunc("context", ctx == nil)
+	n := min(len(items), stageChunk)
+	ch := make(chan T, n)
+	for _, v := range items[:n] {
+		ch <- v
+	}
+	if n == len(items) {
+		close(ch)
+		return ch
+	}
+	go stageSend(ctx, ch, slices.Values(items[n:]))
+	return ch
+}
+
+// FromSeq returns a channel that yields the items of seq in order and then
+// closes, for use as the input of Run. A goroutine ranges over seq and
+// sends with a buffer of 64; it stops, closing the channel, when ctx is
+// done, so either read the channel to the end or cancel ctx. A panic in seq
+// has nowhere to go but up: it is not recovered (FromSeq returns no error);
+// prefer Collect or All, which report it, when seq may panic.
+func FromSeq[T any](ctx context.Context, seq iter.Seq[T]) <-chan T {
+	checkFunc("context", ctx == nil)
+	checkFunc("FromSeq input", seq == nil)
+	ch := make(chan T, stageChunk)
+	go stageSend(ctx, ch, seq)
+	return ch
+}
+
+// stageSend sends the items of seq on ch until seq ends or ctx is done, and
+// closes ch.
+func stageSend[T any](ctx context.Context, ch chan<- T, seq iter.Seq[T]) {
+	defer close(ch)
+	done := ctx.Done()
+	for v := range seq {
+		// Two single-case selects with default compile to the
+		// runtime's fast non-blocking paths; one select with both
+		// cases would go through the general select every time.
+		select {
+		case <-done:
+			return
+		default:
+		}
+		select {
+		case ch <- v:
+			continue
+		default:
+		}
+		select {
+		case ch <- v:
+		case <-done:
+			return
+		}
+	}
+}
