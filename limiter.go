@@ -172,9 +172,8 @@ func checkLimiterRate(perSecond float64) {
 //
 // Deliberate differences from x/time/rate: the methods read the clock
 // themselves (there is no AllowN(t, n) form: taking the time inside the
-// decision is what keeps the bucket from moving backwards); AllowN and
-// ReserveN with n <= 0 admit without touching the bucket, where x/time/rate
-// adds tokens for a negative n; a reservation that could never be served
+// decision is what keeps the bucket from moving backwards); a negative n
+// counts as 0, where x/time/rate adds tokens to the bucket; a reservation that could never be served
 // (rate 0, not enough tokens) is refused rather than granted at
 // time.Now()+InfDuration.
 func NewLimiter(perSecond float64, burst int) *Limiter {
@@ -232,14 +231,15 @@ func (l *Limiter) Allow() bool {
 
 // AllowN reports whether n events may happen now, and takes n tokens if so
 // (all or nothing). It never blocks and does not allocate; n greater than the
-// burst is never admitted unless the rate is Inf, and n <= 0 always is.
+// burst is never admitted unless the rate is Inf. AllowN(0) reports whether
+// the bucket is not in debt to waiting reservations; a negative n counts as 0.
 func (l *Limiter) AllowN(n int) bool {
 	for {
 		s := l.st.Load()
 		if s == nil {
 			return n <= 0
 		}
-		if s.mode == limInf || n <= 0 {
+		if s.mode == limInf {
 			return true
 		}
 		if int64(n) > s.maxN {
@@ -254,6 +254,11 @@ func (l *Limiter) AllowN(n int) bool {
 			continue
 		}
 		now := s.now(l.base)
+		if n <= 0 {
+			// Nothing to take: admitted unless reservations are waiting
+			// (negative tokens), as in x/time/rate; no write needed.
+			return tat-now <= s.tau
+		}
 		next := max(tat, now) + int64(n)*s.iv
 		if next-now > s.tau {
 			// Not enough tokens. Nothing is written: a denial costs no

@@ -82,13 +82,13 @@ func runModelProgram(t *testing.T, rng *rand.Rand, steps int) {
 		lastOp = op
 		switch {
 		case op < 35: // AllowN, sometimes above the burst
-			n := 1 + rng.IntN(burst+2)
+			n := rng.IntN(burst + 3)
 			ok := ours.AllowN(n)
 			require.Equal(t, ref.AllowN(time.Now(), n), ok, "%s: AllowN(%d)", where, n)
 			cancelled = cancelled && !ok
 
 		case op < 55: // ReserveN
-			n := 1 + rng.IntN(burst+2)
+			n := rng.IntN(burst + 3)
 			if limit == 0 && ref.Tokens() < float64(n) {
 				r := ours.ReserveN(n)
 				require.False(t, r.OK(), "%s: ReserveN(%d) at rate 0 without tokens", where, n)

@@ -71,23 +71,33 @@ func (r *Reservation) Cancel() {
 		if r.act < int64(time.Since(l.base)) {
 			return // the event's time has come: its tokens are spent
 		}
-		restore := float64(n)
-		if r.iv > 0 && s.mode == limFinite {
-			// x/time/rate gives back n minus what was reserved after this
-			// reservation, measured as the time from this one's time to
-			// act to the last one's. In a GCRA word the last reservation
-			// acts at tat-tau (or at once, when that is not in the future).
-			restore -= float64(max(0, tat-s.tau-r.act)) / float64(r.iv)
-		}
-		if restore <= 0 {
+		next, ok := s.giveBack(tat, s.now(l.base), n, r.act, r.iv)
+		if !ok {
 			return
 		}
-		now := s.now(l.base)
-		next := max(max(tat, now)-int64(math.Ceil(restore*float64(s.iv))), now)
 		if s.tat.CompareAndSwap(tat, next) {
 			return
 		}
 	}
+}
+
+// giveBack is the bucket word after a reservation of n tokens, acting at act
+// (ns since the base) and made at iv ns per token (0 for a zero rate), gives
+// its tokens back at bucket time now; false when nothing is to be returned.
+//
+// x/time/rate returns n minus what was reserved after this reservation,
+// measured as the time from this one's time to act to the last one's. In a
+// GCRA word the last reservation acts at tat-tau (or at once, when that is
+// not in the future), so no second word is needed for it.
+func (c *limConfig) giveBack(tat, now int64, n int, act, iv int64) (int64, bool) {
+	restore := float64(n)
+	if iv > 0 && c.mode == limFinite {
+		restore -= float64(max(0, tat-c.tau-act)) / float64(iv)
+	}
+	if restore <= 0 {
+		return tat, false
+	}
+	return max(max(tat, now)-int64(math.Ceil(restore*float64(c.iv))), now), true
 }
 
 // Reserve is ReserveN(1).
@@ -115,9 +125,10 @@ func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, never bool) {
 		if s == nil {
 			return Reservation{ok: n <= 0}, n > 0
 		}
-		if s.mode == limInf || n <= 0 {
+		if s.mode == limInf {
 			return Reservation{lim: l, ok: true}, false
 		}
+		n = max(n, 0)
 		if int64(n) > s.maxN {
 			return Reservation{}, true
 		}
@@ -191,7 +202,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 			<-ctx.Done()
 			return limiterCtxErr(ctx)
 		}
-		return fmt.Errorf("conc: limiter WaitN(n=%d) would pass the context deadline: %w", n, context.DeadlineExceeded)
+		return limiterDeadlineErr(n)
 	}
 	delay := r.Delay()
 	if delay <= 0 {

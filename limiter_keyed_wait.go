@@ -1,0 +1,176 @@
+package conc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"math"
+	"time"
+)
+
+// ErrTooManyKeys is returned by KeyedLimiter.Wait and WaitN for a key the
+// limiter cannot take on: it is at its MaxKeys cap and every key it holds is
+// still throttled (see KeyedLimiter). Allow reports the same case as false.
+var ErrTooManyKeys = errors.New("conc: keyed limiter is full of throttled keys")
+
+// Wait is WaitN(ctx, key, 1).
+func (k *KeyedLimiter[K]) Wait(ctx context.Context, key K) error {
+	return k.WaitN(ctx, key, 1)
+}
+
+// WaitN blocks until n of key's tokens are available, then takes them, with
+// Limiter.WaitN's rules: it fails at once when ctx is already done, when n
+// exceeds key's burst (unless its rate is Inf), and when the tokens would
+// arrive after ctx's deadline (an error matching context.DeadlineExceeded);
+// when ctx is done during the wait the tokens are given back and the error
+// matches ctx.Err() and carries context.Cause(ctx). A new key that the full
+// limiter cannot take gives ErrTooManyKeys; a panic in the PerKey function
+// gives a *PanicError. Each call that has to wait uses one timer; no lock is
+// held while waiting.
+func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
+	if len(k.shards) == 0 {
+		if n > 0 {
+			return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst 0", n)
+		}
+		if ctx.Err() != nil {
+			return limiterCtxErr(ctx)
+		}
+		return nil
+	}
+	n = max(n, 0)
+	s := &k.shards[maphash.Comparable(k.seed, key)&k.mask]
+	if ctx.Err() != nil {
+		s.count(&s.denied)
+		return limiterCtxErr(ctx)
+	}
+	deadline := int64(math.MaxInt64)
+	if d, ok := ctx.Deadline(); ok {
+		deadline = int64(d.Sub(k.base))
+	}
+	t := int64(time.Since(k.base))
+	s.mu.Lock()
+	t = s.tick(t)
+	e, found := s.carry(key)
+	if !found {
+		cfg := k.def
+		if k.perKey != nil {
+			s.mu.Unlock()
+			if cfg, err = k.safeConfigFor(key); err != nil {
+				s.count(&s.denied)
+				return err
+			}
+			s.mu.Lock()
+			t = s.tick(t)
+			e, found = s.carry(key)
+		}
+		if !found {
+			e = keyedEntry{tat: math.MinInt64, cfg: cfg}
+		}
+	}
+	c := e.cfg
+	if c.mode == limInf {
+		s.allowed++
+		s.mu.Unlock()
+		return nil
+	}
+	if n > c.burst {
+		s.denied++
+		s.mu.Unlock()
+		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, c.burst)
+	}
+	now := c.bucketNow(t)
+	next := max(e.tat, now) + int64(n)*c.iv
+	act := t
+	if wait := next - now - c.tau; wait > 0 {
+		if c.mode == limZero || int64(n) > c.maxN || next > limMaxTAT {
+			// The tokens never come: block until ctx is done, as
+			// x/time/rate does, unless a deadline says so at once.
+			s.mu.Unlock()
+			if deadline == math.MaxInt64 {
+				<-ctx.Done()
+				s.count(&s.denied)
+				return limiterCtxErr(ctx)
+			}
+			s.count(&s.denied)
+			return limiterDeadlineErr(n)
+		}
+		act += wait
+		if act > deadline {
+			s.denied++
+			s.mu.Unlock()
+			return limiterDeadlineErr(n)
+		}
+	}
+	switch {
+	case found:
+		s.cur[key] = keyedEntry{tat: next, cfg: c}
+	case next <= now:
+		// Still full after the event: nothing worth remembering.
+	case !s.room(t):
+		s.refused++
+		s.mu.Unlock()
+		return ErrTooManyKeys
+	default:
+		s.cur[key] = keyedEntry{tat: next, cfg: c}
+	}
+	s.maintain(t)
+	if act <= t {
+		s.allowed++
+		s.mu.Unlock()
+		return nil
+	}
+	s.mu.Unlock()
+
+	timer := time.NewTimer(time.Duration(act - t))
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		s.count(&s.allowed)
+		return nil
+	case <-ctx.Done():
+		k.cancel(s, key, n, act)
+		return limiterCtxErr(ctx)
+	}
+}
+
+// cancel gives back the n tokens of a wait for key that would have acted at
+// act, with Reservation.Cancel's rules, and counts the call as denied.
+func (k *KeyedLimiter[K]) cancel(s *keyedShard[K], key K, n int, act int64) {
+	t := int64(time.Since(k.base))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t = s.tick(t)
+	s.denied++
+	// A throttled key is never forgotten, so the entry is still here while
+	// its reservation is in the future.
+	e, found := s.carry(key)
+	if !found || act < t {
+		return
+	}
+	iv := e.cfg.iv
+	if e.cfg.mode != limFinite {
+		iv = 0
+	}
+	if next, ok := e.cfg.giveBack(e.tat, e.cfg.bucketNow(t), n, act, iv); ok {
+		s.cur[key] = keyedEntry{tat: next, cfg: e.cfg}
+	}
+}
+
+// safeConfigFor is configFor with a panic in the PerKey function turned into
+// a *PanicError.
+func (k *KeyedLimiter[K]) safeConfigFor(key K) (c *limConfig, err error) {
+	defer recoverTo(&err)
+	return k.configFor(key), nil
+}
+
+// count adds one to a counter of s under its lock.
+func (s *keyedShard[K]) count(c *uint64) {
+	s.mu.Lock()
+	*c++
+	s.mu.Unlock()
+}
+
+func limiterDeadlineErr(n int) error {
+	return fmt.Errorf("conc: limiter WaitN(n=%d) would pass the context deadline: %w", n, context.DeadlineExceeded)
+}
