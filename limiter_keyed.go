@@ -63,6 +63,12 @@ type keyedShard[K comparable] struct {
 	rotated  int64 // when cur became the current generation
 	max      int   // keys this shard may hold
 	cur, old map[K]keyedEntry
+	// curMin and oldMin are lower bounds of the bucket words in cur and
+	// old (finite rates only): no key of a generation can be full before
+	// its bound, so a shard at its cap refuses a new key without any work
+	// until then. Words only grow (Cancel's decrease is noted too), so a
+	// bound stays valid until the generation is rebuilt, which refreshes it.
+	curMin, oldMin int64
 
 	allowed, denied, refused, forgotten uint64
 	_                                   [64]byte
@@ -153,6 +159,7 @@ func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOp
 	for i := range k.shards {
 		k.shards[i].max = o.maxKeys / n
 		k.shards[i].cur = make(map[K]keyedEntry)
+		k.shards[i].curMin, k.shards[i].oldMin = math.MaxInt64, math.MaxInt64
 	}
 	return k
 }
@@ -228,7 +235,7 @@ func (k *KeyedLimiter[K]) allowSlow(s *keyedShard[K], key K, n int, t int64) boo
 		s.refused++
 		ok = false
 	default:
-		s.cur[key] = keyedEntry{tat: next, cfg: e.cfg}
+		s.insert(key, keyedEntry{tat: next, cfg: e.cfg})
 		s.allowed++
 	}
 	s.maintain(t)
@@ -304,9 +311,18 @@ func (s *keyedShard[K]) carry(key K) (keyedEntry, bool) {
 	}
 	if e, ok = s.old[key]; ok {
 		delete(s.old, key)
-		s.cur[key] = e
+		s.insert(key, e)
 	}
 	return e, ok
+}
+
+// insert puts an entry into the current generation and keeps curMin a
+// lower bound of its words. s.mu must be held.
+func (s *keyedShard[K]) insert(key K, e keyedEntry) {
+	s.cur[key] = e
+	if e.cfg.mode == limFinite {
+		s.curMin = min(s.curMin, e.tat)
+	}
 }
 
 // maintain is the incremental cleanup every call pays for: a few entries
@@ -324,6 +340,7 @@ func (s *keyedShard[K]) maintain(t int64) {
 // it like the old one would keep a flood's worth of memory alive.
 func (s *keyedShard[K]) rotate(t int64) {
 	s.old, s.cur, s.rotated = s.cur, make(map[K]keyedEntry), t
+	s.oldMin, s.curMin = s.curMin, math.MaxInt64
 }
 
 // sweep moves up to budget entries out of the old generation: a full bucket
@@ -335,22 +352,31 @@ func (s *keyedShard[K]) sweep(t int64, budget int) {
 		if e.cfg.mode == limInf || e.tat <= e.cfg.bucketNow(t) {
 			s.forgotten++
 		} else {
-			s.cur[key] = e
+			s.insert(key, e)
 		}
 		if budget--; budget == 0 {
 			break
 		}
 	}
 	if len(s.old) == 0 {
-		s.old = nil
+		s.old, s.oldMin = nil, math.MaxInt64
 	}
 }
 
 // room reports whether the shard can take one more key, forgetting full
-// buckets to make room when it is at its cap. The work is bounded, so under
-// a flood in which every key is throttled a refusal costs a few map moves,
-// not a scan. s.mu must be held.
+// buckets to make room when it is at its cap. The work is bounded: a few map
+// moves at most, and none at all while the generations' lower bounds say no
+// bucket can be full yet, so under a flood in which every key is throttled a
+// refusal costs about as much as an admission. A full bucket that the bounded
+// sweep has not reached yet can cost a newcomer a refusal; the sweep reaches
+// it within a few calls. s.mu must be held.
 func (s *keyedShard[K]) room(t int64) bool {
+	if len(s.cur)+len(s.old) < s.max {
+		return true
+	}
+	if t < min(s.curMin, s.oldMin) {
+		return false // no bucket here can be full yet
+	}
 	for range 2 {
 		if len(s.cur)+len(s.old) < s.max {
 			return true

@@ -112,7 +112,7 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 		s.mu.Unlock()
 		return ErrTooManyKeys
 	default:
-		s.cur[key] = keyedEntry{tat: next, cfg: c}
+		s.insert(key, keyedEntry{tat: next, cfg: c})
 	}
 	s.maintain(t)
 	if act <= t {
@@ -153,7 +153,7 @@ func (k *KeyedLimiter[K]) cancel(s *keyedShard[K], key K, n int, act int64) {
 		iv = 0
 	}
 	if next, ok := e.cfg.giveBack(e.tat, e.cfg.bucketNow(t), n, act, iv); ok {
-		s.cur[key] = keyedEntry{tat: next, cfg: e.cfg}
+		s.insert(key, keyedEntry{tat: next, cfg: e.cfg})
 	}
 }
 
