@@ -1,0 +1,179 @@
+package conc
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// BenchmarkLimiter measures one Allow call. Workloads:
+//
+//	admit-g1, admit-g2  a rate so high that every call is admitted, with 1
+//	                    and 2 goroutines calling;
+//	half-g1, half-g2    a rate of half what Limiter alone achieves with that
+//	                    many goroutines (measured once per process), so that
+//	                    about half the calls are admitted and half denied.
+//
+// Every result carries admitted/op, the fraction of calls admitted, because
+// a limiter that denies is cheaper than one that admits: the channel limiter
+// cannot refill faster than its ticker and mostly denies in "admit".
+func BenchmarkLimiter(b *testing.B) {
+	impls := []struct {
+		name string
+		make func(perSecond float64, burst int) (allower, func())
+	}{
+		{"conc", func(r float64, n int) (allower, func()) { return NewLimiter(r, n), func() {} }},
+		{"mutex", func(r float64, n int) (allower, func()) { return newNaiveMutexLimiter(r, n), func() {} }},
+		{"chan", func(r float64, n int) (allower, func()) {
+			l := newNaiveChanLimiter(r, n)
+			return l, l.Stop
+		}},
+	}
+	for _, w := range limiterWorkloads {
+		b.Run(w.name, func(b *testing.B) {
+			perSecond, burst := w.rate()
+			for _, impl := range impls {
+				b.Run(impl.name, func(b *testing.B) {
+					l, stop := impl.make(perSecond, burst)
+					defer stop()
+					runAllowers(b, w.goroutines, l.Allow)
+				})
+			}
+		})
+	}
+}
+
+type allower interface{ Allow() bool }
+
+// limiterWorkloads are shared with bench/peers, which repeats them.
+var limiterWorkloads = []struct {
+	name       string
+	goroutines int
+	rate       func() (float64, int)
+}{
+	{"admit-g1", 1, func() (float64, int) { return 1e12, 1000 }},
+	{"admit-g2", 2, func() (float64, int) { return 1e12, 1000 }},
+	{"half-g1", 1, func() (float64, int) { return halfRate(1), 10 }},
+	{"half-g2", 2, func() (float64, int) { return halfRate(2), 10 }},
+}
+
+// runAllowers splits b.N calls of allow among g goroutines and reports the
+// fraction admitted. One b.N iteration is one call.
+func runAllowers(b *testing.B, g int, allow func() bool) {
+	b.ReportAllocs()
+	var admitted atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for i := range g {
+		n := b.N / g
+		if i < b.N%g {
+			n++
+		}
+		wg.Go(func() {
+			ok := 0
+			for range n {
+				if allow() {
+					ok++
+				}
+			}
+			admitted.Add(int64(ok))
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	b.ReportMetric(float64(admitted.Load())/float64(b.N), "admitted/op")
+}
+
+var (
+	halfRateMu    sync.Mutex
+	halfRateCache = map[[2]int]float64{}
+)
+
+// halfRate is half the calls a second that g goroutines achieve on an
+// always-admitting Limiter at the current GOMAXPROCS, measured for 50 ms once.
+func halfRate(g int) float64 {
+	halfRateMu.Lock()
+	defer halfRateMu.Unlock()
+	key := [2]int{g, runtime.GOMAXPROCS(0)}
+	if r, ok := halfRateCache[key]; ok {
+		return r
+	}
+	// Denials are cheaper than admissions, so the rate that admits half
+	// is found in two rounds: all admitted, then at half that rate.
+	r := 1e12
+	for range 2 {
+		l := NewLimiter(r, 10)
+		var calls atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		for range g {
+			wg.Go(func() {
+				n := int64(0)
+				for time.Since(start) < 50*time.Millisecond {
+					for range 100 {
+						l.Allow()
+					}
+					n += 100
+				}
+				calls.Add(n)
+			})
+		}
+		wg.Wait()
+		r = float64(calls.Load()) / time.Since(start).Seconds() / 2
+	}
+	halfRateCache[key] = r
+	return r
+}
+
+// BenchmarkKeyedLimiter measures one Allow call with a random key out of
+// 100k (IP-address-like strings, precomputed), every call admitted, every
+// key known after a warm-up: the steady state of a per-client limiter. It
+// runs GOMAXPROCS goroutines.
+func BenchmarkKeyedLimiter(b *testing.B) {
+	const nkeys = 100_000
+	keys := make([]string, nkeys)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("10.%d.%d.%d", i>>16, (i>>8)&255, i&255)
+	}
+	// A random walk over the keys, shared by all goroutines from different
+	// starting points, so that picking a key costs the same for every impl.
+	rng := rand.New(rand.NewPCG(1, 2))
+	order := make([]int32, 1<<20)
+	for i := range order {
+		order[i] = int32(rng.IntN(nkeys))
+	}
+	// A rate of one a second with a huge burst: every call is admitted and
+	// no bucket is ever full again, so no key is ever forgotten.
+	const perSecond, burst = 1, 1 << 30
+	impls := []struct {
+		name  string
+		allow func() func(string) bool
+	}{
+		{"conc", func() func(string) bool { return NewKeyedLimiter[string](perSecond, burst).Allow }},
+		{"mutex", func() func(string) bool { return newNaiveKeyedLimiter(perSecond, burst).Allow }},
+	}
+	b.Run("keys=100k", func(b *testing.B) {
+		for _, impl := range impls {
+			b.Run(impl.name, func(b *testing.B) {
+				allow := impl.allow()
+				for _, k := range keys {
+					allow(k)
+				}
+				b.ReportAllocs()
+				var next atomic.Int64
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(next.Add(1)) * 7919
+					for pb.Next() {
+						allow(keys[order[i&(len(order)-1)]])
+						i++
+					}
+				})
+			})
+		}
+	})
+}
