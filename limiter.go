@@ -226,7 +226,55 @@ func (l *Limiter) Tokens() float64 {
 // It never blocks and does not allocate. Use it to drop or reject events
 // that exceed the rate; use Wait to slow them down instead.
 func (l *Limiter) Allow() bool {
-	return l.AllowN(1)
+	// AllowN(1) spelled out: this is the hottest path of the package, and
+	// for n = 1 the burst check is implied by the tau check (burst 0 means
+	// tau 0), so an admission is a load, a clock reading and one CAS.
+	for {
+		s := l.st.Load()
+		if s == nil {
+			return false
+		}
+		if s.mode == limInf {
+			return true
+		}
+		if admitted, retry := s.take1(l.base); !retry {
+			return admitted
+		}
+	}
+}
+
+// take1 is Allow's attempt on state s; retry reports that s was sealed.
+//
+// The clock is read after the first load of the word. When the CAS loses to
+// another decision, the word is reloaded but the clock is not read again: a
+// reading older than the word's last writer is harmless in GCRA, because
+// max(tat, now) then picks tat, so the stale reading can only make the check
+// stricter, never credit refill time twice. (Every admission raises the
+// word by at least one interval past its own clock reading, which is all
+// the admissions ≤ burst + rate·T bound needs.) Saving the second clock
+// reading halves the cost of a contended retry. A denial after a lost race
+// is confirmed with a fresh reading, so staleness never denies an event that
+// a fresh clock would admit.
+func (s *limState) take1(base time.Time) (admitted, retry bool) {
+	tat := s.tat.Load()
+	if tat == limSealed {
+		runtime.Gosched()
+		return false, true
+	}
+	now := s.now(base)
+	for lost := false; ; lost = true {
+		next := max(tat, now) + s.iv
+		if next-now > s.tau {
+			return false, lost
+		}
+		if s.tat.CompareAndSwap(tat, next) {
+			return true, false
+		}
+		if tat = s.tat.Load(); tat == limSealed {
+			runtime.Gosched()
+			return false, true
+		}
+	}
 }
 
 // AllowN reports whether n events may happen now, and takes n tokens if so
