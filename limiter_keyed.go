@@ -327,13 +327,38 @@ func (s *keyedShard[K]) insert(key K, e keyedEntry) {
 
 // maintain is the incremental cleanup every call pays for: a few entries
 // out of the old generation while there is one, else a rotation once the
-// current generation is old enough. s.mu must be held.
+// current generation is old enough and may hold a full bucket (t has passed
+// its lower bound). A set of keys that all stay throttled is therefore not
+// rotated at all, so their calls never pay for rebuilding a map.
+// s.mu must be held.
 func (s *keyedShard[K]) maintain(t int64) {
 	if s.old != nil {
 		s.sweep(t, keyedSweep)
-	} else if t-s.rotated >= keyedRotateEvery && len(s.cur) > 0 {
-		s.rotate(t)
+	} else if t >= s.curMin && t-s.rotated >= keyedRotateEvery && len(s.cur) > 0 {
+		if s.sampleFull(t) {
+			s.rotate(t)
+		} else {
+			s.rotated = t // nothing to gain yet; look again in a while
+		}
 	}
+}
+
+// sampleFull reports whether a few entries of the current generation, taken
+// where map iteration happens to start, include a full bucket. curMin is a
+// bound from the time entries were written, so it can be far below every
+// word of a set of busy keys; the sample avoids rebuilding a map that
+// would forget nothing.
+func (s *keyedShard[K]) sampleFull(t int64) bool {
+	n := 8
+	for _, e := range s.cur {
+		if e.cfg.mode == limFinite && e.tat <= t {
+			return true
+		}
+		if n--; n == 0 {
+			break
+		}
+	}
+	return false
 }
 
 // rotate retires the current generation. The new map starts small: sizing
