@@ -40,10 +40,17 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 	}
 	n = max(n, 0)
 	s := &k.shards[maphash.Comparable(k.seed, key)&k.mask]
+	// The order of the checks follows Limiter.WaitN, except that a done
+	// context is noticed before the burst: the burst of a new key is only
+	// known after the PerKey function ran, and there is no point running
+	// it for a caller that has already gone.
 	if ctx.Err() != nil {
 		s.count(&s.denied)
 		return limiterCtxErr(ctx)
 	}
+	// The deadline in the limiter's own clock, so that "would the tokens
+	// come in time" is one comparison under the lock, with no second clock
+	// reading.
 	deadline := int64(math.MaxInt64)
 	if d, ok := ctx.Deadline(); ok {
 		deadline = int64(d.Sub(k.base))
@@ -79,6 +86,8 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 		s.mu.Unlock()
 		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, c.burst)
 	}
+	// The reservation itself: GCRA as in Limiter.reserveN, on the entry's
+	// word under the shard lock instead of with a CAS.
 	now := c.bucketNow(t)
 	next := max(e.tat, now) + int64(n)*c.iv
 	act := t
@@ -102,6 +111,9 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 			return limiterDeadlineErr(n)
 		}
 	}
+	// Commit, with AllowN's rules for a new key: nothing to store while the
+	// bucket is still full, and no room means ErrTooManyKeys rather than
+	// evicting a throttled key.
 	switch {
 	case found:
 		s.cur[key] = keyedEntry{tat: next, cfg: c}
@@ -122,6 +134,9 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 	}
 	s.mu.Unlock()
 
+	// The tokens are reserved; wait for their time without any lock. The
+	// call is counted when it ends, so that a cancelled wait is counted
+	// once, as denied.
 	timer := time.NewTimer(time.Duration(act - t))
 	defer timer.Stop()
 	select {
@@ -164,13 +179,20 @@ func (k *KeyedLimiter[K]) safeConfigFor(key K) (c *limConfig, err error) {
 	return k.configFor(key), nil
 }
 
-// count adds one to a counter of s under its lock.
+// count adds one to a counter of s under its lock. The counters are plain
+// integers guarded by the shard mutex that the hot path holds anyway, so
+// counting costs AllowN nothing; the paths that count outside the hot path
+// take the lock just for it.
 func (s *keyedShard[K]) count(c *uint64) {
 	s.mu.Lock()
 	*c++
 	s.mu.Unlock()
 }
 
+// limiterDeadlineErr is the error of a wait refused because its tokens would
+// come after the context's deadline. It matches context.DeadlineExceeded, as
+// the deadline passing would, without making the caller wait for it (where
+// x/time/rate returns an error that matches nothing).
 func limiterDeadlineErr(n int) error {
 	return fmt.Errorf("conc: limiter WaitN(n=%d) would pass the context deadline: %w", n, context.DeadlineExceeded)
 }

@@ -2,7 +2,9 @@ package conc
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -30,12 +32,17 @@ import (
 //   - Cancel is applied only to reservations made under the current limit and
 //     burst: after SetLimit/SetBurst x/time/rate still measures "reserved
 //     after this one" with its old lastEvent, Limiter with the new config;
-//   - a second Cancel before any event is admitted again: x/time/rate keeps
-//     the last reservation's time to act (lastEvent) apart and moves it back
-//     only when that very reservation is cancelled; a one-word GCRA state
-//     infers it from the bucket word, which every Cancel moves back. Until the
-//     next admitted event the two may then differ on how much a further Cancel
-//     returns (both return at most what was reserved, never more);
+//   - Cancel after an earlier Cancel, or of a reservation that acts after
+//     the latest one: x/time/rate gives back n minus what was reserved after
+//     the reservation, measured from lastEvent, the time to act of the latest
+//     reservation, which it keeps apart and moves back only when that very
+//     reservation is cancelled; a one-word GCRA state infers it from the
+//     bucket word, which every Cancel moves back. After one Cancel a newer
+//     reservation can act before an older one, and x/time/rate then returns
+//     more tokens than the older one took (found by FuzzLimiterMatchesXTimeRate);
+//     Limiter never returns more than n. The program cancels only while no
+//     Cancel happened since the latest admitted event, and only reservations
+//     that act no later than it;
 //   - leaving Inf in the very instant of the previous SetLimit/SetBurst:
 //     x/time/rate then restores the token count from before Inf (no time
 //     passed to refill it), Limiter always comes back full.
@@ -52,6 +59,7 @@ type modelReservation struct {
 	ours Reservation
 	ref  *rate.Reservation
 	gen  int
+	act  time.Time
 }
 
 func TestLimiterMatchesXTimeRate(t *testing.T) {
@@ -74,7 +82,8 @@ func runModelProgram(t *testing.T, rng *rand.Rand, steps int) {
 	gen := 0
 	lastSet := time.Now()
 	var lastOp int
-	cancelled := false // a Cancel since the last admitted event
+	cancelled := false     // a Cancel since the last admitted event
+	lastAct := time.Time{} // the time to act of the last admitted event
 
 	for step := range steps {
 		where := fmt.Sprintf("step %d (limit %v, burst %d)", step, limit, burst)
@@ -85,7 +94,9 @@ func runModelProgram(t *testing.T, rng *rand.Rand, steps int) {
 			n := rng.IntN(burst + 3)
 			ok := ours.AllowN(n)
 			require.Equal(t, ref.AllowN(time.Now(), n), ok, "%s: AllowN(%d)", where, n)
-			cancelled = cancelled && !ok
+			if ok {
+				cancelled, lastAct = false, time.Now()
+			}
 
 		case op < 55: // ReserveN
 			n := rng.IntN(burst + 3)
@@ -95,11 +106,12 @@ func runModelProgram(t *testing.T, rng *rand.Rand, steps int) {
 				break
 			}
 			mr := modelReservation{ours: ours.ReserveN(n), ref: ref.ReserveN(time.Now(), n), gen: gen}
+			mr.act = time.Now().Add(mr.ref.Delay())
 			require.Equal(t, mr.ref.OK(), mr.ours.OK(), "%s: ReserveN(%d).OK", where, n)
 			require.Equal(t, mr.ref.Delay(), mr.ours.Delay(), "%s: ReserveN(%d).Delay", where, n)
 			if mr.ours.OK() {
 				open = append(open, mr)
-				cancelled = false
+				cancelled, lastAct = false, mr.act
 			}
 
 		case op < 65: // Cancel one reservation of this configuration
@@ -109,7 +121,7 @@ func runModelProgram(t *testing.T, rng *rand.Rand, steps int) {
 			i := rng.IntN(len(open))
 			mr := open[i]
 			open = append(open[:i], open[i+1:]...)
-			if mr.gen == gen && !cancelled {
+			if mr.gen == gen && !cancelled && !mr.act.After(lastAct) {
 				mr.ref.Cancel()
 				mr.ours.Cancel()
 				cancelled = true
@@ -156,4 +168,74 @@ func runModelProgram(t *testing.T, rng *rand.Rand, steps int) {
 		require.Equal(t, float64(ref.Limit()), ours.Limit(), where)
 		require.Equal(t, ref.Burst(), ours.Burst(), where)
 	}
+}
+
+// FuzzLimiterMatchesXTimeRate runs the differential program from seeds the
+// fuzzer picks (make fuzz); go test runs the seed corpus only.
+func FuzzLimiterMatchesXTimeRate(f *testing.F) {
+	f.Add(uint64(0), uint64(71360))
+	f.Add(uint64(32), uint64(71360))
+	f.Add(uint64(424), uint64(71397)) // x/time/rate returning more than n on Cancel
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		synctest.Test(t, func(t *testing.T) {
+			runModelProgram(t, rand.New(rand.NewPCG(a, b)), 200)
+		})
+	})
+}
+
+// FuzzLimiterParameters feeds arbitrary rates, bursts and counts: NewLimiter
+// either panics with a conc: message or builds a limiter that never admits
+// more than its burst in one instant, never holds more tokens than its burst
+// and refills no faster than its rate.
+func FuzzLimiterParameters(f *testing.F) {
+	f.Add(1.0, 1, 1)
+	f.Add(0.0, 0, 0)
+	f.Add(1e300, 1<<62, 5)
+	f.Add(1e-300, 3, 2)
+	f.Add(3.0, 7, -4)
+	f.Add(math.Inf(1), 0, 1<<40)
+	f.Fuzz(func(t *testing.T, perSecond float64, burst, n int) {
+		var l *Limiter
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					require.True(t, strings.HasPrefix(fmt.Sprint(r), "conc: "), r)
+				}
+			}()
+			l = NewLimiter(perSecond, burst)
+		}()
+		if l == nil {
+			return
+		}
+		synctest.Test(t, func(t *testing.T) {
+			finite := l.Limit() < Inf
+			admitted := 0.0
+			for range 20 {
+				if l.AllowN(n) {
+					admitted += float64(max(n, 0))
+				}
+			}
+			if finite {
+				require.LessOrEqual(t, admitted, float64(burst), "in one instant")
+			}
+			require.LessOrEqual(t, l.Tokens(), float64(burst)+1e-9)
+			r := l.ReserveN(n)
+			if r.OK() {
+				require.GreaterOrEqual(t, r.Delay(), time.Duration(0))
+				r.Cancel()
+			}
+			time.Sleep(time.Hour)
+			require.LessOrEqual(t, l.Tokens(), float64(burst)+1e-9)
+			if finite && n > 0 {
+				before := l.Tokens()
+				got := 0.0
+				for range 20 {
+					if l.AllowN(n) {
+						got += float64(n)
+					}
+				}
+				require.LessOrEqual(t, got, math.Max(before, 0)+1e-9)
+			}
+		})
+	})
 }

@@ -137,11 +137,17 @@ func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, never bool) {
 			runtime.Gosched()
 			continue
 		}
+		// t is real time (for the time to act), now is bucket time (frozen
+		// at 0 while the rate is zero). As in Allow, the clock is read
+		// after the word is loaded.
 		t := int64(time.Since(l.base))
 		now := t
 		if s.mode == limZero {
 			now = 0
 		}
+		// next-now-tau is how far the word runs past a full bucket's
+		// tolerance: the time until the last of the n tokens has been
+		// earned. Positive means the holder must wait that long.
 		next := max(tat, now) + int64(n)*s.iv
 		act := t
 		if wait := next - now - s.tau; wait > 0 {
@@ -192,12 +198,17 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	if ctx.Err() != nil {
 		return limiterCtxErr(ctx)
 	}
+	// The deadline in the limiter's clock: the reservation then checks
+	// "in time?" against its own clock reading, with no second one.
 	deadline := int64(math.MaxInt64)
 	if d, ok := ctx.Deadline(); ok && s != nil {
 		deadline = int64(d.Sub(l.base))
 	}
 	r, never := l.reserveN(n, deadline)
 	if !r.ok {
+		// A wait that no deadline could have saved (rate 0) blocks until
+		// ctx is done, as in x/time/rate; any other refusal is the
+		// deadline's, reported at once.
 		if never && deadline == math.MaxInt64 {
 			<-ctx.Done()
 			return limiterCtxErr(ctx)
