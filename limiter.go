@@ -173,9 +173,14 @@ func checkLimiterRate(perSecond float64) {
 // Deliberate differences from x/time/rate: the methods read the clock
 // themselves (there is no AllowN(t, n) form: taking the time inside the
 // decision is what keeps the bucket from moving backwards); a negative n
-// counts as 0, where x/time/rate adds tokens to the bucket; a reservation that could never be served
-// (rate 0, not enough tokens) is refused rather than granted at
-// time.Now()+InfDuration.
+// counts as 0, where x/time/rate adds tokens to the bucket; a reservation
+// that could never be served (rate 0, not enough tokens) is refused rather
+// than granted at time.Now()+InfDuration; Cancel never gives back more
+// tokens than the reservation took (x/time/rate can, after an earlier
+// Cancel). The rate is kept as a whole number of nanoseconds per token
+// (rates above 1e9 a second act as 1e9), and a bucket holds at most 73
+// years' worth of refill, which only matters for absurd burst-to-rate
+// ratios.
 func NewLimiter(perSecond float64, burst int) *Limiter {
 	checkLimiterRate(perSecond)
 	checkNonNegative("limiter burst", burst)

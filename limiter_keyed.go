@@ -28,16 +28,20 @@ import (
 //     throttled, which is the safe side for a limiter.
 //
 // There is no sweeper goroutine. Cleanup is incremental, on the call path:
-// once in a while (at least a second apart, or at once when a shard is full)
-// a shard retires its current map to "old" and starts a new one; every call
+// when a shard is full, or at most once a second when a sample of its keys
+// shows a full bucket, a shard retires its current map to "old" and starts
+// a new one; every call
 // on the shard then moves a few entries out of the old map (forgetting the
 // full ones, carrying the throttled ones over), and a key met in the old map
 // is carried over too. When the old map is empty it is dropped, which is what
 // returns its memory: Go maps never shrink on delete, so only replacing them
 // lets the heap shrink after a flood.
 //
-// Calls for a key already known take one shard lock, do not allocate and
-// read the clock once. The zero value denies every event (as a Limiter with
+// Allow never blocks; Wait blocks until the key's tokens come, and waiters
+// of one key are served in the order they called. Calls for a key already
+// known take one shard lock, do not allocate and read the clock once. A
+// busy set of keys that stay throttled is never rotated, so it pays for no
+// map rebuilds. The zero value denies every event (as a Limiter with
 // rate 0 and burst 0); make one with NewKeyedLimiter. A KeyedLimiter is safe
 // for concurrent use and must not be copied after first use.
 type KeyedLimiter[K comparable] struct {
