@@ -95,8 +95,11 @@ func MaxKeys(n int) KeyedOption {
 
 // PerKey gives each new key the rate and burst that fn returns for it,
 // instead of the limiter's own (premium clients, an allow-list with Inf, a
-// block-list with rate 0 and burst 0). fn is called once per new key, outside
-// every lock, so it may be slow or call back into the limiter; a panic in it
+// block-list with rate 0 and burst 0). fn is called whenever a key is not
+// remembered: a new key, a key forgotten after its bucket filled up, and on
+// every call of a key that is never worth remembering (rate Inf, or a bucket
+// still full after the call), so keep it cheap. It runs outside every lock,
+// so it may call back into the limiter; a panic in it
 // reaches the caller of Allow, and Wait returns it as a *PanicError. Burst 0
 // with a finite rate is allowed here: it blocks the key. fn's key type must be
 // the limiter's, or NewKeyedLimiter panics.
