@@ -19,37 +19,75 @@ import (
 //	                    about half the calls are admitted and half denied.
 //
 // The "clock" impl only reads the clock, as every limiter here but chan must
-// once per call: it is the floor. Every result carries admitted/op, the fraction of calls admitted, because
-// a limiter that denies is cheaper than one that admits: the channel limiter
-// cannot refill faster than its ticker and mostly denies in "admit".
+// once per call: it is the floor. Every result carries admitted/op, the
+// fraction of calls admitted, because a limiter that denies is cheaper than
+// one that admits: the channel limiter cannot refill faster than its ticker
+// and mostly denies in "admit". Each impl's loop calls its Allow directly (no
+// interface or func value in between), as user code would.
 func BenchmarkLimiter(b *testing.B) {
+	nop := func() {}
 	impls := []struct {
 		name string
-		make func(perSecond float64, burst int) (allower, func())
+		make func(perSecond float64, burst int) (loop func(n int) int, stop func())
 	}{
-		{"conc", func(r float64, n int) (allower, func()) { return NewLimiter(r, n), func() {} }},
-		{"mutex", func(r float64, n int) (allower, func()) { return newNaiveMutexLimiter(r, n), func() {} }},
-		{"chan", func(r float64, n int) (allower, func()) {
-			l := newNaiveChanLimiter(r, n)
-			return l, l.Stop
+		{"conc", func(r float64, n int) (func(int) int, func()) {
+			l := NewLimiter(r, n)
+			return func(n int) (ok int) {
+				for range n {
+					if l.Allow() {
+						ok++
+					}
+				}
+				return ok
+			}, nop
 		}},
-		{"clock", func(float64, int) (allower, func()) { return clockReader{time.Now()}, func() {} }},
+		{"mutex", func(r float64, n int) (func(int) int, func()) {
+			l := newNaiveMutexLimiter(r, n)
+			return func(n int) (ok int) {
+				for range n {
+					if l.Allow() {
+						ok++
+					}
+				}
+				return ok
+			}, nop
+		}},
+		{"chan", func(r float64, n int) (func(int) int, func()) {
+			l := newNaiveChanLimiter(r, n)
+			return func(n int) (ok int) {
+				for range n {
+					if l.Allow() {
+						ok++
+					}
+				}
+				return ok
+			}, l.Stop
+		}},
+		{"clock", func(float64, int) (func(int) int, func()) {
+			c := clockReader{time.Now()}
+			return func(n int) (ok int) {
+				for range n {
+					if c.Allow() {
+						ok++
+					}
+				}
+				return ok
+			}, nop
+		}},
 	}
 	for _, w := range limiterWorkloads {
 		b.Run(w.name, func(b *testing.B) {
 			perSecond, burst := w.rate()
 			for _, impl := range impls {
 				b.Run(impl.name, func(b *testing.B) {
-					l, stop := impl.make(perSecond, burst)
+					loop, stop := impl.make(perSecond, burst)
 					defer stop()
-					runAllowers(b, w.goroutines, l.Allow)
+					runAllowers(b, w.goroutines, loop)
 				})
 			}
 		})
 	}
 }
-
-type allower interface{ Allow() bool }
 
 // clockReader is the floor of any limiter that reads the clock per call: it
 // only reads the monotonic clock the way Limiter does. On the project's
@@ -71,9 +109,9 @@ var limiterWorkloads = []struct {
 	{"half-g2", 2, func() (float64, int) { return halfRate(2), 10 }},
 }
 
-// runAllowers splits b.N calls of allow among g goroutines and reports the
-// fraction admitted. One b.N iteration is one call.
-func runAllowers(b *testing.B, g int, allow func() bool) {
+// runAllowers splits b.N calls among g goroutines, each running loop for its
+// share, and reports the fraction admitted. One b.N iteration is one call.
+func runAllowers(b *testing.B, g int, loop func(n int) (admitted int)) {
 	b.ReportAllocs()
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -83,15 +121,7 @@ func runAllowers(b *testing.B, g int, allow func() bool) {
 		if i < b.N%g {
 			n++
 		}
-		wg.Go(func() {
-			ok := 0
-			for range n {
-				if allow() {
-					ok++
-				}
-			}
-			admitted.Add(int64(ok))
-		})
+		wg.Go(func() { admitted.Add(int64(loop(n))) })
 	}
 	wg.Wait()
 	b.StopTimer()

@@ -22,15 +22,41 @@ import (
 // never sleeps; in the half workloads it would pace the callers instead of
 // denying them, which measures something else.
 func BenchmarkLimiter(b *testing.B) {
+	// Each impl's loop calls the library directly, as user code would.
 	type impl struct {
-		name  string
-		allow func(perSecond float64, burst int) func() bool
+		name string
+		loop func(perSecond float64, burst int) func(n int) int
 	}
-	concImpl := impl{"conc", func(r float64, n int) func() bool { return conc.NewLimiter(r, n).Allow }}
-	xrate := impl{"xrate", func(r float64, n int) func() bool { return rate.NewLimiter(rate.Limit(r), n).Allow }}
-	uber := impl{"uber", func(float64, int) func() bool {
+	concImpl := impl{"conc", func(r float64, b int) func(int) int {
+		l := conc.NewLimiter(r, b)
+		return func(n int) (ok int) {
+			for range n {
+				if l.Allow() {
+					ok++
+				}
+			}
+			return ok
+		}
+	}}
+	xrate := impl{"xrate", func(r float64, b int) func(int) int {
+		l := rate.NewLimiter(rate.Limit(r), b)
+		return func(n int) (ok int) {
+			for range n {
+				if l.Allow() {
+					ok++
+				}
+			}
+			return ok
+		}
+	}}
+	uber := impl{"uber", func(float64, int) func(int) int {
 		l := ratelimit.New(1_000_000_000)
-		return func() bool { l.Take(); return true }
+		return func(n int) int {
+			for range n {
+				l.Take()
+			}
+			return n
+		}
 	}}
 	workloads := []struct {
 		name       string
@@ -48,16 +74,16 @@ func BenchmarkLimiter(b *testing.B) {
 			perSecond, burst := w.rate()
 			for _, im := range w.impls {
 				b.Run(im.name, func(b *testing.B) {
-					runAllowers(b, w.goroutines, im.allow(perSecond, burst))
+					runAllowers(b, w.goroutines, im.loop(perSecond, burst))
 				})
 			}
 		})
 	}
 }
 
-// runAllowers splits b.N calls of allow among g goroutines and reports the
-// fraction admitted.
-func runAllowers(b *testing.B, g int, allow func() bool) {
+// runAllowers splits b.N calls among g goroutines, each running loop for its
+// share, and reports the fraction admitted.
+func runAllowers(b *testing.B, g int, loop func(n int) (admitted int)) {
 	b.ReportAllocs()
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -67,15 +93,7 @@ func runAllowers(b *testing.B, g int, allow func() bool) {
 		if i < b.N%g {
 			n++
 		}
-		wg.Go(func() {
-			ok := 0
-			for range n {
-				if allow() {
-					ok++
-				}
-			}
-			admitted.Add(int64(ok))
-		})
+		wg.Go(func() { admitted.Add(int64(loop(n))) })
 	}
 	wg.Wait()
 	b.StopTimer()
