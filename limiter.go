@@ -231,9 +231,21 @@ func (l *Limiter) Tokens() float64 {
 // It never blocks and does not allocate. Use it to drop or reject events
 // that exceed the rate; use Wait to slow them down instead.
 func (l *Limiter) Allow() bool {
-	// AllowN(1) spelled out: this is the hottest path of the package, and
-	// for n = 1 the burst check is implied by the tau check (burst 0 means
-	// tau 0), so an admission is a load, a clock reading and one CAS.
+	// AllowN(1) spelled out in one function (no call but the clock's):
+	// this is the hottest path of the package. For n = 1 the burst check is
+	// implied by the tau check (burst 0 means tau 0), so an admission is a
+	// load, a clock reading and one CAS.
+	//
+	// The clock is read after the first load of the word. When the CAS
+	// loses to another decision, the word is reloaded but the clock is not
+	// read again: a reading older than the word's last writer is harmless
+	// in GCRA, because max(tat, now) then picks tat, so the stale reading
+	// can only make the check stricter, never credit refill time twice.
+	// (Every admission raises the word by at least one interval past its
+	// own clock reading, which is all the admissions ≤ burst + rate·T bound
+	// needs.) Saving the second reading halves the cost of a contended
+	// retry. A denial after a lost race is confirmed with a fresh reading,
+	// so staleness never denies an event that a fresh clock would admit.
 	for {
 		s := l.st.Load()
 		if s == nil {
@@ -242,42 +254,27 @@ func (l *Limiter) Allow() bool {
 		if s.mode == limInf {
 			return true
 		}
-		if admitted, retry := s.take1(l.base); !retry {
-			return admitted
-		}
-	}
-}
-
-// take1 is Allow's attempt on state s; retry reports that s was sealed.
-//
-// The clock is read after the first load of the word. When the CAS loses to
-// another decision, the word is reloaded but the clock is not read again: a
-// reading older than the word's last writer is harmless in GCRA, because
-// max(tat, now) then picks tat, so the stale reading can only make the check
-// stricter, never credit refill time twice. (Every admission raises the
-// word by at least one interval past its own clock reading, which is all
-// the admissions ≤ burst + rate·T bound needs.) Saving the second clock
-// reading halves the cost of a contended retry. A denial after a lost race
-// is confirmed with a fresh reading, so staleness never denies an event that
-// a fresh clock would admit.
-func (s *limState) take1(base time.Time) (admitted, retry bool) {
-	tat := s.tat.Load()
-	if tat == limSealed {
-		runtime.Gosched()
-		return false, true
-	}
-	now := s.now(base)
-	for lost := false; ; lost = true {
-		next := max(tat, now) + s.iv
-		if next-now > s.tau {
-			return false, lost
-		}
-		if s.tat.CompareAndSwap(tat, next) {
-			return true, false
-		}
-		if tat = s.tat.Load(); tat == limSealed {
+		tat := s.tat.Load()
+		if tat == limSealed {
 			runtime.Gosched()
-			return false, true
+			continue
+		}
+		now := s.now(l.base)
+		for lost := false; ; lost = true {
+			next := max(tat, now) + s.iv
+			if next-now > s.tau {
+				if !lost {
+					return false
+				}
+				break // confirm with a fresh reading
+			}
+			if s.tat.CompareAndSwap(tat, next) {
+				return true
+			}
+			if tat = s.tat.Load(); tat == limSealed {
+				runtime.Gosched()
+				break
+			}
 		}
 	}
 }
