@@ -139,8 +139,8 @@ func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOp
 	k.shards = make([]keyedShard[K], n)
 	k.mask = uint64(n - 1)
 	for i := range k.shards {
-		k.shards[i].max = o.maxKeys / n
-		k.shards[i].cur = make(map[K]keyedEntry)
+		k.shards[i].max = min(o.maxKeys/n, math.MaxInt32) // entry indexes are uint32
+		k.shards[i].cur = make(map[K]uint32)
 		k.shards[i].curMin, k.shards[i].oldMin = math.MaxInt64, math.MaxInt64
 	}
 	return k
@@ -169,13 +169,14 @@ func (k *KeyedLimiter[K]) AllowN(key K, n int) bool {
 	t := int64(time.Since(k.base))
 	s.mu.Lock()
 	t = s.tick(t)
-	e, found := s.cur[key]
+	i, found := s.cur[key]
 	if !found {
 		return k.allowSlow(s, key, n, t)
 	}
+	e := &s.curE[i]
 	next, ok := e.cfg.take(e.tat, e.cfg.bucketNow(t), n)
 	if ok {
-		s.cur[key] = keyedEntry{tat: next, cfg: e.cfg}
+		e.tat = next // in place: no second map operation
 		s.allowed++
 	} else {
 		s.denied++
@@ -188,18 +189,24 @@ func (k *KeyedLimiter[K]) AllowN(key K, n int) bool {
 // allowSlow is AllowN for a key not in s.cur: in the old generation, or new.
 // s.mu is held on entry and released on return.
 func (k *KeyedLimiter[K]) allowSlow(s *keyedShard[K], key K, n int, t int64) bool {
-	e, found := s.carry(key)
-	if !found && k.perKey != nil {
+	i, found := s.carry(key)
+	var e keyedEntry
+	switch {
+	case found:
+		e = s.curE[i]
+	case k.perKey != nil:
 		// Run the user's function outside the lock, then look again: the
 		// key may have arrived meanwhile.
 		s.mu.Unlock()
 		cfg := k.configFor(key)
 		s.mu.Lock()
 		t = s.tick(t)
-		if e, found = s.carry(key); !found {
+		if i, found = s.carry(key); found {
+			e = s.curE[i]
+		} else {
 			e = keyedEntry{tat: math.MinInt64, cfg: cfg}
 		}
-	} else if !found {
+	default:
 		e = keyedEntry{tat: math.MinInt64, cfg: k.def}
 	}
 	now := e.cfg.bucketNow(t)
@@ -208,7 +215,7 @@ func (k *KeyedLimiter[K]) allowSlow(s *keyedShard[K], key K, n int, t int64) boo
 	case !ok:
 		s.denied++
 	case found:
-		s.cur[key] = keyedEntry{tat: next, cfg: e.cfg}
+		s.curE[i].tat = next
 		s.allowed++
 	case e.cfg.mode == limInf || next <= now:
 		// Still full after the event: nothing worth remembering.

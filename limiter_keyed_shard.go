@@ -20,11 +20,19 @@ import (
 // keyedShard is one lock and the keys that hash to it. It is padded to its
 // own cache lines so that two shards never share one.
 type keyedShard[K comparable] struct {
-	mu       sync.Mutex
-	now      int64 // latest clock reading used here: the clock never runs back
-	rotated  int64 // when cur became the current generation
-	max      int   // keys this shard may hold
-	cur, old map[K]keyedEntry
+	mu      sync.Mutex
+	now     int64 // latest clock reading used here: the clock never runs back
+	rotated int64 // when cur became the current generation
+	max     int   // keys this shard may hold
+	// cur and old map a key to its entry's index in curE and oldE. The
+	// entries live in a slice rather than in the map so that a call for a
+	// known key updates its bucket in place: one map lookup instead of a
+	// lookup and an assignment (which hashes the key again). A generation
+	// never deletes from its current map, so curE is append-only; old
+	// entries leave only from the old generation, whose slice is dropped
+	// with its map.
+	cur, old   map[K]uint32
+	curE, oldE []keyedEntry
 	// curMin and oldMin are lower bounds of the bucket words in cur and
 	// old (finite rates only): no key of a generation can be full before
 	// its bound, so a shard at its cap refuses a new key without any work
@@ -52,24 +60,33 @@ func (s *keyedShard[K]) tick(t int64) int64 {
 	return t
 }
 
-// carry finds key in the old generation and moves it to the current one.
-// s.mu must be held.
-func (s *keyedShard[K]) carry(key K) (keyedEntry, bool) {
-	e, ok := s.cur[key]
+// carry finds key in either generation, moving it to the current one, and
+// returns its index in curE. s.mu must be held.
+func (s *keyedShard[K]) carry(key K) (uint32, bool) {
+	i, ok := s.cur[key]
 	if ok || s.old == nil {
-		return e, ok
+		return i, ok
 	}
-	if e, ok = s.old[key]; ok {
+	if i, ok = s.old[key]; ok {
 		delete(s.old, key)
-		s.insert(key, e)
+		return s.insert(key, s.oldE[i]), true
 	}
-	return e, ok
+	return 0, false
 }
 
-// insert puts an entry into the current generation and keeps curMin a
-// lower bound of its words. s.mu must be held.
-func (s *keyedShard[K]) insert(key K, e keyedEntry) {
-	s.cur[key] = e
+// insert puts an entry into the current generation, keeps curMin a lower
+// bound of its words and returns its index. s.mu must be held.
+func (s *keyedShard[K]) insert(key K, e keyedEntry) uint32 {
+	i := uint32(len(s.curE))
+	s.cur[key] = i
+	s.curE = append(s.curE, e)
+	s.note(e)
+	return i
+}
+
+// note keeps curMin a lower bound of the current generation's words after
+// an entry was added or moved back. s.mu must be held.
+func (s *keyedShard[K]) note(e keyedEntry) {
 	if e.cfg.mode == limFinite {
 		s.curMin = min(s.curMin, e.tat)
 	}
@@ -100,8 +117,8 @@ func (s *keyedShard[K]) maintain(t int64) {
 // would forget nothing.
 func (s *keyedShard[K]) sampleFull(t int64) bool {
 	n := 8
-	for _, e := range s.cur {
-		if e.cfg.mode == limFinite && e.tat <= t {
+	for _, i := range s.cur {
+		if e := &s.curE[i]; e.cfg.mode == limFinite && e.tat <= t {
 			return true
 		}
 		if n--; n == 0 {
@@ -114,7 +131,8 @@ func (s *keyedShard[K]) sampleFull(t int64) bool {
 // rotate retires the current generation. The new map starts small: sizing
 // it like the old one would keep a flood's worth of memory alive.
 func (s *keyedShard[K]) rotate(t int64) {
-	s.old, s.cur, s.rotated = s.cur, make(map[K]keyedEntry), t
+	s.old, s.cur, s.rotated = s.cur, make(map[K]uint32), t
+	s.oldE, s.curE = s.curE, nil
 	s.oldMin, s.curMin = s.curMin, math.MaxInt64
 }
 
@@ -122,7 +140,8 @@ func (s *keyedShard[K]) rotate(t int64) {
 // is forgotten, any other is carried to the current generation. The old map
 // is dropped once empty. s.mu must be held.
 func (s *keyedShard[K]) sweep(t int64, budget int) {
-	for key, e := range s.old {
+	for key, i := range s.old {
+		e := s.oldE[i]
 		delete(s.old, key)
 		if e.cfg.mode == limInf || e.tat <= e.cfg.bucketNow(t) {
 			s.forgotten++
@@ -134,7 +153,7 @@ func (s *keyedShard[K]) sweep(t int64, budget int) {
 		}
 	}
 	if len(s.old) == 0 {
-		s.old, s.oldMin = nil, math.MaxInt64
+		s.old, s.oldE, s.oldMin = nil, nil, math.MaxInt64
 	}
 }
 

@@ -58,21 +58,25 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 	t := int64(time.Since(k.base))
 	s.mu.Lock()
 	t = s.tick(t)
-	e, found := s.carry(key)
-	if !found {
-		cfg := k.def
-		if k.perKey != nil {
-			s.mu.Unlock()
-			if cfg, err = k.safeConfigFor(key); err != nil {
-				s.count(&s.denied)
-				return err
-			}
-			s.mu.Lock()
-			t = s.tick(t)
-			e, found = s.carry(key)
+	i, found := s.carry(key)
+	e := keyedEntry{tat: math.MinInt64, cfg: k.def}
+	if found {
+		e = s.curE[i]
+	} else if k.perKey != nil {
+		// As in AllowN: the user's function runs outside the lock, and the
+		// key is looked up again afterwards.
+		s.mu.Unlock()
+		cfg, err := k.safeConfigFor(key)
+		if err != nil {
+			s.count(&s.denied)
+			return err
 		}
-		if !found {
-			e = keyedEntry{tat: math.MinInt64, cfg: cfg}
+		s.mu.Lock()
+		t = s.tick(t)
+		if i, found = s.carry(key); found {
+			e = s.curE[i]
+		} else {
+			e.cfg = cfg
 		}
 	}
 	c := e.cfg
@@ -116,7 +120,7 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 	// evicting a throttled key.
 	switch {
 	case found:
-		s.cur[key] = keyedEntry{tat: next, cfg: c}
+		s.curE[i].tat = next
 	case next <= now:
 		// Still full after the event: nothing worth remembering.
 	case !s.room(t):
@@ -159,16 +163,18 @@ func (k *KeyedLimiter[K]) cancel(s *keyedShard[K], key K, n int, act int64) {
 	s.denied++
 	// A throttled key is never forgotten, so the entry is still here while
 	// its reservation is in the future.
-	e, found := s.carry(key)
+	i, found := s.carry(key)
 	if !found || act < t {
 		return
 	}
+	e := &s.curE[i]
 	iv := e.cfg.iv
 	if e.cfg.mode != limFinite {
 		iv = 0
 	}
 	if next, ok := e.cfg.giveBack(e.tat, e.cfg.bucketNow(t), n, act, iv); ok {
-		s.insert(key, keyedEntry{tat: next, cfg: e.cfg})
+		e.tat = next
+		s.note(*e) // the word moved back: keep curMin a lower bound
 	}
 }
 
