@@ -79,6 +79,9 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 			e.cfg = cfg
 		}
 	}
+	// From here on the key's own configuration decides: a PerKey rate of
+	// Inf admits at once and remembers nothing, and the burst that bounds n
+	// is the key's, not the limiter's.
 	c := e.cfg
 	if c.mode == limInf {
 		s.allowed++
@@ -162,7 +165,9 @@ func (k *KeyedLimiter[K]) cancel(s *keyedShard[K], key K, n int, act int64) {
 	t = s.tick(t)
 	s.denied++
 	// A throttled key is never forgotten, so the entry is still here while
-	// its reservation is in the future.
+	// its reservation is in the future; if its time has come, the tokens
+	// are spent, exactly as for Reservation.Cancel. The entry may have moved
+	// to the current generation meanwhile: carry finds it either way.
 	i, found := s.carry(key)
 	if !found || act < t {
 		return
