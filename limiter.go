@@ -1,0 +1,381 @@
+package conc
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Inf is the rate of a Limiter that admits every event: with it the burst is
+// ignored and no clock is read. It equals x/time/rate's rate.Inf, and
+// math.Inf(1) passed as a rate means the same.
+const Inf = math.MaxFloat64
+
+// Every converts the minimum time between events into a rate, as
+// x/time/rate's rate.Every does; an interval of zero or less gives Inf.
+func Every(interval time.Duration) float64 {
+	if interval <= 0 {
+		return Inf
+	}
+	return 1 / interval.Seconds()
+}
+
+// A Limiter controls how often events may happen. It is a token bucket: the
+// bucket holds at most burst tokens, starts full and refills at perSecond
+// tokens a second; every event takes one token (AllowN, WaitN and ReserveN
+// take n). Its meaning of rate, burst, Inf and a zero rate follows
+// golang.org/x/time/rate, so one can replace the other (see NewLimiter for
+// the few deliberate differences).
+//
+// The state is one atomic word, the GCRA "theoretical arrival time": the
+// moment at which the bucket will be full again, in nanoseconds of the
+// monotonic clock since the limiter was made. A decision loads that word,
+// then reads the clock, then publishes the new word with one compare-and-swap,
+// so a decision is never made with a clock reading older than the state it
+// updates, and the state never moves backwards under contention (the flaw of
+// x/time/rate reported as golang/go#71360, which reads the clock before taking
+// its lock). Allow, AllowN and Reserve take no lock and do not allocate.
+//
+// The zero value is a limiter with rate 0 and burst 0, like x/time/rate's
+// zero Limiter: it denies every event until SetLimit or SetBurst give it a
+// budget (its bucket starts empty). A Limiter is safe for concurrent use by
+// multiple goroutines and must not be copied after first use. No goroutine
+// is started, ever. Waiters are not queued: each WaitN reserves its tokens
+// when called, so reservations are served in the order they were made.
+type Limiter struct {
+	// st points at the current configuration together with its bucket
+	// word. A configuration change seals the old state and publishes a new
+	// one, so a racing decision that read the old configuration can never
+	// commit against the new one (its CAS on the sealed word fails).
+	st atomic.Pointer[limState]
+
+	// mu serialises SetLimit, SetBurst and the lazy start of a zero-value
+	// Limiter; the decision paths never take it.
+	mu sync.Mutex
+
+	// base is the monotonic origin of the bucket's clock, written once
+	// before st is first published and read only after st was loaded
+	// non-nil, so the atomic pointer orders it. time.Since(base) costs
+	// about half of time.Now() because it reads only the monotonic clock.
+	base time.Time
+}
+
+// Mode of a limConfig: a finite positive rate, a zero rate (the bucket never
+// refills, so its clock stands still) or Inf (no bucket at all).
+const (
+	limFinite = iota
+	limZero
+	limInf
+)
+
+const (
+	// limSealed marks the bucket word of a state that has been replaced by
+	// SetLimit or SetBurst; a reader that sees it reloads the pointer.
+	limSealed = math.MinInt64
+	// limZeroUnit is what one token is worth in the bucket word while the
+	// rate is zero. The clock is then frozen at 0 and the word counts
+	// spent tokens in units of 2^-20, fine enough to keep fractional
+	// tokens carried over from a finite rate.
+	limZeroUnit = 1 << 20
+	// limMaxAhead bounds how far (in ns) the bucket may lag behind the
+	// clock: the capacity of a bucket is at most 2^61 ns (73 years) of
+	// refill, and a reservation that would push the word past limMaxTAT is
+	// refused, so no sum in the decision paths can overflow an int64.
+	limMaxAhead = 1 << 61
+	limMaxTAT   = 1 << 62
+)
+
+// limConfig is an immutable limit and burst together with their integer
+// form. Rates resolve to a whole number of nanoseconds per token (interval
+// rounded, at least 1 ns, at most 2^61 ns): a relative error below 0.05% for
+// rates up to a million events a second.
+type limConfig struct {
+	limit float64 // as reported by Limit: Inf, 0 or the finite rate
+	burst int     // as reported by Burst
+	mode  uint8
+	iv    int64 // bucket-word units per token: ns, or limZeroUnit
+	maxN  int64 // largest n ever admitted: burst, clamped so tau fits
+	tau   int64 // iv*maxN: how far the word may run ahead of now
+}
+
+// limState is one configuration and the bucket word that belongs to it.
+type limState struct {
+	tat atomic.Int64
+	limConfig
+}
+
+func newLimConfig(limit float64, burst int) limConfig {
+	c := limConfig{limit: limit, burst: burst}
+	switch {
+	case limit >= Inf: // also +Inf
+		c.limit, c.mode = Inf, limInf
+		return c
+	case limit == 0:
+		c.mode, c.iv = limZero, limZeroUnit
+	default:
+		iv := math.Round(1e9 / limit)
+		c.mode, c.iv = limFinite, int64(max(1, min(iv, limMaxAhead)))
+	}
+	c.maxN = min(int64(burst), limMaxAhead/c.iv)
+	c.tau = c.maxN * c.iv
+	return c
+}
+
+// now is the bucket clock of c: the monotonic time since the limiter's base
+// for a finite rate, 0 when the rate is zero (nothing ever refills).
+func (c *limConfig) now(base time.Time) int64 {
+	if c.mode == limZero {
+		return 0
+	}
+	return int64(time.Since(base))
+}
+
+// tokens is how many tokens the bucket word tat holds at bucket time now;
+// negative while reservations are waiting.
+func (c *limConfig) tokens(tat, now int64) float64 {
+	if c.mode == limInf {
+		return float64(c.burst)
+	}
+	return float64(c.tau-max(tat-now, 0)) / float64(c.iv)
+}
+
+// tatFor is the bucket word that holds tokens at bucket time now, capped at
+// a full bucket. It rounds towards fewer tokens.
+func (c *limConfig) tatFor(tokens float64, now int64) int64 {
+	if c.mode == limInf {
+		return now
+	}
+	ahead := math.Ceil((float64(c.maxN) - tokens) * float64(c.iv))
+	return now + int64(max(0, min(ahead, limMaxTAT)))
+}
+
+// checkLimiterRate panics unless perSecond is a rate: not NaN, not negative.
+func checkLimiterRate(perSecond float64) {
+	if math.IsNaN(perSecond) || perSecond < 0 {
+		panic(fmt.Sprintf("conc: limiter rate must be a non-negative number, got %v", perSecond))
+	}
+}
+
+// NewLimiter returns a Limiter that admits perSecond events a second on
+// average and bursts of up to burst events; its bucket starts full.
+//
+// As in x/time/rate, perSecond may be Inf (every event admitted, burst
+// ignored) or 0 (the burst is a budget that never refills). It panics with a
+// conc: message when perSecond is NaN or negative, when burst is negative, and
+// when burst is 0 with a finite non-zero rate: x/time/rate accepts the last
+// one and builds a limiter that denies everything, which is nearly always a
+// confusion of "burst 0" with "no bursts" (use burst 1). SetBurst(0) stays
+// allowed as a deliberate way to shut a limiter off at run time.
+//
+// Deliberate differences from x/time/rate: the methods read the clock
+// themselves (there is no AllowN(t, n) form: taking the time inside the
+// decision is what keeps the bucket from moving backwards); a negative n
+// counts as 0, where x/time/rate adds tokens to the bucket; a reservation
+// that could never be served (rate 0, not enough tokens) is refused rather
+// than granted at time.Now()+InfDuration; Cancel never gives back more
+// tokens than the reservation took (x/time/rate can, after an earlier
+// Cancel). The rate is kept as a whole number of nanoseconds per token
+// (rates above 1e9 a second act as 1e9), and a bucket holds at most 73
+// years' worth of refill, which only matters for absurd burst-to-rate
+// ratios.
+func NewLimiter(perSecond float64, burst int) *Limiter {
+	checkLimiterRate(perSecond)
+	checkNonNegative("limiter burst", burst)
+	if burst == 0 && perSecond > 0 && perSecond < Inf {
+		panic(fmt.Sprintf("conc: limiter burst must be at least 1 with a finite rate, got 0 (rate %v)", perSecond))
+	}
+	l := &Limiter{base: time.Now()}
+	s := &limState{limConfig: newLimConfig(perSecond, burst)}
+	// A word of 0 is a full bucket at the limiter's birth (bucket time 0).
+	l.st.Store(s)
+	return l
+}
+
+// Limit returns the current rate in events a second (Inf when unlimited).
+func (l *Limiter) Limit() float64 {
+	if s := l.st.Load(); s != nil {
+		return s.limit
+	}
+	return 0
+}
+
+// Burst returns the current bucket size.
+func (l *Limiter) Burst() int {
+	if s := l.st.Load(); s != nil {
+		return s.burst
+	}
+	return 0
+}
+
+// Tokens returns the number of tokens in the bucket now; it is negative while
+// reservations are waiting for tokens that have not arrived yet.
+func (l *Limiter) Tokens() float64 {
+	for {
+		s := l.st.Load()
+		if s == nil {
+			return 0
+		}
+		tat := s.tat.Load()
+		if tat == limSealed {
+			runtime.Gosched()
+			continue
+		}
+		return s.tokens(tat, s.now(l.base))
+	}
+}
+
+// Allow reports whether one event may happen now, and takes its token if so.
+// It never blocks and does not allocate. Use it to drop or reject events
+// that exceed the rate; use Wait to slow them down instead.
+func (l *Limiter) Allow() bool {
+	// AllowN(1) spelled out in one function (no call but the clock's):
+	// this is the hottest path of the package. For n = 1 the burst check is
+	// implied by the tau check (burst 0 means tau 0), so an admission is a
+	// load, a clock reading and one CAS.
+	//
+	// The clock is read after the first load of the word. When the CAS
+	// loses to another decision, the word is reloaded but the clock is not
+	// read again: a reading older than the word's last writer is harmless
+	// in GCRA, because max(tat, now) then picks tat, so the stale reading
+	// can only make the check stricter, never credit refill time twice.
+	// (Every admission raises the word by at least one interval past its
+	// own clock reading, which is all the admissions ≤ burst + rate·T bound
+	// needs.) Saving the second reading halves the cost of a contended
+	// retry. A denial after a lost race is confirmed with a fresh reading,
+	// so staleness never denies an event that a fresh clock would admit.
+	for {
+		s := l.st.Load()
+		if s == nil {
+			return false
+		}
+		if s.mode == limInf {
+			return true
+		}
+		tat := s.tat.Load()
+		if tat == limSealed {
+			runtime.Gosched()
+			continue
+		}
+		now := s.now(l.base)
+		for lost := false; ; lost = true {
+			next := max(tat, now) + s.iv
+			if next-now > s.tau {
+				if !lost {
+					return false
+				}
+				break // confirm with a fresh reading
+			}
+			if s.tat.CompareAndSwap(tat, next) {
+				return true
+			}
+			if tat = s.tat.Load(); tat == limSealed {
+				runtime.Gosched()
+				break
+			}
+		}
+	}
+}
+
+// AllowN reports whether n events may happen now, and takes n tokens if so
+// (all or nothing). It never blocks and does not allocate; n greater than the
+// burst is never admitted unless the rate is Inf. AllowN(0) reports whether
+// the bucket is not in debt to waiting reservations; a negative n counts as 0.
+func (l *Limiter) AllowN(n int) bool {
+	for {
+		s := l.st.Load()
+		if s == nil {
+			return n <= 0
+		}
+		if s.mode == limInf {
+			return true
+		}
+		if int64(n) > s.maxN {
+			return false
+		}
+		// Load the word first, read the clock second: the clock reading is
+		// then at least as late as every decision that produced tat, so
+		// max(tat, now) never credits refill time twice.
+		tat := s.tat.Load()
+		if tat == limSealed {
+			runtime.Gosched()
+			continue
+		}
+		now := s.now(l.base)
+		if n <= 0 {
+			// Nothing to take: admitted unless reservations are waiting
+			// (negative tokens), as in x/time/rate; no write needed.
+			return tat-now <= s.tau
+		}
+		next := max(tat, now) + int64(n)*s.iv
+		if next-now > s.tau {
+			// Not enough tokens. Nothing is written: a denial costs no
+			// cache-line transfer, which keeps a flood of denied callers
+			// from slowing the admitted ones.
+			return false
+		}
+		if s.tat.CompareAndSwap(tat, next) {
+			return true
+		}
+		// Another decision (or a configuration change) got in between;
+		// retry with the new word and a fresh clock reading.
+	}
+}
+
+// SetLimit changes the rate. The tokens in the bucket at the moment of the
+// change are kept (as in x/time/rate), only the refill speed changes;
+// reservations already made keep their time to act. It panics with a conc:
+// message when perSecond is NaN or negative. SetLimit on a zero-value
+// Limiter starts it with burst 0 and an empty bucket.
+func (l *Limiter) SetLimit(perSecond float64) {
+	checkLimiterRate(perSecond)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.start()
+	l.replace(s, newLimConfig(perSecond, s.burst))
+}
+
+// SetBurst changes the bucket size. The tokens in the bucket at the moment
+// of the change are kept, or cut to the new size when it is smaller (as in
+// x/time/rate). SetBurst(0) with a finite rate makes every later event wait
+// until the burst is raised again. It panics with a conc: message when burst
+// is negative.
+func (l *Limiter) SetBurst(burst int) {
+	checkNonNegative("limiter burst", burst)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.start()
+	l.replace(s, newLimConfig(s.limit, burst))
+}
+
+// start returns the current state, first giving a zero-value Limiter its
+// clock origin and an empty rate-0, burst-0 bucket. l.mu must be held.
+func (l *Limiter) start() *limState {
+	if s := l.st.Load(); s != nil {
+		return s
+	}
+	l.base = time.Now()
+	s := &limState{limConfig: newLimConfig(0, 0)}
+	l.st.Store(s)
+	return s
+}
+
+// replace swaps in configuration c, carrying the tokens of old over. It
+// seals old's word with a CAS from the exact value the tokens were computed
+// from, so no decision can commit between the reading and the switch; the
+// new state is published right after, and readers that meet the seal in
+// that gap yield and reload. l.mu must be held.
+func (l *Limiter) replace(old *limState, c limConfig) {
+	ns := &limState{limConfig: c}
+	for {
+		tat := old.tat.Load()
+		tokens := old.tokens(tat, old.now(l.base))
+		ns.tat.Store(c.tatFor(tokens, c.now(l.base)))
+		if old.tat.CompareAndSwap(tat, limSealed) {
+			l.st.Store(ns)
+			return
+		}
+	}
+}

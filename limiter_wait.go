@@ -1,0 +1,241 @@
+package conc
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime"
+	"time"
+)
+
+// A Reservation holds tokens taken from a Limiter for an event that may
+// happen after Delay. ReserveN returns it by value, so reserving does not
+// allocate. The zero Reservation is not OK.
+//
+// A Reservation must not be used from several goroutines at once; Cancel
+// needs an addressable Reservation (a variable), which is what lets it mark
+// the reservation spent and make a second Cancel a no-op.
+type Reservation struct {
+	lim    *Limiter
+	tokens int   // tokens taken; 0 when nothing is left to give back
+	act    int64 // when the event may happen, ns since lim.base
+	iv     int64 // ns per token at reservation time; 0 if the rate was 0 or Inf
+	ok     bool
+}
+
+// limInfDuration is what Delay reports for a reservation that is not OK,
+// like x/time/rate's InfDuration.
+const limInfDuration = time.Duration(math.MaxInt64)
+
+// OK reports whether the limiter granted the reservation. A reservation is
+// refused when n exceeds the burst, when a rate of zero means the tokens
+// would never come, or (for WaitN) when they would come after the deadline.
+func (r Reservation) OK() bool { return r.ok }
+
+// Delay returns how long the holder must wait before acting: zero when it may
+// act now, math.MaxInt64 (x/time/rate's InfDuration) when the reservation is
+// not OK.
+func (r Reservation) Delay() time.Duration {
+	if !r.ok {
+		return limInfDuration
+	}
+	if r.iv == 0 {
+		return 0 // granted at once: no clock to read
+	}
+	return max(0, time.Duration(r.act)-time.Since(r.lim.base))
+}
+
+// Cancel gives the reservation's tokens back, as far as other reservations
+// made after it allow, with the rules of x/time/rate: nothing is returned
+// once its time to act has passed, and tokens that later reservations are
+// already counting on stay taken (those reservations keep their time to
+// act). Calling Cancel again, or on a reservation that is not OK, does
+// nothing.
+func (r *Reservation) Cancel() {
+	if !r.ok || r.tokens == 0 {
+		return
+	}
+	n := r.tokens
+	r.tokens = 0
+	l := r.lim
+	for {
+		s := l.st.Load()
+		if s.mode == limInf {
+			return
+		}
+		tat := s.tat.Load()
+		if tat == limSealed {
+			runtime.Gosched()
+			continue
+		}
+		if r.act < int64(time.Since(l.base)) {
+			return // the event's time has come: its tokens are spent
+		}
+		next, ok := s.giveBack(tat, s.now(l.base), n, r.act, r.iv)
+		if !ok {
+			return
+		}
+		if s.tat.CompareAndSwap(tat, next) {
+			return
+		}
+	}
+}
+
+// giveBack is the bucket word after a reservation of n tokens, acting at act
+// (ns since the base) and made at iv ns per token (0 for a zero rate), gives
+// its tokens back at bucket time now; false when nothing is to be returned.
+//
+// x/time/rate returns n minus what was reserved after this reservation,
+// measured as the time from this one's time to act to the last one's. In a
+// GCRA word the last reservation acts at tat-tau (or at once, when that is
+// not in the future), so no second word is needed for it.
+func (c *limConfig) giveBack(tat, now int64, n int, act, iv int64) (int64, bool) {
+	restore := float64(n)
+	if iv > 0 && c.mode == limFinite {
+		restore -= float64(max(0, tat-c.tau-act)) / float64(iv)
+	}
+	if restore <= 0 {
+		return tat, false
+	}
+	return max(max(tat, now)-int64(math.Ceil(restore*float64(c.iv))), now), true
+}
+
+// Reserve is ReserveN(1).
+func (l *Limiter) Reserve() Reservation {
+	return l.ReserveN(1)
+}
+
+// ReserveN takes n tokens now, however long the bucket needs to earn them,
+// and returns a Reservation that says how long to wait before acting. It
+// never blocks and does not allocate. The reservation is not OK (and nothing
+// is taken) when n exceeds the burst or the rate is zero and the bucket
+// lacks n tokens. A holder that will not act must Cancel, or the tokens stay
+// spent.
+func (l *Limiter) ReserveN(n int) Reservation {
+	r, _ := l.reserveN(n, math.MaxInt64)
+	return r
+}
+
+// reserveN takes n tokens if they are available by deadline (ns since
+// l.base). never reports a refusal that no deadline would have avoided (rate
+// 0, n over the burst, or a bucket lagging by over a century).
+func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, never bool) {
+	for {
+		s := l.st.Load()
+		if s == nil {
+			return Reservation{ok: n <= 0}, n > 0
+		}
+		if s.mode == limInf {
+			return Reservation{lim: l, ok: true}, false
+		}
+		n = max(n, 0)
+		if int64(n) > s.maxN {
+			return Reservation{}, true
+		}
+		tat := s.tat.Load()
+		if tat == limSealed {
+			runtime.Gosched()
+			continue
+		}
+		// t is real time (for the time to act), now is bucket time (frozen
+		// at 0 while the rate is zero). As in Allow, the clock is read
+		// after the word is loaded.
+		t := int64(time.Since(l.base))
+		now := t
+		if s.mode == limZero {
+			now = 0
+		}
+		// next-now-tau is how far the word runs past a full bucket's
+		// tolerance: the time until the last of the n tokens has been
+		// earned. Positive means the holder must wait that long.
+		next := max(tat, now) + int64(n)*s.iv
+		act := t
+		if wait := next - now - s.tau; wait > 0 {
+			if s.mode == limZero || next > limMaxTAT {
+				return Reservation{}, true
+			}
+			act += wait
+			if act > deadline {
+				return Reservation{}, false
+			}
+		}
+		if s.tat.CompareAndSwap(tat, next) {
+			iv := s.iv
+			if s.mode == limZero {
+				iv = 0
+			}
+			return Reservation{lim: l, tokens: n, act: act, iv: iv, ok: true}, false
+		}
+	}
+}
+
+// Wait is WaitN(ctx, 1).
+func (l *Limiter) Wait(ctx context.Context) error {
+	return l.WaitN(ctx, 1)
+}
+
+// WaitN blocks until n tokens are available, then takes them. It fails at
+// once, taking nothing, when n exceeds the burst (unless the rate is Inf),
+// when ctx is already done, and when the tokens would arrive after ctx's
+// deadline: that error matches context.DeadlineExceeded without waiting for
+// the deadline to pass. When ctx is done during the wait, WaitN gives the
+// tokens back (see Reservation.Cancel) and returns an error matching
+// ctx.Err() that carries context.Cause(ctx).
+//
+// With a rate of zero and too few tokens, WaitN blocks until ctx is done (a
+// deadline makes it fail at once), as x/time/rate does. Waiters are served in
+// the order they called WaitN. Each call that has to wait uses one timer.
+func (l *Limiter) WaitN(ctx context.Context, n int) error {
+	s := l.st.Load()
+	var burst int
+	var inf bool
+	if s != nil {
+		burst, inf = s.burst, s.mode == limInf
+	}
+	if n > burst && !inf {
+		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, burst)
+	}
+	if ctx.Err() != nil {
+		return limiterCtxErr(ctx)
+	}
+	// The deadline in the limiter's clock: the reservation then checks
+	// "in time?" against its own clock reading, with no second one.
+	deadline := int64(math.MaxInt64)
+	if d, ok := ctx.Deadline(); ok && s != nil {
+		deadline = int64(d.Sub(l.base))
+	}
+	r, never := l.reserveN(n, deadline)
+	if !r.ok {
+		// A wait that no deadline could have saved (rate 0) blocks until
+		// ctx is done, as in x/time/rate; any other refusal is the
+		// deadline's, reported at once.
+		if never && deadline == math.MaxInt64 {
+			<-ctx.Done()
+			return limiterCtxErr(ctx)
+		}
+		return limiterDeadlineErr(n)
+	}
+	delay := r.Delay()
+	if delay <= 0 {
+		return nil
+	}
+	t := time.NewTimer(delay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return limiterCtxErr(ctx)
+	}
+}
+
+// limiterCtxErr returns ctx.Err(), joined with context.Cause(ctx) when the
+// cause says more, so that errors.Is matches both.
+func limiterCtxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
