@@ -1,0 +1,154 @@
+// Command crawler shows conc's primitives composed in one program: it starts
+// a local test server that is slow on some pages, fails some requests once,
+// has one host down for good and rate-limits its clients, then fetches a few
+// thousand URLs from it through a conc pipeline:
+//
+//   - a parallel Map stage fetches the pages;
+//   - a KeyedLimiter keeps each host under its request budget;
+//   - Retry with jittered backoff retries transient failures, honouring the
+//     server's Retry-After hint through RetryAfter;
+//   - a Breaker per host stops hammering the host that is down;
+//   - a Broker publishes one event per URL, drawn as a live progress line;
+//   - a Shutdown drains the crawl when it ends or on Ctrl-C: stop handing
+//     out URLs, wait for those in flight, close the broker and the server.
+//
+// It prints a summary whose counts must add up, and exits non-zero if any
+// URL was lost.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/concpatterns/conc"
+)
+
+func main() {
+	cfg := defaultConfig()
+	flag.IntVar(&cfg.URLs, "urls", cfg.URLs, "number of URLs to fetch")
+	flag.IntVar(&cfg.Hosts, "hosts", cfg.Hosts, "number of healthy hosts (one more is down)")
+	flag.IntVar(&cfg.Workers, "workers", cfg.Workers, "concurrent fetches")
+	flag.Float64Var(&cfg.PerHost, "per-host", cfg.PerHost, "requests per second the crawler allows itself per host")
+	flag.Parse()
+	cfg.Signals = []os.Signal{os.Interrupt, syscall.SIGTERM}
+
+	sum, err := run(context.Background(), cfg, os.Stderr)
+	fmt.Println(sum)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "crawler:", err)
+	}
+	if lost := sum.Lost(); lost != 0 {
+		fmt.Fprintf(os.Stderr, "crawler: %d URLs unaccounted for\n", lost)
+		os.Exit(1)
+	}
+	if err != nil {
+		os.Exit(1)
+	}
+}
+
+// config sets the size and pace of a crawl.
+type config struct {
+	URLs    int
+	Hosts   int
+	Workers int
+	PerHost float64 // the crawler's own budget per host, requests a second
+	Slow    time.Duration
+	Signals []os.Signal // handled during the run; none in tests
+}
+
+func defaultConfig() config {
+	return config{URLs: 3000, Hosts: 8, Workers: 32, PerHost: 400, Slow: 30 * time.Millisecond}
+}
+
+// run crawls and shuts down; progress goes to progress, the summary is the
+// caller's to print.
+func run(ctx context.Context, cfg config, progress io.Writer) (summary, error) {
+	start := time.Now()
+	// The server grants each host a little more than the crawler allows
+	// itself, so 429s are the exception that Retry handles, not the rule.
+	srv := newServer(cfg.PerHost*1.25, cfg.Slow)
+
+	hosts := make([]string, 0, cfg.Hosts+1)
+	for i := range cfg.Hosts {
+		hosts = append(hosts, hostName(i))
+	}
+	hosts = append(hosts, downHost)
+	c := newCrawler(srv.URL, hosts, cfg)
+
+	events := conc.NewBroker[event]()
+	sub := events.Subscribe("crawl.>", conc.SubBuffer(256), conc.SubPolicy(conc.DropOldest))
+	printed := make(chan struct{})
+	go func() {
+		defer close(printed)
+		drawProgress(progress, sub.C(), cfg.URLs)
+	}()
+
+	var opts []conc.ShutdownOption
+	if len(cfg.Signals) > 0 {
+		opts = append(opts, conc.WithSignals(cfg.Signals...))
+	}
+	sd := conc.NewShutdown(opts...)
+
+	crawlCtx, cancelCrawl := context.WithCancel(ctx)
+	defer cancelCrawl()
+	crawled := make(chan struct{})
+	var tally summary
+	var crawlErr error
+	go func() {
+		defer close(crawled)
+		tally, crawlErr = c.crawl(crawlCtx, cfg.URLs, events)
+		sd.Trigger() // a crawl that ends by itself shuts down like Ctrl-C
+	}()
+
+	// The phases, in the order a service shuts down.
+	sd.Add("stop intake", time.Second, func(context.Context) error {
+		c.stopIntake()
+		return nil
+	})
+	sd.Add("drain", 20*time.Second, func(ctx context.Context) error {
+		select {
+		case <-crawled:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	sd.Add("cancel fetches", 5*time.Second, func(ctx context.Context) error {
+		cancelCrawl()
+		select {
+		case <-crawled:
+			return crawlErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	sd.Add("close broker", time.Second, func(ctx context.Context) error {
+		err := events.Close()
+		select {
+		case <-printed:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	sd.Add("close server", 5*time.Second, func(context.Context) error {
+		srv.Close()
+		return nil
+	})
+	err := sd.Run(ctx)
+
+	<-crawled // the drain phases waited already unless they timed out
+	tally.Elapsed = time.Since(start)
+	tally.Retried = c.retried.Load()
+	tally.Throttled = c.throttled.Load()
+	tally.ServerThrottled = c.serverThrottled.Load()
+	st := events.Stats()
+	tally.Events = st.Published
+	tally.EventsDropped = st.DroppedOldest
+	return tally, err
+}
