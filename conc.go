@@ -1,9 +1,14 @@
 package conc
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"iter"
 	"runtime/debug"
+	"sort"
+	"sync"
+	"sync/atomic"
 )
 
 // ErrClosed is returned by every operation attempted on a primitive after its
@@ -106,4 +111,373 @@ func checkFunc(what string, isNil bool) {
 	if isNil {
 		panic(fmt.Sprintf("conc: %s must not be nil", what))
 	}
+}
+
+// ---------------------------------------------------------------------------
+// Bounded parallelism: ForEach, ForEachAll, MapN, MapAll.
+//
+// They run on their own workers rather than on errgroup: a goroutine and a
+// semaphore round trip per item (errgroup with SetLimit) costs a few hundred
+// nanoseconds, while workers that claim runs of indexes with one atomic add
+// (MapN) or receive items in small batches (ForEach) spend a few nanoseconds
+// per item on coordination. The error policy is errgroup's: the first error
+// cancels the context passed to the calls still running and is what the
+// call returns.
+
+// ItemError is the error MapAll and ForEachAll report for one failed item:
+// Index is its position in the input (the n-th value the sequence yielded,
+// from 0 for ForEachAll) and Err what fn returned (or a *PanicError).
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+// Error returns "conc: item <index>: <err>".
+func (e *ItemError) Error() string { return fmt.Sprintf("conc: item %d: %v", e.Index, e.Err) }
+
+// Unwrap returns Err, so errors.Is and errors.As see through the index.
+func (e *ItemError) Unwrap() error { return e.Err }
+
+// MapN calls fn on every item with at most limit calls running at once and
+// returns the results in input order: out[i] belongs to items[i]. It blocks
+// until every call it started has returned.
+//
+// The first error (a panic in fn counts, as a *PanicError) cancels the
+// context passed to the calls still running, no item starts after it, and
+// MapN returns that error itself, never the context.Canceled it caused, with
+// the results gathered so far (the slots of items not run hold the zero
+// value). If ctx ends first, items not yet started are skipped and MapN
+// returns ctx's error. Use MapAll to run every item and collect every error.
+//
+// It panics with a conc: message when limit < 1 or fn is nil.
+func MapN[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
+	return mapRun(ctx, items, limit, fn, false)
+}
+
+// MapAll is MapN without fail-fast: an error does not stop the other items.
+// It returns every successful result in its slot (failed slots hold the zero
+// value) and errors.Join of one *ItemError per failed item, in index order.
+// If ctx ends, items not yet started are skipped and ctx's error is joined
+// to the others.
+func MapAll[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
+	return mapRun(ctx, items, limit, fn, true)
+}
+
+// ForEach calls fn on every item the sequence yields, with at most limit
+// calls running at once, and blocks until every call it started has
+// returned. The sequence is read from the calling goroutine, one item at a
+// time, and is stopped (its loop broken) once the result is decided.
+//
+// Errors follow MapN: the first error or panic cancels the context of the
+// running calls, no further item starts, the sequence is not read further,
+// and that first error is returned. If ctx ends first, ForEach returns ctx's
+// error. Use ForEachAll to collect every error.
+//
+// It panics with a conc: message when limit < 1, or items or fn is nil.
+func ForEach[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
+	return forEachRun(ctx, items, limit, fn, false)
+}
+
+// ForEachAll is ForEach without fail-fast: it runs fn on every item and
+// returns errors.Join of one *ItemError per failed item (Index counts the
+// values the sequence yielded), in index order, joined with ctx's error if
+// ctx ended before the sequence was exhausted.
+func ForEachAll[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
+	return forEachRun(ctx, items, limit, fn, true)
+}
+
+// parRun is the state one MapN or ForEach call shares with its workers.
+type parRun struct {
+	parent context.Context
+	ctx    context.Context // passed to fn; cancelled with the first error
+	cancel context.CancelCauseFunc
+	all    bool
+	// stop is set when no further item may start: on the first error in
+	// fail-fast mode, and when the parent context ends. Workers read it
+	// before every item; it is a plain load on the hot path.
+	stop      atomic.Bool
+	stopAfter func() bool
+	wg        sync.WaitGroup
+
+	mu    sync.Mutex
+	first error
+	errs  []*ItemError
+	done  int // items whose fn returned (or Goexited)
+}
+
+func newParRun(parent context.Context, all bool) *parRun {
+	r := &parRun{parent: parent, all: all}
+	r.ctx, r.cancel = context.WithCancelCause(parent)
+	// AfterFunc on the parent rather than polling ctx.Err per item: the
+	// flag is all the hot path reads.
+	r.stopAfter = context.AfterFunc(parent, func() { r.stop.Store(true) })
+	if parent.Err() != nil {
+		r.stop.Store(true) // AfterFunc fires asynchronously; start nothing
+	}
+	return r
+}
+
+// fail records item i's error.
+func (r *parRun) fail(i int, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.all {
+		r.errs = append(r.errs, &ItemError{Index: i, Err: err})
+		return
+	}
+	if r.first == nil {
+		r.first = err
+		r.stop.Store(true) // before cancel: nothing starts once fn sees the cancellation
+		r.cancel(err)
+	}
+}
+
+// finish waits for the workers, releases the context and returns the
+// call's error. total is the number of items handed to workers; early says
+// the caller stopped handing them out before the input was exhausted.
+func (r *parRun) finish(total int, early bool) error {
+	r.wg.Wait()
+	r.stopAfter() // stop the AfterFunc before cancel, or it would start a goroutine
+	r.cancel(nil)
+	// Items were skipped only because of r.stop: the first error (fail-fast)
+	// or the parent context ending.
+	skipped := early || r.done < total
+	if !r.all {
+		if r.first != nil {
+			return r.first
+		}
+		if skipped {
+			return poolCtxErr(r.parent)
+		}
+		return nil
+	}
+	sort.Slice(r.errs, func(a, b int) bool { return r.errs[a].Index < r.errs[b].Index })
+	errs := make([]error, 0, len(r.errs)+1)
+	for _, e := range r.errs {
+		errs = append(errs, e)
+	}
+	if skipped {
+		errs = append(errs, poolCtxErr(r.parent))
+	}
+	return errors.Join(errs...)
+}
+
+// addDone adds n finished items.
+func (r *parRun) addDone(n int) {
+	r.mu.Lock()
+	r.done += n
+	r.mu.Unlock()
+}
+
+// mapRun is MapN and MapAll.
+func mapRun[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error), all bool) ([]U, error) {
+	checkPositive("limit", limit)
+	checkFunc("fn", fn == nil)
+	out := make([]U, len(items))
+	if len(items) == 0 {
+		return out, nil
+	}
+	workers := min(limit, len(items))
+	m := &mapWork[T, U]{r: newParRun(ctx, all), items: items, out: out, fn: fn}
+	// Runs of about an eighth of a worker's share, at most 256 items: one
+	// atomic add then covers many cheap items, while the last runs are
+	// short enough that no worker is left with a long tail of slow ones.
+	m.chunk = max(1, min(len(items)/(workers*8), 256))
+	m.r.wg.Add(workers)
+	for range workers {
+		m.spawn(0, 0)
+	}
+	err := m.r.finish(len(items), false)
+	return out, err
+}
+
+// mapWork is one MapN call's input, output and index counter.
+type mapWork[T, U any] struct {
+	r     *parRun
+	items []T
+	out   []U
+	fn    func(context.Context, T) (U, error)
+	next  atomic.Int64 // first index not yet claimed
+	chunk int
+}
+
+func (m *mapWork[T, U]) spawn(i, end int) { go m.work(i, end) }
+
+// work runs items[i:end], then claims further runs until none is left or
+// r.stop is set. A call of fn that ends in runtime.Goexit is reported as
+// that item's error and a new goroutine carries on from the next item.
+func (m *mapWork[T, U]) work(i, end int) {
+	done, cur := 0, -1
+	defer func() {
+		if cur >= 0 {
+			m.r.fail(cur, errGoexit)
+			done++
+			m.r.wg.Add(1)
+			m.spawn(cur+1, end)
+		}
+		m.r.addDone(done)
+		m.r.wg.Done()
+	}()
+	for {
+		for ; i < end; i++ {
+			if m.r.stop.Load() {
+				return
+			}
+			cur = i
+			v, err := call(m.fn, m.r.ctx, m.items[i])
+			cur = -1
+			done++
+			if err != nil {
+				m.r.fail(i, err)
+				continue
+			}
+			m.out[i] = v
+		}
+		i = int(m.next.Add(int64(m.chunk))) - m.chunk
+		if i >= len(m.items) {
+			return
+		}
+		end = min(i+m.chunk, len(m.items))
+	}
+}
+
+// feChunkCap bounds the batch a ForEach worker receives at once. Batches
+// form only while every worker is busy (an idle worker gets the next item
+// at once), so the cap trades the channel cost per item (1/32 of a hop)
+// against how many items one worker may be left holding at the end.
+const feChunkCap = 32
+
+// feChunk is a batch of consecutive items; base is the index of the first.
+type feChunk[T any] struct {
+	base  int
+	items []T
+}
+
+// feWork is one ForEach call's plumbing.
+type feWork[T any] struct {
+	r    *parRun
+	fn   func(context.Context, T) error
+	work chan feChunk[T] // unbuffered: a send succeeds only to a waiting worker
+	free chan []T        // emptied batches, reused by the producer
+}
+
+// forEachRun is ForEach and ForEachAll. The calling goroutine reads the
+// sequence; workers are started lazily, one per item, up to limit.
+func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error, all bool) (err error) {
+	checkPositive("limit", limit)
+	checkFunc("items", items == nil)
+	checkFunc("fn", fn == nil)
+	f := &feWork[T]{r: newParRun(ctx, all), fn: fn, work: make(chan feChunk[T]), free: make(chan []T, limit+1)}
+	workers, n, early, finished := 0, 0, false, false
+	defer func() {
+		if !finished {
+			// The sequence itself panicked: stop the workers before the
+			// panic leaves, so none outlives the call.
+			f.r.stop.Store(true)
+			close(f.work)
+			f.r.finish(n, true)
+		}
+	}()
+	var cur feChunk[T]
+loop:
+	for v := range items {
+		if f.r.stop.Load() {
+			early = true
+			break
+		}
+		if cur.items == nil {
+			cur = feChunk[T]{base: n, items: f.buf()}
+		}
+		cur.items = append(cur.items, v)
+		n++
+		if workers < limit {
+			workers++
+			f.r.wg.Add(1)
+			f.spawn(cur, 0)
+			cur = feChunk[T]{}
+			continue
+		}
+		select {
+		case f.work <- cur: // a worker was waiting: no batching delay
+			cur = feChunk[T]{}
+			continue
+		default:
+		}
+		if len(cur.items) < feChunkCap {
+			continue
+		}
+		select {
+		case f.work <- cur:
+			cur = feChunk[T]{}
+		case <-f.r.ctx.Done():
+			early = true
+			break loop
+		}
+	}
+	if !early && cur.items != nil {
+		select {
+		case f.work <- cur:
+		case <-f.r.ctx.Done():
+			early = true
+		}
+	}
+	finished = true
+	close(f.work)
+	return f.r.finish(n, early)
+}
+
+// buf returns an empty batch buffer, reusing one a worker has finished.
+func (f *feWork[T]) buf() []T {
+	select {
+	case b := <-f.free:
+		return b
+	default:
+		return make([]T, 0, feChunkCap)
+	}
+}
+
+func (f *feWork[T]) spawn(c feChunk[T], j int) { go f.run(c, j) }
+
+// run processes c.items[j:] and then every batch received on work. After
+// r.stop it keeps receiving, skipping the items, so the producer is never
+// left blocked on a send. Goexit in fn is handled as in mapWork.work.
+func (f *feWork[T]) run(c feChunk[T], j int) {
+	done, cur := 0, -1
+	defer func() {
+		if cur >= 0 {
+			f.r.fail(c.base+cur, errGoexit)
+			done++
+			f.r.wg.Add(1)
+			f.spawn(c, cur+1)
+		}
+		f.r.addDone(done)
+		f.r.wg.Done()
+	}()
+	for {
+		for ; j < len(c.items) && !f.r.stop.Load(); j++ {
+			cur = j
+			err := callErr(f.fn, f.r.ctx, c.items[j])
+			cur = -1
+			done++
+			if err != nil {
+				f.r.fail(c.base+j, err)
+			}
+		}
+		clear(c.items) // drop references to the items before reuse
+		select {
+		case f.free <- c.items[:0]:
+		default:
+		}
+		var ok bool
+		if c, ok = <-f.work; !ok {
+			return
+		}
+		j = 0
+	}
+}
+
+// callErr runs fn(c, v) and reports a panic in it as a *PanicError.
+func callErr[C, T any](fn func(C, T) error, c C, v T) (err error) {
+	defer recoverTo(&err)
+	return fn(c, v)
 }
