@@ -304,40 +304,62 @@ type mapWork[T, U any] struct {
 func (m *mapWork[T, U]) spawn(i, end int) { go m.work(i, end) }
 
 // work runs items[i:end], then claims further runs until none is left or
-// r.stop is set. A call of fn that ends in runtime.Goexit is reported as
-// that item's error and a new goroutine carries on from the next item.
+// r.stop is set.
 func (m *mapWork[T, U]) work(i, end int) {
-	done, cur := 0, -1
+	defer m.r.wg.Done()
+	done, more := 0, true
+	for more {
+		i, end, more = m.span(i, end, &done)
+	}
+	m.r.addDone(done)
+}
+
+// span is work's loop. It returns more=false when no item is left to start.
+// Panics are recovered here, once per span rather than once per item (a
+// deferred recover per call costs as much as a tiny item itself): the item
+// gets its *PanicError and span returns the position after it, so work
+// carries on. A call that ends in runtime.Goexit (neither returned nor
+// panicked) is reported as that item's error and a new goroutine carries on
+// from the next item, so the limit of running workers is kept.
+func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) {
+	finished, n := false, 0
 	defer func() {
-		if cur >= 0 {
-			m.r.fail(cur, errGoexit)
-			done++
-			m.r.wg.Add(1)
-			m.spawn(cur+1, end)
+		*done += n
+		if finished {
+			return
 		}
-		m.r.addDone(done)
-		m.r.wg.Done()
+		if v := recover(); v != nil {
+			m.r.fail(i, newPanicError(v))
+			*done++
+			next, nend, more = i+1, end, true
+			return
+		}
+		m.r.fail(i, errGoexit)
+		m.r.addDone(*done + 1)
+		m.r.wg.Add(1)
+		m.spawn(i+1, end)
 	}()
+	ctx, fn, items, out, stop := m.r.ctx, m.fn, m.items, m.out, &m.r.stop
 	for {
 		for ; i < end; i++ {
-			if m.r.stop.Load() {
-				return
+			if stop.Load() {
+				finished = true
+				return 0, 0, false
 			}
-			cur = i
-			v, err := call(m.fn, m.r.ctx, m.items[i])
-			cur = -1
-			done++
+			v, err := fn(ctx, items[i])
+			n++
 			if err != nil {
 				m.r.fail(i, err)
 				continue
 			}
-			m.out[i] = v
+			out[i] = v
 		}
 		i = int(m.next.Add(int64(m.chunk))) - m.chunk
-		if i >= len(m.items) {
-			return
+		if i >= len(items) {
+			finished = true
+			return 0, 0, false
 		}
-		end = min(i+m.chunk, len(m.items))
+		end = min(i+m.chunk, len(items))
 	}
 }
 
