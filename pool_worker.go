@@ -69,11 +69,16 @@ func (p *Pool[J, R]) work(w *poolWorker[J, R]) {
 // next job into w.job. It returns false when the pool is closed and drained;
 // the worker has then been removed from live.
 func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
-	spun := false
+	// searching says whether this worker is counted in p.searching: it is
+	// when spinning, and from the moment a signaller picks it.
+	spun, searching := false, false
 	p.mu.Lock()
 	p.foldLocked(w)
 	for {
 		if p.n > 0 {
+			if searching {
+				p.searching--
+			}
 			p.takeLocked(w)
 			p.mu.Unlock()
 			p.deliver(w)
@@ -88,6 +93,9 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			continue
 		}
 		if p.closed {
+			if searching {
+				p.searching--
+			}
 			p.live--
 			last := p.live == 0
 			p.mu.Unlock()
@@ -98,21 +106,29 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			}
 			return false
 		}
-		if !spun && p.spinning == 0 && runtime.GOMAXPROCS(0) > 1 {
+		if !spun && (searching || p.searching == 0) && runtime.GOMAXPROCS(0) > 1 {
 			// On one processor spinning only delays the goroutine we wait
 			// for, so it is skipped there.
+			if !searching {
+				searching = true
+				p.searching++
+			}
 			spun = true
-			p.spinning++
 			p.mu.Unlock()
 			for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
 				runtime.Gosched()
 			}
 			p.mu.Lock()
-			p.spinning--
 			continue
 		}
+		if searching {
+			searching = false
+			p.searching--
+		}
 		p.idle++
-		p.wake.Wait() // whoever signalled has taken us off idle
+		p.wake.Wait()
+		// Whoever woke us took us off idle and counted us as searching.
+		searching, spun = true, false
 	}
 }
 
@@ -145,8 +161,9 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 		wt.done = true
 		wt.ch <- struct{}{} // capacity 1 and one token per waiter: never blocks
 	}
-	if p.n > 0 && p.idle > 0 && p.spinning == 0 {
+	if p.n > 0 && p.idle > 0 && p.searching == 0 {
 		p.idle--
+		p.searching++
 		p.wake.Signal()
 	}
 }
