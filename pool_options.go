@@ -25,8 +25,7 @@ type poolOptionFunc func(*poolConfig)
 func (f poolOptionFunc) applyPool(c *poolConfig) { f(c) }
 
 // QueueSize sets how many accepted jobs may wait for a worker; Submit blocks
-// and TrySubmit fails beyond that. The default is four per worker, at least
-// 16. Zero is treated as one: a job is accepted only when it can be handed
+// and TrySubmit fails beyond that. The default is 16 per worker. Zero is treated as one: a job is accepted only when it can be handed
 // to a worker soon. It panics with a conc: message when n is negative.
 func QueueSize(n int) PoolOption {
 	checkNonNegative("queue size", n)

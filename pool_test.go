@@ -345,7 +345,7 @@ func TestPoolBlockedSubmittersAreServedInOrder(t *testing.T) {
 		p := NewPool(1, func(_ context.Context, v int) (int, error) {
 			<-gate
 			return v, nil
-		}, QueueSize(2))
+		}, QueueSize(2), ResultBuffer(8))
 		for i := range 3 { // one running, two queued
 			require.NoError(t, p.Submit(context.Background(), i))
 		}

@@ -202,8 +202,11 @@ func (p *Pool[J, R]) run(w *poolWorker[J, R]) {
 	if p.timeout > 0 {
 		ctx, w.cancel = context.WithTimeout(ctx, p.timeout)
 	}
+	// No deferred recover per job: a panic unwinds the worker goroutine to
+	// workerExit, which reports it and starts a replacement. That costs a
+	// goroutine per panic instead of a defer and a recover call per job.
 	w.inUser = inFn
-	v, err := call(p.fn, ctx, job)
+	v, err := p.fn(ctx, job)
 	w.inUser = inNothing
 	if w.cancel != nil {
 		w.cancel()
@@ -231,7 +234,7 @@ func (p *Pool[J, R]) deliver(w *poolWorker[J, R]) {
 	w.res, w.hasRes = Result[J, R]{}, false
 	if p.onResult != nil {
 		w.inUser = inCallback
-		p.callback(r)
+		p.onResult(r)
 		w.inUser = inNothing
 		return
 	}
@@ -252,25 +255,20 @@ func (p *Pool[J, R]) deliver(w *poolWorker[J, R]) {
 	p.dropped.Add(1)
 }
 
-// callback calls OnResult; a panic in it is recovered (the worker must live
-// on) and counted in Dropped.
-func (p *Pool[J, R]) callback(r Result[J, R]) {
-	defer func() {
-		if recover() != nil {
-			p.dropped.Add(1)
-		}
-	}()
-	p.onResult(r)
-}
-
-// workerExit runs as the worker goroutine ends. A normal exit has left user
-// code; if the goroutine is ending inside user code, that code called
-// runtime.Goexit. The job is then reported with errGoexit (from fn) or its
-// result counted as delivered (from OnResult), and a new goroutine takes
-// over w, so the pool keeps its size and Close still completes.
+// workerExit runs as the worker goroutine ends, and is where a panic in
+// user code lands. Ending inside user code means that code panicked or
+// called runtime.Goexit (it neither returned nor panicked when recover
+// reports nil). A job's panic becomes its *PanicError and a Goexit its
+// errGoexit; a panic in OnResult is counted in Dropped, a Goexit there
+// counts the result as delivered. Then a new goroutine takes over w, so the
+// pool keeps its size and Close still completes.
 func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
+	v := recover()
 	switch w.inUser {
 	case inNothing:
+		if v != nil {
+			panic(v) // a bug in this package: do not hide it
+		}
 		return
 	case inFn:
 		if w.cancel != nil {
@@ -278,8 +276,16 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 			w.cancel = nil
 		}
 		var zero R
-		w.res.Value, w.res.Err = zero, errGoexit
-		w.outcome = outcomeFailed
+		w.res.Value = zero
+		if v != nil {
+			w.res.Err, w.outcome = newPanicError(v), outcomePanicked
+		} else {
+			w.res.Err, w.outcome = errGoexit, outcomeFailed
+		}
+	case inCallback:
+		if v != nil {
+			p.dropped.Add(1)
+		}
 	}
 	w.inUser = inNothing
 	p.spawn(w)
