@@ -3,6 +3,7 @@ package conc
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -35,7 +36,7 @@ type PoolStats struct {
 	Submitted uint64 // jobs accepted
 	Rejected  uint64 // submissions refused
 	Queued    int    // accepted jobs waiting for a worker
-	Running   int    // jobs a worker has taken and not yet finished
+	Running   int    // jobs a worker has taken and not yet finished (see Pool.Stats)
 	Completed uint64 // jobs whose function returned a nil error
 	Failed    uint64 // jobs whose function returned an error or called runtime.Goexit
 	Panicked  uint64 // jobs whose function panicked
@@ -60,7 +61,6 @@ type Pool[J, R any] struct {
 	onResult func(Result[J, R])
 	timeout  time.Duration
 	results  chan Result[J, R]
-	workers  int
 
 	// jobCtx is the parent of every job's context. It is cancelled only when
 	// Stop's context ends; sharing one context keeps the hot path free of
@@ -89,12 +89,15 @@ type Pool[J, R any] struct {
 	// link at a time instead of one goroutine wake-up (several hundred
 	// nanoseconds) per job.
 	idle, searching int
-	wake           sync.Cond
-	live           int // worker goroutines not yet exited
-	closed         bool
-	st             PoolStats // counters; Dropped lives in dropped
+	wake            sync.Cond
+	live            int // worker goroutines not yet exited
+	closed          bool
+	st              PoolStats // counters; Dropped lives in dropped
 
-	queued  atomic.Int32 // mirror of n, read by spinning workers without mu
+	// queued mirrors n for spinning workers, which read it without mu. It
+	// is kept up to date only while one spins (searching > 0): an atomic
+	// store per job on the lock holder's path is measurable.
+	queued  atomic.Int32
 	closedA atomic.Bool  // mirror of closed, read by spinning workers
 	aborted atomic.Bool  // Stop's context ended: do not start jobs
 	abort   chan struct{}
@@ -143,7 +146,6 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 	p := &Pool[J, R]{
 		fn:      fn,
 		timeout: cfg.timeout,
-		workers: workers,
 		ring:    make([]J, cfg.queue),
 		live:    workers,
 		abort:   make(chan struct{}),
@@ -152,8 +154,8 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 	if cfg.onResult != nil {
 		cb, ok := cfg.onResult.(func(Result[J, R]))
 		if !ok {
-			panic(fmt.Sprintf("conc: OnResult callback is %T, the pool needs func(conc.Result[%T, %T])",
-				cfg.onResult, *new(J), *new(R)))
+			panic(fmt.Sprintf("conc: OnResult callback is %T, the pool needs %v",
+				cfg.onResult, reflect.TypeFor[func(Result[J, R])]()))
 		}
 		p.onResult = cb
 		// Results still returns a channel, closed when the pool is done, so
@@ -203,7 +205,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 		// being woken for it costs more than a short job: yield a few
 		// times first (which also lets the workers run on one processor).
 		p.mu.Unlock()
-		for i := 0; i < 4 && p.queued.Load() == int32(len(p.ring)) && !p.closedA.Load(); i++ {
+		for range 4 {
 			runtime.Gosched()
 		}
 		if ctx.Err() != nil {
@@ -280,7 +282,9 @@ func (p *Pool[J, R]) pushLocked(job J) {
 	}
 	p.ring[i] = job
 	p.n++
-	p.queued.Store(int32(p.n))
+	if p.searching > 0 {
+		p.queued.Store(int32(p.n))
+	}
 	p.st.Submitted++
 	p.st.Queued++
 	if p.idle > 0 && p.searching == 0 {
@@ -356,7 +360,13 @@ func (p *Pool[J, R]) Stop(ctx context.Context) error {
 	return poolCtxErr(ctx)
 }
 
-// Stats returns a snapshot of the pool's counters; see PoolStats.
+// Stats returns a snapshot of the pool's counters; see PoolStats. A worker
+// counts its job's outcome before it delivers the Result, so a Result the
+// caller holds is always counted. A job stays in Running from the moment a
+// worker takes it until the worker comes back for the next one; a worker
+// takes its next job before handing over the previous result, so while it
+// waits on a full Results channel the job it holds counts as Running too.
+// Stats takes the pool's lock briefly; it is safe to call at any time.
 func (p *Pool[J, R]) Stats() PoolStats {
 	p.mu.Lock()
 	s := p.st

@@ -435,7 +435,7 @@ func TestNewPoolPanicsOnBadInput(t *testing.T) {
 		{"zero timeout", func() { NewPool(1, double, JobTimeout(0)) }, "conc: job timeout must be positive, got 0s"},
 		{"nil callback", func() { NewPool(1, double, OnResult[int, int](nil)) }, "conc: OnResult callback must not be nil"},
 		{"callback of other types", func() { NewPool(1, double, OnResult(func(Result[string, int]) {})) },
-			"conc: OnResult callback is func(conc.Result[string,int]), the pool needs func(conc.Result[int, int])"},
+			"conc: OnResult callback is func(conc.Result[string,int]), the pool needs func(conc.Result[int,int])"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -113,6 +113,7 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				searching = true
 				p.searching++
 			}
+			p.queued.Store(0) // n is 0 here; see Pool.queued
 			spun = true
 			p.mu.Unlock()
 			for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
@@ -144,7 +145,9 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 		p.head = 0
 	}
 	p.n--
-	p.queued.Store(int32(p.n))
+	if p.searching > 0 {
+		p.queued.Store(int32(p.n))
+	}
 	p.st.Queued--
 	p.st.Running++
 	// The freed slot goes to the oldest blocked submitter: its job moves in
