@@ -336,7 +336,8 @@ func (p *Pool[J, R]) Close() error {
 // counted in Dropped), and returns ctx's error at once, without waiting for
 // functions that ignore their context: their workers exit, and Results
 // closes, when they return. Stop returns nil if the pool finished in time;
-// it is safe to call more than once and with Close.
+// it is safe to call more than once and with Close. A job that calls Stop
+// on its own pool waits for itself: give it a context that ends.
 func (p *Pool[J, R]) Stop(ctx context.Context) error {
 	p.Close()
 	select {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
 
 // double is the pool function of most tests.
@@ -114,6 +115,7 @@ func TestPoolPanicBecomesPanicErrorAndWorkerLivesOn(t *testing.T) {
 	var pe *PanicError
 	require.ErrorAs(t, res[1].Err, &pe)
 	assert.Equal(t, "boom", pe.Value)
+	assert.Contains(t, string(pe.Stack), "TestPoolPanicBecomesPanicErrorAndWorkerLivesOn", "stack of the panicking job")
 	assert.NoError(t, res[2].Err, "the worker must survive the panic")
 	s := p.Stats()
 	checkIdentity(t, s)
@@ -515,4 +517,23 @@ func TestPoolStatsAddUpUnderConcurrentSubmitTrySubmitClose(t *testing.T) {
 	}
 	assert.Equal(t, failed, s.Failed)
 	assert.Equal(t, panicked, s.Panicked)
+}
+
+// Once Stop has returned nil, or Results has closed, no goroutine of the
+// pool is left; a naive pool that never closes its jobs channel keeps its
+// workers forever.
+func TestPoolLeavesNoGoroutineAfterStopOrDrain(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p := NewPool(4, double)
+	for i := range 10 {
+		require.NoError(t, p.Submit(context.Background(), i))
+	}
+	require.NoError(t, p.Stop(context.Background()))
+	assert.Len(t, drain(p), 10)
+
+	q := NewPool(3, double, OnResult(func(Result[int, int]) {}))
+	require.NoError(t, q.Submit(context.Background(), 1))
+	require.NoError(t, q.Close())
+	for range q.Results() {
+	}
 }
