@@ -98,8 +98,8 @@ type Pool[J, R any] struct {
 	// is kept up to date only while one spins (searching > 0): an atomic
 	// store per job on the lock holder's path is measurable.
 	queued  atomic.Int32
-	closedA atomic.Bool  // mirror of closed, read by spinning workers
-	aborted atomic.Bool  // Stop's context ended: do not start jobs
+	closedA atomic.Bool // mirror of closed, read by spinning workers
+	aborted atomic.Bool // Stop's context ended: do not start jobs
 	abort   chan struct{}
 	done    chan struct{} // closed when the last worker has exited
 	dropped atomic.Uint64
