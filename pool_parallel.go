@@ -13,6 +13,9 @@ import (
 )
 
 // parRun is the state one MapN or ForEach call shares with its workers.
+// Everything a worker touches per item is read-only or the stop flag; the
+// mutex is taken only to record an error and once per worker at exit, so
+// a run of cheap items never contends on it.
 type parRun struct {
 	parent context.Context
 	ctx    context.Context // passed to fn; cancelled with the first error
@@ -67,6 +70,8 @@ func (r *parRun) finish(total int, early bool) error {
 	r.cancel(nil)
 	// Items were skipped only because of r.stop: the first error (fail-fast)
 	// or the parent context ending.
+	// Counting finished items, rather than checking ctx.Err, tells "ctx
+	// ended but every item ran anyway" (success) from a real skip.
 	skipped := early || r.done < total
 	if !r.all {
 		if r.first != nil {
@@ -77,6 +82,8 @@ func (r *parRun) finish(total int, early bool) error {
 		}
 		return nil
 	}
+	// Workers report failures in completion order; index order makes the
+	// joined error deterministic and easy to read.
 	sort.Slice(r.errs, func(a, b int) bool { return r.errs[a].Index < r.errs[b].Index })
 	errs := make([]error, 0, len(r.errs)+1)
 	for _, e := range r.errs {
@@ -88,7 +95,8 @@ func (r *parRun) finish(total int, early bool) error {
 	return errors.Join(errs...)
 }
 
-// addDone adds n finished items.
+// addDone adds n finished items. Workers call it once, when they exit, so
+// the count costs nothing per item; finish reads it after wg.Wait.
 func (r *parRun) addDone(n int) {
 	r.mu.Lock()
 	r.done += n
@@ -103,6 +111,8 @@ func mapRun[T, U any](ctx context.Context, items []T, limit int, fn func(context
 	if len(items) == 0 {
 		return out, nil
 	}
+	// Never more goroutines than items; each worker starts by claiming
+	// (its first run is the empty [0, 0)), so start order does not matter.
 	workers := min(limit, len(items))
 	m := &mapWork[T, U]{r: newParRun(ctx, all), items: items, out: out, fn: fn}
 	// Runs of about an eighth of a worker's share, at most 256 items: one
@@ -127,6 +137,9 @@ type mapWork[T, U any] struct {
 	chunk int
 }
 
+// spawn starts a worker over items[i:end]. (A go statement on a generic
+// method inside the generic caller trips a Go 1.26 compiler bug, so every
+// goroutine start of this file goes through a method like this one.)
 func (m *mapWork[T, U]) spawn(i, end int) { go m.work(i, end) }
 
 // work runs items[i:end], then claims further runs until none is left or
@@ -165,8 +178,12 @@ func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) 
 		m.r.wg.Add(1)
 		m.spawn(i+1, end)
 	}()
+	// Locals, so that the loop below reads no field through m per item.
 	ctx, fn, items, out, stop := m.r.ctx, m.fn, m.items, m.out, &m.r.stop
 	for {
+		// The stop flag is checked before every item, not per run: fail
+		// fast means no item starts after the first error, even within
+		// a run already claimed.
 		for ; i < end; i++ {
 			if stop.Load() {
 				finished = true
@@ -180,6 +197,8 @@ func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) 
 			}
 			out[i] = v
 		}
+		// Claim the next run. The counter may overshoot len(items) by up
+		// to workers×chunk; that is harmless, as it only ever grows.
 		i = int(m.next.Add(int64(m.chunk))) - m.chunk
 		if i >= len(items) {
 			finished = true
@@ -216,6 +235,8 @@ func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn fun
 	checkFunc("items", items == nil)
 	checkFunc("fn", fn == nil)
 	f := &feWork[T]{r: newParRun(ctx, all), fn: fn, work: make(chan feChunk[T]), free: make(chan []T, limit+1)}
+	// n counts the items read from the sequence (the next item's index);
+	// early records that reading stopped before the sequence ended.
 	workers, n, early, finished := 0, 0, false, false
 	defer func() {
 		if !finished {
@@ -238,6 +259,9 @@ loop:
 		}
 		cur.items = append(cur.items, v)
 		n++
+		// Workers start lazily, one per item, so a short sequence does not
+		// pay for limit goroutines, and each starts with its first item
+		// instead of a channel hand-over.
 		if workers < limit {
 			workers++
 			f.r.wg.Add(1)
@@ -245,6 +269,10 @@ loop:
 			cur = feChunk[T]{}
 			continue
 		}
+		// Try a hand-over first: it succeeds only if a worker is waiting,
+		// and then the item goes out at once, batch or not, so a slow
+		// sequence never has items sitting in a half-filled batch. A
+		// failed non-blocking send is a few nanoseconds (no lock).
 		select {
 		case f.work <- cur: // a worker was waiting: no batching delay
 			cur = feChunk[T]{}
@@ -254,6 +282,9 @@ loop:
 		if len(cur.items) < feChunkCap {
 			continue
 		}
+		// Every worker is busy and the batch is full: wait for one, or
+		// for the run to be decided (first error, or ctx), which is what
+		// r.ctx ending means.
 		select {
 		case f.work <- cur:
 			cur = feChunk[T]{}
@@ -262,6 +293,7 @@ loop:
 			break loop
 		}
 	}
+	// The sequence is exhausted; the last partial batch still has to go.
 	if !early && cur.items != nil {
 		select {
 		case f.work <- cur:
@@ -284,6 +316,7 @@ func (f *feWork[T]) buf() []T {
 	}
 }
 
+// spawn starts a worker on c.items[j:]; see mapWork.spawn.
 func (f *feWork[T]) spawn(c feChunk[T], j int) { go f.run(c, j) }
 
 // run processes c.items[j:] and then every batch received on work. After
@@ -311,6 +344,8 @@ func (f *feWork[T]) run(c feChunk[T], j int) {
 				f.r.fail(c.base+j, err)
 			}
 		}
+		// Hand the buffer back for the producer's next batch; if the free
+		// list is full the buffer is simply left to the GC.
 		clear(c.items) // drop references to the items before reuse
 		select {
 		case f.free <- c.items[:0]:

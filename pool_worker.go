@@ -72,10 +72,16 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 	// searching says whether this worker is counted in p.searching: it is
 	// when spinning, and from the moment a signaller picks it.
 	spun, searching := false, false
+	// One lock acquisition both counts the finished job and takes the next
+	// one: the lock is the only state shared with submitters, so each
+	// acquisition is a cache-line transfer between processors.
 	p.mu.Lock()
 	p.foldLocked(w)
 	for {
 		if p.n > 0 {
+			// Delivering after the take (below) means a worker blocked
+			// on a full Results channel already holds its next job; the
+			// alternative, a second lock per job, costs every job.
 			if searching {
 				p.searching--
 			}
@@ -93,6 +99,10 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			continue
 		}
 		if p.closed {
+			// Closed and drained. The last worker out closes Results and
+			// done: every other worker has delivered its last result by
+			// now (the hasRes branch above runs before this one), so no
+			// send can race with the close.
 			if searching {
 				p.searching--
 			}
@@ -122,6 +132,9 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			p.mu.Lock()
 			continue
 		}
+		// Park. sync.Cond rather than a channel per worker: Wait releases
+		// mu atomically with parking, so a push between our check of n
+		// and the park cannot be missed, and Signal wakes exactly one.
 		if searching {
 			searching = false
 			p.searching--
@@ -197,10 +210,14 @@ func (p *Pool[J, R]) run(w *poolWorker[J, R]) {
 	w.job, w.hasJob = zero, false
 	w.res.Job = job
 	w.hasRes, w.needFold = true, true
+	// A job taken before Stop gave up, but not started, is reported rather
+	// than run: Stop promised that nothing new starts after its deadline.
 	if p.aborted.Load() {
 		w.res.Err, w.outcome = p.notRun, outcomeNotRun
 		return
 	}
+	// The timeout context is made per job, when the job starts, so time a
+	// job spends queued does not count against it.
 	ctx := p.jobCtx
 	if p.timeout > 0 {
 		ctx, w.cancel = context.WithTimeout(ctx, p.timeout)
@@ -216,12 +233,10 @@ func (p *Pool[J, R]) run(w *poolWorker[J, R]) {
 		w.cancel = nil
 	}
 	w.res.Value, w.res.Err = v, err
-	switch err.(type) {
-	case nil:
-		w.outcome = outcomeCompleted
-	case *PanicError:
-		w.outcome = outcomePanicked
-	default:
+	// Panicked counts only panics raised in this pool (see workerExit); a
+	// *PanicError that fn returns, relayed from nested work, is an error.
+	w.outcome = outcomeCompleted
+	if err != nil {
 		w.outcome = outcomeFailed
 	}
 }
