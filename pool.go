@@ -92,7 +92,11 @@ type Pool[J, R any] struct {
 	wake            sync.Cond
 	live            int // worker goroutines not yet exited
 	closed          bool
-	st              PoolStats // counters; Dropped lives in dropped
+	// multi caches GOMAXPROCS > 1 from NewPool: runtime.GOMAXPROCS(0)
+	// takes the scheduler's global lock, too dear for every idle moment.
+	// A later change only makes the spinning heuristic stale, never wrong.
+	multi bool
+	st    PoolStats // counters; Dropped lives in dropped
 
 	// queued mirrors n for spinning workers, which read it without mu. It
 	// is kept up to date only while one spins (searching > 0): an atomic
@@ -164,6 +168,7 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 	} else {
 		p.results = make(chan Result[J, R], cfg.results)
 	}
+	p.multi = runtime.GOMAXPROCS(0) > 1
 	p.jobCtx, p.cancelJob = context.WithCancelCause(context.Background())
 	p.wake.L = &p.mu
 	p.wait.New = func() any { return &poolWaiter[J]{ch: make(chan struct{}, 1)} }

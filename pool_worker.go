@@ -116,7 +116,7 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			}
 			return false
 		}
-		if !spun && (searching || p.searching == 0) && runtime.GOMAXPROCS(0) > 1 {
+		if !spun && (searching || p.searching == 0) && p.multi {
 			// On one processor spinning only delays the goroutine we wait
 			// for, so it is skipped there.
 			if !searching {
