@@ -450,6 +450,14 @@ func TestNewPoolPanicsOnBadInput(t *testing.T) {
 // and a sampler checks the stats identity. Every accepted job must produce
 // exactly one result, every refusal must be counted.
 func TestPoolStatsAddUpUnderConcurrentSubmitTrySubmitClose(t *testing.T) {
+	for _, tt := range []struct{ workers, queue int }{{1, 0}, {2, 1}, {4, 8}, {8, 64}} {
+		t.Run(fmt.Sprintf("workers=%d/queue=%d", tt.workers, tt.queue), func(t *testing.T) {
+			stressPoolStats(t, tt.workers, tt.queue)
+		})
+	}
+}
+
+func stressPoolStats(t *testing.T, workers, queue int) {
 	var ran atomic.Int64
 	p := NewPool(4, func(_ context.Context, v int) (int, error) {
 		ran.Add(1)
@@ -460,7 +468,7 @@ func TestPoolStatsAddUpUnderConcurrentSubmitTrySubmitClose(t *testing.T) {
 			panic(v)
 		}
 		return v, nil
-	}, QueueSize(8))
+	}, QueueSize(queue))
 	var attempts, accepted atomic.Int64
 	var wg sync.WaitGroup
 	for g := range 8 {
@@ -477,26 +485,47 @@ func TestPoolStatsAddUpUnderConcurrentSubmitTrySubmitClose(t *testing.T) {
 			}
 		})
 	}
+	// The sampler checks the identity without testify in its loop and
+	// yields between samples: a tight loop on Stats would starve the pool
+	// under the race detector.
 	stop := make(chan struct{})
 	var sampler sync.WaitGroup
+	var bad atomic.Pointer[PoolStats]
+	var samples atomic.Int64
 	sampler.Go(func() {
 		for {
 			select {
 			case <-stop:
 				return
 			default:
-				checkIdentity(t, p.Stats())
 			}
+			s := p.Stats()
+			if s.Submitted != uint64(s.Queued)+uint64(s.Running)+s.Completed+s.Failed+s.Panicked+s.NotRun ||
+				s.Queued < 0 || s.Running < 0 {
+				bad.Store(&s)
+			}
+			samples.Add(1)
+			runtime.Gosched()
 		}
 	})
 	results := make(chan []Result[int, int])
 	go func() { results <- drain(p) }()
-	runtime.Gosched()
-	wg.Go(func() { p.Close() })
+	// Close while the submitters are in full swing: after a good share of
+	// the jobs is in, before all of them are.
+	var closer sync.WaitGroup
+	closer.Go(func() {
+		for accepted.Load() < 800 && attempts.Load() < 3900 {
+			runtime.Gosched()
+		}
+		p.Close()
+	})
 	wg.Wait()
+	closer.Wait()
 	res := <-results
 	close(stop)
 	sampler.Wait()
+	require.Nil(t, bad.Load(), "a snapshot did not add up")
+	require.NotZero(t, samples.Load())
 
 	s := p.Stats()
 	checkIdentity(t, s)
