@@ -265,7 +265,8 @@ func (p *Pool[J, R]) putWaiter(w *poolWaiter[J]) error {
 }
 
 // TrySubmit adds job if the queue has room and the pool is open, and reports
-// whether it did. It never blocks.
+// whether it did. It never blocks, and never overtakes Submit calls already
+// waiting for room (while any waits, the queue counts as full).
 func (p *Pool[J, R]) TrySubmit(job J) bool {
 	p.mu.Lock()
 	if p.closed || p.n == len(p.ring) || p.wh < len(p.wq) {
