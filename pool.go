@@ -96,6 +96,14 @@ type Pool[J, R any] struct {
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.
 	multi bool
+	// woke is set when a worker has woken a blocked submitter and no
+	// submitter has taken the lock since. The woken goroutine waits in the
+	// waking processor's run queue, and the scheduler does not preempt a
+	// busy worker for it, so with every processor running jobs the
+	// submitter would not run until the queue ran dry, leaving workers
+	// idle while it refills. The first worker to find the queue half
+	// empty with woke set yields once instead, letting it refill early.
+	woke bool
 	st    PoolStats // counters; Dropped lives in dropped
 
 	// queued mirrors n for spinning workers, which read it without mu. It
@@ -192,6 +200,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 		return poolCtxErr(ctx)
 	}
 	p.mu.Lock()
+	p.woke = false
 	if p.closed {
 		p.st.Rejected++
 		p.mu.Unlock()
@@ -254,6 +263,7 @@ func (p *Pool[J, R]) putWaiter(w *poolWaiter[J]) error {
 // waiting for room (while any waits, the queue counts as full).
 func (p *Pool[J, R]) TrySubmit(job J) bool {
 	p.mu.Lock()
+	p.woke = false
 	if p.closed || p.n == len(p.ring) || p.wh < len(p.wq) {
 		p.st.Rejected++
 		p.mu.Unlock()

@@ -86,7 +86,14 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				p.searching--
 			}
 			p.takeLocked(w)
+			yield := p.woke && p.n <= len(p.ring)/2
+			if yield {
+				p.woke = false // one yield per wake-up
+			}
 			p.mu.Unlock()
+			if yield {
+				runtime.Gosched() // see Pool.woke
+			}
 			p.deliver(w)
 			return true
 		}
@@ -176,6 +183,7 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 		p.pushLocked(wt.job)
 		wt.done = true
 		wt.ch <- struct{}{} // capacity 1 and one token per waiter: never blocks
+		p.woke = true
 	}
 	if p.n > 0 && p.idle > 0 && p.searching == 0 {
 		p.idle--
