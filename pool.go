@@ -104,7 +104,7 @@ type Pool[J, R any] struct {
 	// idle while it refills. The first worker to find the queue half
 	// empty with woke set yields once instead, letting it refill early.
 	woke bool
-	st    PoolStats // counters; Dropped lives in dropped
+	st   PoolStats // counters; Dropped lives in dropped
 
 	// queued mirrors n for spinning workers, which read it without mu. It
 	// is kept up to date only while one spins (searching > 0): an atomic
