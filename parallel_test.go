@@ -1,0 +1,327 @@
+package conc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// concurrencyProbe records the highest number of calls running at once.
+type concurrencyProbe struct{ now, peak atomic.Int32 }
+
+func (c *concurrencyProbe) enter() {
+	n := c.now.Add(1)
+	for {
+		p := c.peak.Load()
+		if n <= p || c.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+func (c *concurrencyProbe) exit() { c.now.Add(-1) }
+
+func TestMapNKeepsResultsAlignedWithInputs(t *testing.T) {
+	for _, tt := range []struct{ n, limit int }{{0, 1}, {1, 4}, {10, 1}, {1000, 3}, {5000, 16}} {
+		t.Run(fmt.Sprintf("n=%d/limit=%d", tt.n, tt.limit), func(t *testing.T) {
+			items := make([]int, tt.n)
+			for i := range items {
+				items[i] = i
+			}
+			var probe concurrencyProbe
+			out, err := MapN(context.Background(), items, tt.limit, func(_ context.Context, v int) (string, error) {
+				probe.enter()
+				defer probe.exit()
+				runtime.Gosched()
+				return fmt.Sprint(v), nil
+			})
+			require.NoError(t, err)
+			require.Len(t, out, tt.n)
+			for i, s := range out {
+				require.Equal(t, fmt.Sprint(i), s)
+			}
+			assert.LessOrEqual(t, int(probe.peak.Load()), tt.limit)
+		})
+	}
+}
+
+// The first error must come back as itself, not as the context.Canceled
+// it caused in the other running calls, and the calls must see it as their
+// context's cause.
+func TestMapNReturnsFirstErrorNotTheCancellationItCaused(t *testing.T) {
+	boom := errors.New("boom")
+	var causes sync.Map
+	items := []int{0, 1, 2, 3}
+	_, err := MapN(context.Background(), items, len(items), func(ctx context.Context, v int) (int, error) {
+		if v == 2 {
+			return 0, boom
+		}
+		<-ctx.Done()
+		causes.Store(v, context.Cause(ctx))
+		return 0, ctx.Err()
+	})
+	require.Equal(t, boom, err)
+	causes.Range(func(_, c any) bool {
+		assert.Equal(t, boom, c)
+		return true
+	})
+}
+
+// After the first error no further item starts: a naive errgroup loop that
+// checks nothing keeps launching the rest.
+func TestMapNStartsNoItemAfterFirstError(t *testing.T) {
+	var ran atomic.Int32
+	items := make([]int, 100)
+	for i := range items {
+		items[i] = i
+	}
+	out, err := MapN(context.Background(), items, 1, func(_ context.Context, v int) (int, error) {
+		ran.Add(1)
+		if v == 10 {
+			return 0, errors.New("stop here")
+		}
+		return v + 1, nil
+	})
+	require.EqualError(t, err, "stop here")
+	assert.Equal(t, int32(11), ran.Load())
+	assert.Equal(t, 10, out[9], "results gathered before the error are kept")
+	assert.Zero(t, out[11])
+}
+
+// MapAll keeps every successful result in its slot when some items fail and
+// reports each failure with its index.
+func TestMapAllCollectsEveryErrorWithItsIndex(t *testing.T) {
+	items := []int{0, 1, 2, 3, 4, 5, 6, 7}
+	out, err := MapAll(context.Background(), items, 3, func(_ context.Context, v int) (int, error) {
+		switch v {
+		case 2, 5:
+			return -1, fmt.Errorf("bad %d", v)
+		case 6:
+			panic("six")
+		}
+		return v * 10, nil
+	})
+	require.Error(t, err)
+	assert.Equal(t, []int{0, 10, 0, 30, 40, 0, 0, 70}, out)
+	var indexes []int
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ie *ItemError
+		require.ErrorAs(t, e, &ie)
+		indexes = append(indexes, ie.Index)
+	}
+	assert.Equal(t, []int{2, 5, 6}, indexes)
+	assert.Contains(t, err.Error(), "conc: item 2: bad 2")
+	var pe *PanicError
+	assert.ErrorAs(t, err, &pe)
+}
+
+func TestMapNPanicBecomesPanicError(t *testing.T) {
+	_, err := MapN(context.Background(), []int{1, 2, 3}, 2, func(_ context.Context, v int) (int, error) {
+		if v == 2 {
+			panic(panicVal(v))
+		}
+		return v, nil
+	})
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, panicVal(2), pe.Value)
+}
+
+type panicVal int
+
+func TestMapNAndMapAllReportGoexitWithoutHanging(t *testing.T) {
+	fn := func(_ context.Context, v int) (int, error) {
+		if v%3 == 0 {
+			runtime.Goexit()
+		}
+		return v, nil
+	}
+	items := []int{1, 2, 3, 4, 5, 6, 7}
+	_, err := MapN(context.Background(), items, 2, fn)
+	assert.ErrorIs(t, err, errGoexit)
+
+	out, err := MapAll(context.Background(), items, 1, fn)
+	assert.ErrorIs(t, err, errGoexit)
+	assert.Equal(t, []int{1, 2, 0, 4, 5, 0, 7}, out, "the pool of workers survives every Goexit")
+}
+
+func TestMapNReturnsCtxErrorWhenCancelledBeforeTheEnd(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		items := make([]int, 20)
+		var ran atomic.Int32
+		_, err := MapN(ctx, items, 2, func(context.Context, int) (int, error) {
+			ran.Add(1)
+			time.Sleep(time.Second) // ignores ctx: MapN must stop starting items
+			return 0, nil
+		})
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Less(t, ran.Load(), int32(20))
+
+		_, err = MapAll(ctx, items, 2, func(context.Context, int) (int, error) { return 0, nil })
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "MapAll reports skipped items too")
+	})
+}
+
+func TestForEachRunsEveryItemWithinTheLimit(t *testing.T) {
+	for _, limit := range []int{1, 2, 7} {
+		t.Run(fmt.Sprint("limit=", limit), func(t *testing.T) {
+			var probe concurrencyProbe
+			var sum atomic.Int64
+			err := ForEach(context.Background(), seqN(3000), limit, func(_ context.Context, v int) error {
+				probe.enter()
+				defer probe.exit()
+				if v%100 == 0 {
+					runtime.Gosched()
+				}
+				sum.Add(int64(v))
+				return nil
+			})
+			require.NoError(t, err)
+			assert.Equal(t, int64(3000*2999/2), sum.Load())
+			assert.LessOrEqual(t, int(probe.peak.Load()), limit)
+		})
+	}
+}
+
+// seqN yields 0..n-1 and counts how many values were pulled.
+func seqN(n int) iter.Seq[int] { return slices.Values(countUp(n)) }
+
+func countUp(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i
+	}
+	return s
+}
+
+func TestForEachFailsFastAndStopsReadingTheSequence(t *testing.T) {
+	boom := errors.New("boom")
+	var pulled, ran atomic.Int32
+	seq := func(yield func(int) bool) {
+		for i := 0; ; i++ { // endless: only fail-fast ends it
+			pulled.Add(1)
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	err := ForEach(context.Background(), seq, 1, func(ctx context.Context, v int) error {
+		ran.Add(1)
+		if v == 50 {
+			return boom
+		}
+		return nil
+	})
+	require.Equal(t, boom, err)
+	assert.Equal(t, int32(51), ran.Load(), "no item starts after the first error")
+	assert.Less(t, pulled.Load(), int32(51+2*feChunkCap))
+}
+
+func TestForEachAllCollectsEveryErrorWithItsIndex(t *testing.T) {
+	err := ForEachAll(context.Background(), seqN(100), 4, func(_ context.Context, v int) error {
+		if v%25 == 3 {
+			return fmt.Errorf("e%d", v)
+		}
+		if v == 99 {
+			panic("last")
+		}
+		return nil
+	})
+	require.Error(t, err)
+	var idx []int
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ie *ItemError
+		require.ErrorAs(t, e, &ie)
+		idx = append(idx, ie.Index)
+	}
+	assert.Equal(t, []int{3, 28, 53, 78, 99}, idx)
+}
+
+func TestForEachPanicAndGoexitBecomeErrors(t *testing.T) {
+	err := ForEach(context.Background(), seqN(10), 3, func(_ context.Context, v int) error {
+		if v == 4 {
+			panic("four")
+		}
+		return nil
+	})
+	var pe *PanicError
+	assert.ErrorAs(t, err, &pe)
+
+	var ran atomic.Int32
+	err = ForEachAll(context.Background(), seqN(10), 2, func(_ context.Context, v int) error {
+		ran.Add(1)
+		if v%2 == 0 {
+			runtime.Goexit()
+		}
+		return nil
+	})
+	assert.ErrorIs(t, err, errGoexit)
+	assert.Equal(t, int32(10), ran.Load())
+}
+
+func TestForEachReturnsCtxErrorWhenCancelled(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cause := errors.New("user hit ^C")
+		var ran atomic.Int32
+		err := ForEach(ctx, seqN(1000), 2, func(ctx context.Context, v int) error {
+			if ran.Add(1) == 10 {
+				cancel(cause)
+			}
+			time.Sleep(time.Millisecond)
+			return nil
+		})
+		assert.ErrorIs(t, err, context.Canceled)
+		assert.ErrorIs(t, err, cause)
+		assert.Less(t, ran.Load(), int32(1000))
+	})
+}
+
+// A panic in the sequence itself belongs to the caller, but the workers must
+// not outlive the call (goleak checks at the end of the package).
+func TestForEachSequencePanicLeavesNoWorkerBehind(t *testing.T) {
+	seq := func(yield func(int) bool) {
+		for i := range 100 {
+			if i == 40 {
+				panic("bad source")
+			}
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	assert.PanicsWithValue(t, "bad source", func() {
+		_ = ForEach(context.Background(), seq, 4, func(context.Context, int) error { return nil })
+	})
+}
+
+func TestParallelHelpersPanicOnBadInput(t *testing.T) {
+	nop := func(context.Context, int) error { return nil }
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	tests := []struct {
+		name string
+		call func()
+		want string
+	}{
+		{"MapN limit 0", func() { _, _ = MapN(context.Background(), []int{1}, 0, id) }, "conc: limit must be at least 1, got 0"},
+		{"MapAll nil fn", func() { _, _ = MapAll[int, int](context.Background(), nil, 1, nil) }, "conc: fn must not be nil"},
+		{"ForEach limit -1", func() { _ = ForEach(context.Background(), seqN(1), -1, nop) }, "conc: limit must be at least 1, got -1"},
+		{"ForEach nil items", func() { _ = ForEach(context.Background(), nil, 1, nop) }, "conc: items must not be nil"},
+		{"ForEachAll nil fn", func() { _ = ForEachAll[int](context.Background(), seqN(1), 1, nil) }, "conc: fn must not be nil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { assert.PanicsWithValue(t, tt.want, tt.call) })
+	}
+}

@@ -1,0 +1,388 @@
+package conc
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Result is what a Pool reports for one accepted job: the job itself, the
+// value its function returned and the error. Exactly one Result is produced
+// per accepted job, whether the job succeeded, failed, panicked (Err is a
+// *PanicError), called runtime.Goexit, or was never run because Stop gave up
+// waiting (Err matches ErrClosed).
+type Result[J, R any] struct {
+	Job   J
+	Value R
+	Err   error
+}
+
+// PoolStats is a snapshot of a Pool's counters, taken under the pool's lock,
+// so the identity
+//
+//	Submitted == Queued + Running + Completed + Failed + Panicked + NotRun
+//
+// holds in every snapshot. Rejected counts Submit and TrySubmit calls that
+// did not add a job (pool full, closed, or the caller's context ended) and is
+// not part of the identity. Dropped counts Results that could not be handed
+// over: the Results channel was still full when Stop's context ended, or the
+// OnResult callback panicked; the jobs themselves are already counted in
+// Completed, Failed or Panicked.
+type PoolStats struct {
+	Submitted uint64 // jobs accepted
+	Rejected  uint64 // submissions refused
+	Queued    int    // accepted jobs waiting for a worker
+	Running   int    // jobs a worker has taken and not yet finished (see Pool.Stats)
+	Completed uint64 // jobs whose function returned a nil error
+	Failed    uint64 // jobs whose function returned an error or called runtime.Goexit
+	Panicked  uint64 // jobs whose function panicked
+	NotRun    uint64 // queued jobs Stop reported without running them
+	Dropped   uint64 // results that could not be delivered (see above)
+}
+
+// A Pool runs a function over submitted jobs with a fixed number of worker
+// goroutines fed from a bounded queue, and reports one Result per job.
+//
+// Create one with NewPool; the zero value is not usable. A Pool is safe for
+// concurrent use by any number of goroutines, including its own jobs (a job
+// may Submit to its own pool; if the queue is full it blocks until its ctx
+// ends, so give it one that does). Jobs start in submission order; with more
+// than one worker they may finish, and their Results arrive, in any order.
+//
+// The workers exist from NewPool until the pool is closed and drained (or
+// stopped); an idle pool holds them parked, costing no CPU. Close or Stop
+// every Pool, or its workers leak.
+type Pool[J, R any] struct {
+	fn       func(context.Context, J) (R, error)
+	onResult func(Result[J, R])
+	timeout  time.Duration
+	results  chan Result[J, R]
+
+	// jobCtx is the parent of every job's context. It is cancelled only when
+	// Stop's context ends; sharing one context keeps the hot path free of
+	// allocations (a per-job context costs two).
+	jobCtx    context.Context
+	cancelJob context.CancelCauseFunc
+
+	mu sync.Mutex
+	// ring is the job queue: n jobs starting at head. It is guarded by mu;
+	// Submit and the workers each hold mu for a handful of instructions.
+	ring    []J
+	head, n int
+	// wq holds the Submit calls blocked on a full queue, oldest at wh. A
+	// worker that frees a slot moves the oldest waiter's job straight into
+	// the queue, so blocked submitters are served in FIFO order and never
+	// need the lock again after they wake.
+	wq   []*poolWaiter[J]
+	wh   int
+	wait sync.Pool // *poolWaiter[J], recycled so blocking allocates nothing
+	// idle is the number of workers parked in wake.Wait that nobody has
+	// signalled yet; searching is the number looking for work: spinning
+	// without the lock, or signalled and not yet back. A submitter wakes a
+	// parked worker only when nobody searches, and a searcher that finds a
+	// job wakes the next one only if jobs remain, the way the Go scheduler
+	// wakes its threads: a burst of submissions wakes workers one chain
+	// link at a time instead of one goroutine wake-up (several hundred
+	// nanoseconds) per job.
+	idle, searching int
+	wake            sync.Cond
+	live            int // worker goroutines not yet exited
+	closed          bool
+	// multi caches GOMAXPROCS > 1 from NewPool: runtime.GOMAXPROCS(0)
+	// takes the scheduler's global lock, too dear for every idle moment.
+	// A later change only makes the spinning heuristic stale, never wrong.
+	multi bool
+	// woke is set when a worker has woken a blocked submitter and no
+	// submitter has taken the lock since. The woken goroutine waits in the
+	// waking processor's run queue, and the scheduler does not preempt a
+	// busy worker for it, so with every processor running jobs the
+	// submitter would not run until the queue ran dry, leaving workers
+	// idle while it refills. The first worker to find the queue half
+	// empty with woke set yields once instead, letting it refill early.
+	woke bool
+	st   PoolStats // counters; Dropped lives in dropped
+
+	// queued mirrors n for spinning workers, which read it without mu. It
+	// is kept up to date only while one spins (searching > 0): an atomic
+	// store per job on the lock holder's path is measurable.
+	queued  atomic.Int32
+	closedA atomic.Bool // mirror of closed, read by spinning workers
+	aborted atomic.Bool // Stop's context ended: do not start jobs
+	abort   chan struct{}
+	done    chan struct{} // closed when the last worker has exited
+	dropped atomic.Uint64
+	stop    sync.Once
+	notRun  error // Result.Err of jobs Stop did not run; set before aborted
+}
+
+// poolWaiter is one Submit call blocked on a full queue. err and done are
+// written under the pool's mutex before the token is sent on ch.
+type poolWaiter[J any] struct {
+	job  J
+	ch   chan struct{}
+	err  error
+	done bool
+}
+
+// NewPool starts a Pool of workers goroutines that call fn for every
+// submitted job, with the context of the job (cancelled by Stop, and bounded
+// by JobTimeout when set) and the job.
+//
+// It panics with a message starting "conc: " when workers < 1, fn is nil, an
+// option has a negative size, or an OnResult callback's type does not match
+// the pool's.
+func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts ...PoolOption) *Pool[J, R] {
+	checkPositive("workers", workers)
+	checkFunc("fn", fn == nil)
+	cfg := poolConfig{queue: -1, results: -1}
+	for _, o := range opts {
+		o.applyPool(&cfg)
+	}
+	if cfg.queue < 0 {
+		// Sixteen jobs per worker let a submitter run well ahead of the
+		// workers, so that neither side parks and is woken for every job
+		// (measured: a quarter less CPU per short job than four per
+		// worker), while the memory a full pool holds stays small.
+		cfg.queue = 16 * workers
+	}
+	if cfg.queue == 0 {
+		cfg.queue = 1 // a ring needs a slot; QueueSize documents the floor
+	}
+	if cfg.results < 0 {
+		cfg.results = 2 * cfg.queue
+	}
+	p := &Pool[J, R]{
+		fn:      fn,
+		timeout: cfg.timeout,
+		ring:    make([]J, cfg.queue),
+		live:    workers,
+		abort:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	if cfg.onResult != nil {
+		cb, ok := cfg.onResult.(func(Result[J, R]))
+		if !ok {
+			panic(fmt.Sprintf("conc: OnResult callback is %T, the pool needs %v",
+				cfg.onResult, reflect.TypeFor[func(Result[J, R])]()))
+		}
+		p.onResult = cb
+		// Results still returns a channel, closed when the pool is done, so
+		// `for range p.Results() {}` waits in both forms.
+		p.results = make(chan Result[J, R])
+	} else {
+		p.results = make(chan Result[J, R], cfg.results)
+	}
+	p.multi = runtime.GOMAXPROCS(0) > 1
+	p.jobCtx, p.cancelJob = context.WithCancelCause(context.Background())
+	p.wake.L = &p.mu
+	p.wait.New = func() any { return &poolWaiter[J]{ch: make(chan struct{}, 1)} }
+	for range workers {
+		p.spawn(new(poolWorker[J, R]))
+	}
+	return p
+}
+
+// Submit adds job to the queue, blocking while the queue is full. It returns
+// nil once the job is accepted (it will get exactly one Result), ErrClosed if
+// the pool is closed or gets closed while Submit waits, and the context's
+// error (errors.Is matches ctx.Err(); context.Cause is kept) if ctx ends
+// first — a job submitting to its own full pool gets that error instead of
+// a deadlock. A ctx that is already done never adds the job.
+func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
+	if ctx.Err() != nil {
+		p.mu.Lock()
+		p.st.Rejected++
+		p.mu.Unlock()
+		return poolCtxErr(ctx)
+	}
+	p.mu.Lock()
+	p.woke = false
+	if p.closed {
+		p.st.Rejected++
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	if p.n < len(p.ring) && p.wh == len(p.wq) {
+		p.pushLocked(job)
+		p.mu.Unlock()
+		return nil
+	}
+	// No spinning here: a submitter that yields on a full queue competes
+	// with the workers for the processors and measured slower (by a
+	// quarter, short jobs at 2 processors) than one that parks at once and
+	// is woken with its job already accepted.
+	// Still full, or earlier submitters wait for room: queue up behind
+	// them. The worker that frees a slot moves our job in and tells us.
+	w := p.wait.Get().(*poolWaiter[J])
+	w.job, w.err, w.done = job, nil, false
+	p.wq = append(p.wq, w)
+	p.mu.Unlock()
+
+	select {
+	case <-w.ch:
+		return p.putWaiter(w)
+	case <-ctx.Done():
+	}
+	p.mu.Lock()
+	if w.done {
+		// Served while ctx ended: the decision stands and the token is in
+		// ch already (it is sent under mu).
+		p.mu.Unlock()
+		<-w.ch
+		return p.putWaiter(w)
+	}
+	for i := p.wh; i < len(p.wq); i++ {
+		if p.wq[i] == w {
+			copy(p.wq[i:], p.wq[i+1:])
+			p.wq[len(p.wq)-1] = nil
+			p.wq = p.wq[:len(p.wq)-1]
+			break
+		}
+	}
+	p.st.Rejected++
+	p.mu.Unlock()
+	w.err = poolCtxErr(ctx)
+	return p.putWaiter(w)
+}
+
+// putWaiter recycles w and returns the outcome it carried.
+func (p *Pool[J, R]) putWaiter(w *poolWaiter[J]) error {
+	err := w.err
+	var zero J
+	w.job, w.err = zero, nil
+	p.wait.Put(w)
+	return err
+}
+
+// TrySubmit adds job if the queue has room and the pool is open, and reports
+// whether it did. It never blocks, and never overtakes Submit calls already
+// waiting for room (while any waits, the queue counts as full).
+func (p *Pool[J, R]) TrySubmit(job J) bool {
+	p.mu.Lock()
+	p.woke = false
+	if p.closed || p.n == len(p.ring) || p.wh < len(p.wq) {
+		p.st.Rejected++
+		p.mu.Unlock()
+		return false
+	}
+	p.pushLocked(job)
+	p.mu.Unlock()
+	return true
+}
+
+// pushLocked appends job to the ring (which has room) and makes sure some
+// worker will see it.
+func (p *Pool[J, R]) pushLocked(job J) {
+	i := p.head + p.n
+	if i >= len(p.ring) {
+		i -= len(p.ring)
+	}
+	p.ring[i] = job
+	p.n++
+	if p.searching > 0 {
+		p.queued.Store(int32(p.n))
+	}
+	p.st.Submitted++
+	p.st.Queued++
+	if p.idle > 0 && p.searching == 0 {
+		p.idle--
+		p.searching++
+		p.wake.Signal()
+	}
+}
+
+// Results returns the channel on which every job's Result is delivered. It
+// is closed once the pool is closed and every accepted job has been
+// reported. Drain it, or a full channel stalls the workers (Stop's context
+// still bounds that). With OnResult no Result is sent on it and it only
+// closes, so ranging over it waits for the pool to finish.
+func (p *Pool[J, R]) Results() <-chan Result[J, R] { return p.results }
+
+// Close stops the pool from accepting jobs: later Submit and TrySubmit calls,
+// and Submit calls blocked on a full queue right now, return ErrClosed or
+// false. Jobs already accepted still run and are reported; Results closes
+// after the last one. Close does not wait for them (use Stop for that), is
+// idempotent and always returns nil.
+func (p *Pool[J, R]) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	p.closedA.Store(true)
+	for _, w := range p.wq[p.wh:] {
+		w.err, w.done = ErrClosed, true
+		p.st.Rejected++
+		w.ch <- struct{}{}
+	}
+	clear(p.wq)
+	p.wq, p.wh = p.wq[:0], 0
+	// Idle workers must wake to find the queue empty and closed, and exit.
+	p.searching += p.idle
+	p.idle = 0
+	p.wake.Broadcast()
+	return nil
+}
+
+// Stop closes the pool and waits until every accepted job has been run and
+// reported, or until ctx ends. In the second case it cancels the context of
+// the jobs still running (with ctx's cause), reports every job not yet
+// started with an error that matches ErrClosed and ctx's cause without
+// running it, stops waiting on a full Results channel (those results are
+// counted in Dropped), and returns ctx's error at once, without waiting for
+// functions that ignore their context: their workers exit, and Results
+// closes, when they return. Stop returns nil if the pool finished in time;
+// it is safe to call more than once and with Close. A job that calls Stop
+// on its own pool waits for itself: give it a context that ends.
+func (p *Pool[J, R]) Stop(ctx context.Context) error {
+	p.Close()
+	select {
+	case <-p.done:
+		return nil
+	case <-ctx.Done():
+	}
+	// Prefer success if both are ready: the work is done.
+	select {
+	case <-p.done:
+		return nil
+	default:
+	}
+	p.stop.Do(func() {
+		cause := context.Cause(ctx)
+		p.notRun = fmt.Errorf("%w: job not run: %w", ErrClosed, cause)
+		p.aborted.Store(true)
+		close(p.abort)
+		p.cancelJob(cause)
+	})
+	return poolCtxErr(ctx)
+}
+
+// Stats returns a snapshot of the pool's counters; see PoolStats. A worker
+// counts its job's outcome before it delivers the Result, so a Result the
+// caller holds is always counted. A job stays in Running from the moment a
+// worker takes it until the worker comes back for the next one; a worker
+// takes its next job before handing over the previous result, so while it
+// waits on a full Results channel the job it holds counts as Running too.
+// Stats takes the pool's lock briefly; it is safe to call at any time.
+func (p *Pool[J, R]) Stats() PoolStats {
+	p.mu.Lock()
+	s := p.st
+	p.mu.Unlock()
+	s.Dropped = p.dropped.Load()
+	return s
+}
+
+// poolCtxErr returns ctx's error, wrapped so that it also matches
+// context.Cause(ctx) when the cause is a different error.
+func poolCtxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}

@@ -1,0 +1,332 @@
+package conc
+
+import (
+	"context"
+	"runtime"
+)
+
+// poolWorker is the state of one worker goroutine. It lives on the heap,
+// apart from the goroutine, so that when a job calls runtime.Goexit the
+// goroutine can die and a replacement can pick up exactly where it was: the
+// job being run and any result not yet delivered.
+type poolWorker[J, R any] struct {
+	job    J
+	hasJob bool // job was taken from the queue and has not been run yet
+	// res is the finished job's Result. It is counted in the pool's stats
+	// (fold) at the worker's next lock acquisition and delivered right after
+	// that lock is released, so every Result a caller sees is already
+	// counted, and the worker takes the lock once per job, not twice.
+	res      Result[J, R]
+	hasRes   bool
+	needFold bool
+	outcome  poolOutcome
+	// inUser says which user code the worker is inside, so the deferred
+	// exit hook can tell a runtime.Goexit (user code neither returned nor
+	// panicked) from the worker's normal exit.
+	inUser uint8
+	cancel context.CancelFunc // per-job timeout, when JobTimeout is set
+}
+
+type poolOutcome uint8
+
+const (
+	outcomeCompleted poolOutcome = iota
+	outcomeFailed
+	outcomePanicked
+	outcomeNotRun
+)
+
+const (
+	inNothing uint8 = iota
+	inFn
+	inCallback
+)
+
+// spinLimit is how many times an otherwise idle worker yields the processor,
+// checking for new jobs in between, before it parks. Parking a goroutine and
+// waking it again costs a few hundred nanoseconds, more than a short job;
+// workers that keep pulling work without parking are what lets short jobs
+// use most of the machine (DESIGN §4). Only one worker spins at a time, the
+// way the Go scheduler limits its spinning threads, so an idle pool burns at
+// most one processor for a few microseconds before it goes quiet.
+const spinLimit = 16
+
+// work is a worker goroutine's body: take a job, run it, repeat, until the
+// pool is closed and its queue empty.
+func (p *Pool[J, R]) work(w *poolWorker[J, R]) {
+	defer p.workerExit(w)
+	for {
+		// A replacement for a goroutine that ended inside OnResult may
+		// start with a job already taken.
+		if !w.hasJob && !p.next(w) {
+			return
+		}
+		p.run(w)
+	}
+}
+
+// next counts the worker's finished job, delivers its result, and takes the
+// next job into w.job. It returns false when the pool is closed and drained;
+// the worker has then been removed from live.
+func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
+	// searching says whether this worker is counted in p.searching: it is
+	// when spinning, and from the moment a signaller picks it.
+	spun, searching := false, false
+	// One lock acquisition both counts the finished job and takes the next
+	// one: the lock is the only state shared with submitters, so each
+	// acquisition is a cache-line transfer between processors.
+	p.mu.Lock()
+	p.foldLocked(w)
+	for {
+		if p.n > 0 {
+			// Delivering after the take (below) means a worker blocked
+			// on a full Results channel already holds its next job; the
+			// alternative, a second lock per job, costs every job.
+			if searching {
+				p.searching--
+			}
+			p.takeLocked(w)
+			yield := p.woke && p.n <= len(p.ring)/2
+			if yield {
+				p.woke = false // one yield per wake-up
+			}
+			p.mu.Unlock()
+			if yield {
+				runtime.Gosched() // see Pool.woke
+			}
+			p.deliver(w)
+			return true
+		}
+		if w.hasRes {
+			// Nothing to take: hand the result over before waiting, and
+			// before exiting, so Results never closes under a sender.
+			p.mu.Unlock()
+			p.deliver(w)
+			p.mu.Lock()
+			continue
+		}
+		if p.closed {
+			// Closed and drained. The last worker out closes Results and
+			// done: every other worker has delivered its last result by
+			// now (the hasRes branch above runs before this one), so no
+			// send can race with the close.
+			if searching {
+				p.searching--
+			}
+			p.live--
+			last := p.live == 0
+			p.mu.Unlock()
+			if last {
+				close(p.results)
+				p.cancelJob(ErrClosed) // release the context; no job is left to see it
+				close(p.done)
+			}
+			return false
+		}
+		if !spun && (searching || p.searching == 0) && p.multi {
+			// On one processor spinning only delays the goroutine we wait
+			// for, so it is skipped there.
+			if !searching {
+				searching = true
+				p.searching++
+			}
+			p.queued.Store(0) // n is 0 here; see Pool.queued
+			spun = true
+			p.mu.Unlock()
+			for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
+				runtime.Gosched()
+			}
+			p.mu.Lock()
+			continue
+		}
+		// Park. sync.Cond rather than a channel per worker: Wait releases
+		// mu atomically with parking, so a push between our check of n
+		// and the park cannot be missed, and Signal wakes exactly one.
+		if searching {
+			searching = false
+			p.searching--
+		}
+		p.idle++
+		p.wake.Wait()
+		// Whoever woke us took us off idle and counted us as searching.
+		searching, spun = true, false
+	}
+}
+
+// takeLocked moves the oldest queued job into w.job, lets the oldest
+// blocked submitter's job into the freed slot, and wakes another
+// worker if jobs remain and nobody is looking for them.
+func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
+	var zero J
+	w.job, w.hasJob = p.ring[p.head], true
+	p.ring[p.head] = zero // do not keep the job reachable from the ring
+	p.head++
+	if p.head == len(p.ring) {
+		p.head = 0
+	}
+	p.n--
+	if p.searching > 0 {
+		p.queued.Store(int32(p.n))
+	}
+	p.st.Queued--
+	p.st.Running++
+	// The freed slot goes to the oldest blocked submitter: its job moves in
+	// now, so the queue never looks less full than it is, and the submitter
+	// wakes to an answer instead of racing for the slot.
+	if p.wh < len(p.wq) {
+		wt := p.wq[p.wh]
+		p.wq[p.wh] = nil
+		p.wh++
+		if p.wh == len(p.wq) {
+			p.wq, p.wh = p.wq[:0], 0
+		}
+		p.pushLocked(wt.job)
+		wt.done = true
+		wt.ch <- struct{}{} // capacity 1 and one token per waiter: never blocks
+		p.woke = true
+	}
+	if p.n > 0 && p.idle > 0 && p.searching == 0 {
+		p.idle--
+		p.searching++
+		p.wake.Signal()
+	}
+}
+
+// foldLocked adds the outcome of the worker's last job to the counters.
+func (p *Pool[J, R]) foldLocked(w *poolWorker[J, R]) {
+	if !w.needFold {
+		return
+	}
+	w.needFold = false
+	p.st.Running--
+	switch w.outcome {
+	case outcomeCompleted:
+		p.st.Completed++
+	case outcomeFailed:
+		p.st.Failed++
+	case outcomePanicked:
+		p.st.Panicked++
+	case outcomeNotRun:
+		p.st.NotRun++
+	}
+}
+
+// run runs the job in w.job and records its Result in w.
+func (p *Pool[J, R]) run(w *poolWorker[J, R]) {
+	var zero J
+	job := w.job
+	w.job, w.hasJob = zero, false
+	w.res.Job = job
+	w.hasRes, w.needFold = true, true
+	// A job taken before Stop gave up, but not started, is reported rather
+	// than run: Stop promised that nothing new starts after its deadline.
+	if p.aborted.Load() {
+		w.res.Err, w.outcome = p.notRun, outcomeNotRun
+		return
+	}
+	// The timeout context is made per job, when the job starts, so time a
+	// job spends queued does not count against it.
+	ctx := p.jobCtx
+	if p.timeout > 0 {
+		ctx, w.cancel = context.WithTimeout(ctx, p.timeout)
+	}
+	// No deferred recover per job: a panic unwinds the worker goroutine to
+	// workerExit, which reports it and starts a replacement. That costs a
+	// goroutine per panic instead of a defer and a recover call per job.
+	w.inUser = inFn
+	v, err := p.fn(ctx, job)
+	w.inUser = inNothing
+	if w.cancel != nil {
+		w.cancel()
+		w.cancel = nil
+	}
+	w.res.Value, w.res.Err = v, err
+	// Panicked counts only panics raised in this pool (see workerExit); a
+	// *PanicError that fn returns, relayed from nested work, is an error.
+	w.outcome = outcomeCompleted
+	if err != nil {
+		w.outcome = outcomeFailed
+	}
+}
+
+// deliver hands the worker's pending Result to the callback or the Results
+// channel. Once Stop's context has ended it no longer waits for room in the
+// channel: what does not fit is counted in Dropped.
+func (p *Pool[J, R]) deliver(w *poolWorker[J, R]) {
+	if !w.hasRes {
+		return
+	}
+	r := w.res
+	w.res, w.hasRes = Result[J, R]{}, false
+	if p.onResult != nil {
+		w.inUser = inCallback
+		p.onResult(r)
+		w.inUser = inNothing
+		return
+	}
+	// The non-blocking attempt first keeps the common case cheap and, once
+	// aborted, gives a result that fits priority over dropping it.
+	select {
+	case p.results <- r:
+		// The reader, once woken, waits for a processor like a woken
+		// submitter does (see Pool.woke). A channel half full means it
+		// has not run for a while: yield once, as the fill crosses half,
+		// so it drains early instead of when the channel is full and
+		// this worker has to stop.
+		if c := cap(p.results); c >= 4 && len(p.results) == c/2 {
+			runtime.Gosched()
+		}
+		return
+	default:
+	}
+	if !p.aborted.Load() {
+		select {
+		case p.results <- r:
+			return
+		case <-p.abort:
+		}
+	}
+	p.dropped.Add(1)
+}
+
+// workerExit runs as the worker goroutine ends, and is where a panic in
+// user code lands. Ending inside user code means that code panicked or
+// called runtime.Goexit (it neither returned nor panicked when recover
+// reports nil). A job's panic becomes its *PanicError and a Goexit its
+// errGoexit; a panic in OnResult is counted in Dropped, a Goexit there
+// counts the result as delivered. Then a new goroutine takes over w, so the
+// pool keeps its size and Close still completes.
+func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
+	v := recover()
+	switch w.inUser {
+	case inNothing:
+		if v != nil {
+			panic(v) // a bug in this package: do not hide it
+		}
+		return
+	case inFn:
+		if w.cancel != nil {
+			w.cancel()
+			w.cancel = nil
+		}
+		var zero R
+		w.res.Value = zero
+		if v != nil {
+			w.res.Err, w.outcome = newPanicError(v), outcomePanicked
+		} else {
+			w.res.Err, w.outcome = errGoexit, outcomeFailed
+		}
+	case inCallback:
+		if v != nil {
+			p.dropped.Add(1)
+		}
+	}
+	w.inUser = inNothing
+	p.spawn(w)
+}
+
+// spawn starts a worker goroutine over w. (A go statement naming a generic
+// method directly inside NewPool trips a compiler bug in Go 1.26.)
+func (p *Pool[J, R]) spawn(w *poolWorker[J, R]) {
+	go p.work(w)
+}
