@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/concpatterns/conc"
@@ -13,41 +15,56 @@ import (
 
 // A service shuts down in phases, each with its own deadline: stop taking
 // requests (http.Server.Shutdown has the phase signature already), let the
-// work in flight drain, then close what is left. In a real program the
+// pool finish the jobs it accepted (Pool.Stop has it too), then close the
+// broker that fans results out, and what is left. In a real program the
 // Shutdown would be made with conc.WithSignals() and started by SIGINT or
 // SIGTERM; here Trigger starts it.
 func ExampleShutdown() {
-	work := make(chan string, 10)
+	events := conc.NewBroker[string]()
+	done := events.Subscribe("jobs.done", conc.SubBuffer(16))
+	pool := conc.NewPool(2, func(ctx context.Context, job string) (string, error) {
+		return strings.ToUpper(job), nil
+	}, conc.OnResult(func(r conc.Result[string, string]) {
+		events.Publish(context.Background(), "jobs.done", r.Value)
+	}))
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		work <- r.URL.Path
+		if err := pool.Submit(r.Context(), strings.TrimPrefix(r.URL.Path, "/")); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		io.WriteString(w, "queued")
 	}))
-	resp, err := http.Get(srv.URL + "/job-1")
-	if err != nil {
-		fmt.Println(err)
-		return
+	for _, job := range []string{"a", "b", "c"} {
+		resp, err := http.Get(srv.URL + "/" + job)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		resp.Body.Close()
 	}
-	resp.Body.Close()
 
 	sd := conc.NewShutdown()
 	sd.Add("stop intake", 5*time.Second, srv.Config.Shutdown)
-	sd.Add("drain", 5*time.Second, func(ctx context.Context) error {
-		close(work) // intake is stopped: no handler sends any more
-		for job := range work {
-			fmt.Println("finished", job)
-		}
-		return nil
-	})
-	sd.Add("close", time.Second, func(context.Context) error {
+	sd.Add("drain pool", 5*time.Second, pool.Stop)
+	sd.Add("close broker", time.Second, func(context.Context) error { return events.Close() })
+	sd.Add("close listener", time.Second, func(context.Context) error {
 		srv.Close()
 		return nil
 	})
 
 	sd.Trigger()
 	fmt.Println("shutdown:", sd.Run(context.Background()))
+	var got []string
+	for v := range done.C() { // closed by the broker's Close
+		got = append(got, v)
+	}
+	slices.Sort(got)
+	fmt.Println("finished", got)
+	fmt.Println("submit after shutdown:", pool.Submit(context.Background(), "late"))
 	// Output:
-	// finished /job-1
 	// shutdown: <nil>
+	// finished [A B C]
+	// submit after shutdown: conc: closed
 }
 
 // A service's main opts into signal handling: the first SIGINT or SIGTERM

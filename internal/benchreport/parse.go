@@ -19,6 +19,10 @@ type sample struct {
 	nsOp     float64
 	bytesOp  float64
 	allocsOp float64
+	// extra holds custom metrics (b.ReportMetric), such as admitted/op:
+	// they say how much work an implementation did, so that one doing less
+	// is not taken for one doing it faster.
+	extra map[string]float64
 }
 
 // key identifies the cell a sample belongs to; repeated counts of one
@@ -32,6 +36,7 @@ type key struct {
 type result struct {
 	key
 	nsOp, bytesOp, allocsOp float64
+	extra                   map[string]float64
 	runs                    int
 }
 
@@ -80,6 +85,12 @@ func parseLine(line string) (s sample, ok bool) {
 			s.bytesOp = v
 		case "allocs/op":
 			s.allocsOp = v
+		case "MB/s":
+		default:
+			if s.extra == nil {
+				s.extra = map[string]float64{}
+			}
+			s.extra[fields[i+1]] = v
 		}
 	}
 	return s, seen
@@ -117,13 +128,20 @@ func collect(r io.Reader, raw io.Writer, progress func(s sample, n int)) ([]resu
 	out := make([]result, 0, len(order))
 	for _, k := range order {
 		ss := samples[k]
-		out = append(out, result{
+		r := result{
 			key:      k,
 			nsOp:     median(ss, func(s sample) float64 { return s.nsOp }),
 			bytesOp:  median(ss, func(s sample) float64 { return s.bytesOp }),
 			allocsOp: median(ss, func(s sample) float64 { return s.allocsOp }),
 			runs:     len(ss),
-		})
+		}
+		for unit := range ss[0].extra {
+			if r.extra == nil {
+				r.extra = map[string]float64{}
+			}
+			r.extra[unit] = median(ss, func(s sample) float64 { return s.extra[unit] })
+		}
+		out = append(out, r)
 	}
 	return out, sc.Err()
 }

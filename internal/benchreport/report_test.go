@@ -106,3 +106,17 @@ func TestCSVHasOneRowPerCell(t *testing.T) {
 	assert.Len(t, lines, 1+len(rs))
 	assert.Equal(t, "Pipeline,cheap3,conc-collect,1,12,0,0,3", lines[1])
 }
+
+func TestCompetitorDoingLessWorkIsNotCountedInSpeedUp(t *testing.T) {
+	const out = `BenchmarkLimiter/admit/conc 	1000	30.0 ns/op	1.000 admitted/op	0 B/op	0 allocs/op
+BenchmarkLimiter/admit/mutex 	1000	60.0 ns/op	1.000 admitted/op	0 B/op	0 allocs/op
+BenchmarkLimiter/admit/chan 	1000	4.0 ns/op	0.010 admitted/op	0 B/op	0 allocs/op
+`
+	rs, err := collect(strings.NewReader(out), nil, func(sample, int) {})
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"admitted/op": 0.01}, rs[2].extra)
+	var buf bytes.Buffer
+	writeTable(&buf, "t", rs, false)
+	assert.Contains(t, buf.String(), "2.0× vs mutex")
+	assert.Contains(t, buf.String(), "4 ns · 0 ≠")
+}

@@ -17,7 +17,7 @@ const (
 	classMutex              // the naive mutex version
 	classChan               // the naive unbuffered-channel version
 	classOther              // any further baseline or peer library
-	classFloor              // a lower bound, not a competitor: "direct", "handordered"
+	classFloor              // a lower bound, not a competitor: "direct", "handordered", "clock"
 )
 
 func classify(impl string) class {
@@ -28,7 +28,7 @@ func classify(impl string) class {
 		return classMutex
 	case impl == "chan" || strings.HasPrefix(impl, "chan-"):
 		return classChan
-	case impl == "direct" || impl == "handordered":
+	case impl == "direct" || impl == "handordered" || impl == "clock":
 		return classFloor
 	}
 	return classOther
@@ -116,12 +116,12 @@ func concImpls(g *group) []string {
 	return out
 }
 
-// best returns the fastest competitor in g (every class but conc and
-// floor), or ok false when there is none.
-func best(g *group) (r result, ok bool) {
+// best returns the fastest competitor of conc in g (every class but conc
+// and floor) that did the same work, or ok false when there is none.
+func best(g *group, conc result) (r result, ok bool) {
 	for impl, x := range g.impls {
 		c := classify(impl)
-		if c == classConc || c == classFloor {
+		if c == classConc || c == classFloor || !sameWork(conc, x) {
 			continue
 		}
 		if !ok || x.nsOp < r.nsOp {
@@ -129,6 +129,22 @@ func best(g *group) (r result, ok bool) {
 		}
 	}
 	return r, ok
+}
+
+// sameWork reports whether a and b agree, within 10%, on every custom
+// metric both report (admitted/op, drops/op, ...). A limiter that denies
+// every call is cheap, but it is not a faster limiter.
+func sameWork(a, b result) bool {
+	for unit, av := range a.extra {
+		bv, ok := b.extra[unit]
+		if !ok {
+			continue
+		}
+		if d := math.Abs(av - bv); d > 0.01 && d > 0.1*math.Max(math.Abs(av), math.Abs(bv)) {
+			return false
+		}
+	}
+	return true
 }
 
 // writeTable prints the report: one block per suite, one row per conc
@@ -140,6 +156,7 @@ func writeTable(w io.Writer, title string, rs []result, peers bool) {
 		vs = "best peer"
 	}
 	fmt.Fprintf(w, "%s — per item/job/call: time (median) · allocations; speed-up = %s ÷ conc\n", title, vs)
+	different := false
 	for _, s := range suites {
 		gs := groups[s]
 		cols := columns(gs)
@@ -157,12 +174,17 @@ func writeTable(w io.Writer, title string, rs []result, peers bool) {
 				row := []string{"  " + g.workload, fmt.Sprint(g.cpu), ci, fmtNs(r.nsOp), fmtAllocs(r.allocsOp)}
 				for _, c := range cols {
 					if x, ok := g.impls[c]; ok {
-						row = append(row, fmtNs(x.nsOp)+" · "+fmtAllocs(x.allocsOp))
+						cell := fmtNs(x.nsOp) + " · " + fmtAllocs(x.allocsOp)
+						if !sameWork(r, x) {
+							cell += " ≠"
+							different = true
+						}
+						row = append(row, cell)
 					} else {
 						row = append(row, "—")
 					}
 				}
-				if b, ok := best(g); ok && r.nsOp > 0 {
+				if b, ok := best(g, r); ok && r.nsOp > 0 {
 					row = append(row, fmt.Sprintf("%.1f× vs %s", b.nsOp/r.nsOp, b.impl))
 				} else {
 					row = append(row, "—")
@@ -171,6 +193,9 @@ func writeTable(w io.Writer, title string, rs []result, peers bool) {
 			}
 		}
 		tw.Flush()
+	}
+	if different {
+		fmt.Fprintln(w, "\n≠ did different work from conc (a custom metric such as admitted/op differs by more than 10%): shown, not counted in the speed-up")
 	}
 }
 
