@@ -4,16 +4,42 @@
 // bucket and per-key rate limiters, or-channels, graceful shutdown, deadlock
 // prevention helpers and an in-process pub/sub broker.
 //
+// # A short tour
+//
+// A pipeline is a value built from typed stages and run over an iter.Seq or
+// a channel. Consecutive single-worker stages run fused on one goroutine;
+// Workers(n) spreads a stage over n goroutines, and Ordered keeps the input
+// order with bounded memory:
+//
+//	parse := conc.Map(parseRecord, conc.Workers(4), conc.Ordered())
+//	valid := conc.Filter(isValid)
+//	records, err := conc.Collect(ctx, conc.Then(parse, valid), lines)
+//
+// Merge, FanIn, FanOut, Tee and Partition move items between channels.
+// Pool runs jobs on fixed workers over a bounded queue; ForEach, MapN and
+// their collect-every-error siblings ForEachAll and MapAll bound the
+// parallelism of a loop. Retry and RetryPolicy retry with jittered backoff;
+// Breaker stops calling a dependency that keeps failing. Limiter is a token
+// bucket with the API of golang.org/x/time/rate, and KeyedLimiter keeps one
+// per client in bounded memory. Or, OrDone and Race combine cancellation
+// signals and competing calls; Send, Recv and LockAll avoid the classic
+// deadlocks; Shutdown runs a service's shutdown in phases with deadlines;
+// Broker is an in-process publish/subscribe hub.
+//
+// # Contracts
+//
 // Every primitive keeps the same contracts:
 //
 //   - Anything that may block takes a context.Context first and returns
 //     promptly when it is done, with an error that errors.Is matches against
-//     ctx.Err().
+//     ctx.Err() and that keeps context.Cause.
 //   - A panic in user code becomes a *PanicError delivered where that call's
-//     error would go; it never crashes the process.
+//     error would go; it never crashes the process and cancels sibling work
+//     the way an error does.
 //   - No goroutine of the package outlives its owner: once a primitive is
 //     closed, its context cancelled or its output fully consumed, nothing of
-//     it keeps running.
+//     it keeps running. Idle primitives hold no goroutine unless their
+//     documentation says so (pool workers, an Or that has not fired).
 //   - Nothing is lost silently: every accepted item is delivered, returned
 //     as an error, or counted as dropped in Stats.
 //   - Close is idempotent; use after Close returns ErrClosed.
@@ -21,4 +47,6 @@
 //     rate) panic at construction with a message that starts "conc: ".
 //   - Time is read only through the time package, so testing/synctest makes
 //     tests of time-dependent code deterministic.
+//   - Hot paths (breaker, limiter, retry, pool, pipeline transport, publish)
+//     do not allocate.
 package conc
