@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -320,8 +321,100 @@ func TestParallelHelpersPanicOnBadInput(t *testing.T) {
 		{"ForEach limit -1", func() { _ = ForEach(context.Background(), seqN(1), -1, nop) }, "conc: limit must be at least 1, got -1"},
 		{"ForEach nil items", func() { _ = ForEach(context.Background(), nil, 1, nop) }, "conc: items must not be nil"},
 		{"ForEachAll nil fn", func() { _ = ForEachAll[int](context.Background(), seqN(1), 1, nil) }, "conc: fn must not be nil"},
+		{"MapN nil ctx", func() { _, _ = MapN(nilCtx, nil, 1, id) }, "conc: context must not be nil"},
+		{"MapAll nil ctx", func() { _, _ = MapAll(nilCtx, []int{1}, 1, id) }, "conc: context must not be nil"},
+		{"ForEach nil ctx", func() { _ = ForEach(nilCtx, seqN(1), 1, nop) }, "conc: context must not be nil"},
+		{"ForEachAll nil ctx", func() { _ = ForEachAll(nilCtx, seqN(1), 1, nop) }, "conc: context must not be nil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assert.PanicsWithValue(t, tt.want, tt.call) })
 	}
+}
+
+// nilCtx is a nil context.Context, for the bad-input tests (a literal nil
+// would draw a vet warning at every call).
+var nilCtx context.Context
+
+// A huge limit must cost nothing up front: the free list of batch buffers
+// is bounded, not sized by limit (limit+1 overflowed at math.MaxInt).
+func TestForEachWithHugeLimitRunsEveryItem(t *testing.T) {
+	for _, all := range []bool{false, true} {
+		var sum atomic.Int64
+		fn := func(_ context.Context, v int) error { sum.Add(int64(v)); return nil }
+		var err error
+		if all {
+			err = ForEachAll(context.Background(), seqN(100), math.MaxInt, fn)
+		} else {
+			err = ForEach(context.Background(), seqN(100), math.MaxInt, fn)
+		}
+		require.NoError(t, err)
+		assert.Equal(t, int64(99*100/2), sum.Load())
+	}
+}
+
+// An fn that returns ctx.Err() after the caller cancelled with a cause must
+// not hide the cause behind a bare context.Canceled, in any of the four.
+func TestParallelHelpersKeepCancelCauseOfFnErrors(t *testing.T) {
+	errShutdown := errors.New("shutting down")
+	mapFn := func(cancel context.CancelCauseFunc) func(context.Context, int) (int, error) {
+		return func(ctx context.Context, v int) (int, error) {
+			if v == 0 {
+				cancel(errShutdown)
+			}
+			<-ctx.Done()
+			return 0, ctx.Err()
+		}
+	}
+	feFn := func(cancel context.CancelCauseFunc) func(context.Context, int) error {
+		m := mapFn(cancel)
+		return func(ctx context.Context, v int) error { _, err := m(ctx, v); return err }
+	}
+	tests := []struct {
+		name string
+		call func(ctx context.Context, cancel context.CancelCauseFunc) error
+	}{
+		{"MapN", func(ctx context.Context, c context.CancelCauseFunc) error {
+			_, err := MapN(ctx, []int{0, 1, 2, 3}, 4, mapFn(c))
+			return err
+		}},
+		{"MapAll", func(ctx context.Context, c context.CancelCauseFunc) error {
+			_, err := MapAll(ctx, []int{0, 1, 2, 3}, 4, mapFn(c))
+			return err
+		}},
+		{"ForEach", func(ctx context.Context, c context.CancelCauseFunc) error {
+			return ForEach(ctx, seqN(4), 4, feFn(c))
+		}},
+		{"ForEachAll", func(ctx context.Context, c context.CancelCauseFunc) error {
+			return ForEachAll(ctx, seqN(4), 4, feFn(c))
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			err := tt.call(ctx, cancel)
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, errShutdown)
+			// In the *All forms every item error carries the cause too.
+			var ie *ItemError
+			if errors.As(err, &ie) {
+				assert.ErrorIs(t, ie.Err, errShutdown)
+			}
+		})
+	}
+}
+
+// A watch on parent that fired must have finished by the time the call
+// returns: not even that goroutine outlives MapN or ForEach.
+func TestParRunWaitsForAFiredWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newParRun(ctx, false)
+	cancel() // starts the watch's goroutine
+	require.NoError(t, r.finish(0, false))
+	select {
+	case <-r.watched:
+	default:
+		t.Fatal("finish returned while the watch on parent was still running")
+	}
+	assert.True(t, r.stop.Load())
 }

@@ -24,9 +24,13 @@ type parRun struct {
 	// stop is set when no further item may start: on the first error in
 	// fail-fast mode, and when the parent context ends. Workers read it
 	// before every item; it is a plain load on the hot path.
-	stop      atomic.Bool
-	stopAfter func() bool
-	wg        sync.WaitGroup
+	stop atomic.Bool
+	// unwatch deregisters the watch on parent that raises stop; watched
+	// is closed when a watch that did fire has finished. Both are nil when
+	// parent can never be cancelled.
+	unwatch func() bool
+	watched chan struct{}
+	wg      sync.WaitGroup
 
 	mu    sync.Mutex
 	first error
@@ -39,15 +43,27 @@ func newParRun(parent context.Context, all bool) *parRun {
 	r.ctx, r.cancel = context.WithCancelCause(parent)
 	// AfterFunc on the parent rather than polling ctx.Err per item: the
 	// flag is all the hot path reads.
-	r.stopAfter = context.AfterFunc(parent, func() { r.stop.Store(true) })
+	if parent.Done() != nil {
+		r.watched = make(chan struct{})
+		r.unwatch = context.AfterFunc(parent, func() {
+			defer close(r.watched)
+			r.stop.Store(true)
+		})
+	}
 	if parent.Err() != nil {
 		r.stop.Store(true) // AfterFunc fires asynchronously; start nothing
 	}
 	return r
 }
 
-// fail records item i's error.
+// fail records item i's error. An fn that gave up because the caller's
+// context is done returns a bare context.Canceled (or DeadlineExceeded);
+// it is replaced, as stageRun.fail does, by the parent's error with its
+// cause, so that errors.Is matches both ctx.Err() and context.Cause.
 func (r *parRun) fail(i int, err error) {
+	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		err = poolCtxErr(r.parent)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.all {
@@ -66,7 +82,13 @@ func (r *parRun) fail(i int, err error) {
 // the caller stopped handing them out before the input was exhausted.
 func (r *parRun) finish(total int, early bool) error {
 	r.wg.Wait()
-	r.stopAfter() // stop the AfterFunc before cancel, or it would start a goroutine
+	// Deregister the watch on parent, so that a later cancellation of
+	// parent starts no goroutine; if it has fired already, wait for it, so
+	// that not even that goroutine outlives the call. (Cancelling r.ctx
+	// below does not trigger it: the watch is on parent.)
+	if r.unwatch != nil && !r.unwatch() {
+		<-r.watched
+	}
 	r.cancel(nil)
 	// Items were skipped only because of r.stop: the first error (fail-fast)
 	// or the parent context ending.
@@ -105,6 +127,7 @@ func (r *parRun) addDone(n int) {
 
 // mapRun is MapN and MapAll.
 func mapRun[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error), all bool) ([]U, error) {
+	checkFunc("context", ctx == nil)
 	checkPositive("limit", limit)
 	checkFunc("fn", fn == nil)
 	out := make([]U, len(items))
@@ -214,6 +237,12 @@ func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) 
 // against how many items one worker may be left holding at the end.
 const feChunkCap = 32
 
+// feFreeMax bounds the free list of batch buffers. Only the buffers of
+// workers that finished a batch recently are worth keeping; with a large
+// limit the free list would otherwise cost limit words per call (and
+// overflow with math.MaxInt). Buffers that find it full fall to the GC.
+const feFreeMax = 64
+
 // feChunk is a batch of consecutive items; base is the index of the first.
 type feChunk[T any] struct {
 	base  int
@@ -231,10 +260,11 @@ type feWork[T any] struct {
 // forEachRun is ForEach and ForEachAll. The calling goroutine reads the
 // sequence; workers are started lazily, one per item, up to limit.
 func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error, all bool) (err error) {
+	checkFunc("context", ctx == nil)
 	checkPositive("limit", limit)
 	checkFunc("items", items == nil)
 	checkFunc("fn", fn == nil)
-	f := &feWork[T]{r: newParRun(ctx, all), fn: fn, work: make(chan feChunk[T]), free: make(chan []T, limit+1)}
+	f := &feWork[T]{r: newParRun(ctx, all), fn: fn, work: make(chan feChunk[T]), free: make(chan []T, min(limit, feFreeMax)+1)}
 	// n counts the items read from the sequence (the next item's index);
 	// early records that reading stopped before the sequence ended.
 	workers, n, early, finished := 0, 0, false, false
