@@ -418,3 +418,27 @@ func TestParRunWaitsForAFiredWatch(t *testing.T) {
 	}
 	assert.True(t, r.stop.Load())
 }
+
+// Nil options and nil contexts are programmer errors: a conc: panic naming
+// them, not a nil dereference somewhere inside the pool.
+func TestPoolPanicsOnNilOptionOrContext(t *testing.T) {
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	tests := []struct {
+		name string
+		call func(p *Pool[int, int])
+		want string
+	}{
+		{"nil option", func(*Pool[int, int]) { NewPool(1, id, QueueSize(1), nil) }, "conc: pool option 1 (counting from 0) must not be nil"},
+		{"Submit nil ctx", func(p *Pool[int, int]) { _ = p.Submit(nilCtx, 1) }, "conc: context must not be nil"},
+		{"Stop nil ctx", func(p *Pool[int, int]) { _ = p.Stop(nilCtx) }, "conc: context must not be nil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPool(1, id, OnResult(func(Result[int, int]) {}))
+			defer p.Close()
+			assert.PanicsWithValue(t, tt.want, func() { tt.call(p) })
+			// The pool is untouched by the bad call: it still accepts work.
+			require.NoError(t, p.Submit(context.Background(), 1))
+		})
+	}
+}
