@@ -290,9 +290,11 @@ func TestForEachReturnsCtxErrorWhenCancelled(t *testing.T) {
 	})
 }
 
-// A panic in the sequence itself belongs to the caller, but the workers must
-// not outlive the call (goleak checks at the end of the package).
-func TestForEachSequencePanicLeavesNoWorkerBehind(t *testing.T) {
+// A panic in the sequence itself is reported as a *PanicError, as Collect
+// and All report one in their input, and the workers do not outlive the
+// call (goleak checks at the end of the package). ForEach stops at it;
+// ForEachAll still runs every item the sequence yielded before it.
+func TestForEachSequencePanicBecomesPanicError(t *testing.T) {
 	seq := func(yield func(int) bool) {
 		for i := range 100 {
 			if i == 40 {
@@ -303,9 +305,50 @@ func TestForEachSequencePanicLeavesNoWorkerBehind(t *testing.T) {
 			}
 		}
 	}
-	assert.PanicsWithValue(t, "bad source", func() {
-		_ = ForEach(context.Background(), seq, 4, func(context.Context, int) error { return nil })
-	})
+	for _, all := range []bool{false, true} {
+		t.Run(fmt.Sprint("all=", all), func(t *testing.T) {
+			var ran atomic.Int32
+			fn := func(context.Context, int) error { ran.Add(1); return nil }
+			var err error
+			require.NotPanics(t, func() {
+				if all {
+					err = ForEachAll(context.Background(), seq, 4, fn)
+				} else {
+					err = ForEach(context.Background(), seq, 4, fn)
+				}
+			})
+			var pe *PanicError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, "bad source", pe.Value)
+			if all {
+				assert.Equal(t, int32(40), ran.Load())
+			} else {
+				assert.LessOrEqual(t, ran.Load(), int32(40))
+			}
+		})
+	}
+}
+
+// A sequence that calls runtime.Goexit ends the caller's goroutine, as in a
+// plain loop, but only after the workers are gone.
+func TestForEachSequenceGoexitEndsTheCallerOnly(t *testing.T) {
+	seq := func(yield func(int) bool) {
+		for i := range 10 {
+			if !yield(i) {
+				return
+			}
+		}
+		runtime.Goexit()
+	}
+	var returned bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = ForEach(context.Background(), seq, 2, func(context.Context, int) error { return nil })
+		returned = true
+	}()
+	<-done
+	assert.False(t, returned)
 }
 
 func TestParallelHelpersPanicOnBadInput(t *testing.T) {

@@ -32,10 +32,11 @@ type parRun struct {
 	watched chan struct{}
 	wg      sync.WaitGroup
 
-	mu    sync.Mutex
-	first error
-	errs  []*ItemError
-	done  int // items whose fn returned (or Goexited)
+	mu     sync.Mutex
+	first  error
+	errs   []*ItemError
+	seqErr error // ForEachAll: the *PanicError of a sequence that panicked
+	done   int   // items whose fn returned (or Goexited)
 }
 
 func newParRun(parent context.Context, all bool) *parRun {
@@ -96,6 +97,8 @@ func (r *parRun) finish(total int, early bool) error {
 	// ended but every item ran anyway" (success) from a real skip.
 	skipped := early || r.done < total
 	if !r.all {
+		// A panic in ForEach's sequence was recorded through failSeq,
+		// as first when it came first.
 		if r.first != nil {
 			return r.first
 		}
@@ -111,10 +114,31 @@ func (r *parRun) finish(total int, early bool) error {
 	for _, e := range r.errs {
 		errs = append(errs, e)
 	}
+	if r.seqErr != nil {
+		errs = append(errs, r.seqErr)
+	}
 	if skipped {
 		errs = append(errs, poolCtxErr(r.parent))
 	}
 	return errors.Join(errs...)
+}
+
+// failSeq records a panic in ForEach's sequence. Fail-fast, it is an error
+// like any other: the first one wins, stops the items not yet started and
+// cancels the running ones. ForEachAll joins it to the item errors and lets
+// the items already read run, as it would after an item error.
+func (r *parRun) failSeq(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.all {
+		r.seqErr = err
+		return
+	}
+	if r.first == nil {
+		r.first = err
+		r.stop.Store(true)
+		r.cancel(err)
+	}
 }
 
 // addDone adds n finished items. Workers call it once, when they exit, so
@@ -268,16 +292,32 @@ func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn fun
 	// n counts the items read from the sequence (the next item's index);
 	// early records that reading stopped before the sequence ended.
 	workers, n, early, finished := 0, 0, false, false
+	var cur feChunk[T]
 	defer func() {
-		if !finished {
-			// The sequence itself panicked: stop the workers before the
-			// panic leaves, so none outlives the call.
+		if finished {
+			return
+		}
+		// The sequence itself panicked, or called runtime.Goexit (then
+		// recover returns nil and the Goexit carries on once the workers
+		// are done). A panic is reported like a panic in fn, as Collect
+		// and All report one in their input (DESIGN §2.2); either way
+		// no worker outlives the call.
+		v := recover()
+		if v == nil {
 			f.r.stop.Store(true)
 			close(f.work)
 			f.r.finish(n, true)
+			return
 		}
+		f.r.failSeq(newPanicError(v))
+		if all && !early && cur.items != nil {
+			// ForEachAll runs what was read. Workers always keep
+			// receiving until work closes, so this send cannot hang.
+			f.work <- cur
+		}
+		close(f.work)
+		err = f.r.finish(n, early)
 	}()
-	var cur feChunk[T]
 loop:
 	for v := range items {
 		if f.r.stop.Load() {
