@@ -174,6 +174,13 @@ func MapAll[T, U any](ctx context.Context, items []T, limit int, fn func(context
 // once the running calls have returned. Use ForEachAll to collect every
 // error.
 //
+// While every worker is busy, items read from the sequence are gathered
+// into small batches (up to 32) for the next free worker. If the sequence
+// then pauses before its next item, a worker that becomes free meanwhile
+// waits for that item (or the sequence's end) to receive the batch. A slice
+// or a computation never pauses; for a slow, bursty source whose every item
+// must start at once, feed a Pool or a Stage with Workers from a channel.
+//
 // It panics with a conc: message when ctx, items or fn is nil, or limit < 1.
 func ForEach[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
 	return forEachRun(ctx, items, limit, fn, false)

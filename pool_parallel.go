@@ -256,9 +256,10 @@ func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) 
 }
 
 // feChunkCap bounds the batch a ForEach worker receives at once. Batches
-// form only while every worker is busy (an idle worker gets the next item
-// at once), so the cap trades the channel cost per item (1/32 of a hop)
-// against how many items one worker may be left holding at the end.
+// form only while every worker is busy (a worker already waiting gets the
+// next item at once), so the cap trades the channel cost per item (1/32 of
+// a hop) against how many items one worker may be left holding at the end,
+// and how many may wait for a slow sequence (see forEachRun).
 const feChunkCap = 32
 
 // feFreeMax bounds the free list of batch buffers. Only the buffers of
@@ -340,9 +341,16 @@ loop:
 			continue
 		}
 		// Try a hand-over first: it succeeds only if a worker is waiting,
-		// and then the item goes out at once, batch or not, so a slow
-		// sequence never has items sitting in a half-filled batch. A
-		// failed non-blocking send is a few nanoseconds (no lock).
+		// and then the batch goes out at once, full or not. A failed
+		// non-blocking send is a few nanoseconds (no lock).
+		//
+		// What this cannot do is notice a worker that becomes free while
+		// the sequence is computing its next item: a partial batch
+		// formed while every worker was busy then waits for that next
+		// item (or the end of the sequence) while the worker idles. An
+		// iter.Seq gives no sign that its next item is slow; letting
+		// idle workers take the batch would cost synchronisation on
+		// every item. ForEach documents this, as Collect does.
 		select {
 		case f.work <- cur: // a worker was waiting: no batching delay
 			cur = feChunk[T]{}
