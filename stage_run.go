@@ -214,8 +214,14 @@ func stageCtxErr(ctx context.Context) error {
 //
 // The caller must either read out until it is closed or cancel ctx;
 // otherwise the run stays blocked on its output. After cancelling, nothing
-// of the run outlives wait. Run stops reading in when it stops, so a
-// producer writing to in should also watch ctx.
+// of the run outlives wait. Run stops reading in when it stops (a stage
+// failed, or ctx is done) and never cancels ctx itself, so a producer
+// writing to in must watch a context that the caller cancels after wait
+// returns; for From and FromSeq, pass them ctx and defer its cancel.
+//
+// Run cannot tell an input closed early from a complete one: if in closes
+// because its producer gave up while ctx is not done, the run succeeds on
+// what it received.
 //
 // Output order is input order unless a stage has Workers(n > 1) without
 // Ordered. The capacity of out is the Buffer option of the last stage of s,
