@@ -132,9 +132,9 @@ type poolWaiter[J any] struct {
 // submitted job, with the context of the job (cancelled by Stop, and bounded
 // by JobTimeout when set) and the job.
 //
-// It panics with a message starting "conc: " when workers < 1, fn is nil, an
-// option is nil or has a negative size, or an OnResult callback's type does not match
-// the pool's.
+// It panics with a message starting "conc: " when workers < 1, fn is nil,
+// an option is nil or has a negative size, or an OnResult callback's type
+// does not match the pool's.
 func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts ...PoolOption) *Pool[J, R] {
 	checkPositive("workers", workers)
 	checkFunc("fn", fn == nil)
