@@ -332,18 +332,10 @@ func TestForEachSequencePanicBecomesPanicError(t *testing.T) {
 // A sequence that calls runtime.Goexit ends the caller's goroutine, as in a
 // plain loop, but only after the workers are gone.
 func TestForEachSequenceGoexitEndsTheCallerOnly(t *testing.T) {
-	seq := func(yield func(int) bool) {
-		for i := range 10 {
-			if !yield(i) {
-				return
-			}
-		}
-		runtime.Goexit()
-	}
-	var returned bool
-	done := make(chan struct{})
+	returned, done := false, make(chan struct{})
 	go func() {
 		defer close(done)
+		seq := func(yield func(int) bool) { _ = yield(1) && yield(2); runtime.Goexit() }
 		_ = ForEach(context.Background(), seq, 2, func(context.Context, int) error { return nil })
 		returned = true
 	}()
@@ -374,23 +366,14 @@ func TestParallelHelpersPanicOnBadInput(t *testing.T) {
 	}
 }
 
-// nilCtx is a nil context.Context, for the bad-input tests (a literal nil
-// would draw a vet warning at every call).
-var nilCtx context.Context
+var nilCtx context.Context // a literal nil would draw a vet warning per call
 
 // A huge limit must cost nothing up front: the free list of batch buffers
 // is bounded, not sized by limit (limit+1 overflowed at math.MaxInt).
 func TestForEachWithHugeLimitRunsEveryItem(t *testing.T) {
-	for _, all := range []bool{false, true} {
+	for _, each := range []func(context.Context, iter.Seq[int], int, func(context.Context, int) error) error{ForEach[int], ForEachAll[int]} {
 		var sum atomic.Int64
-		fn := func(_ context.Context, v int) error { sum.Add(int64(v)); return nil }
-		var err error
-		if all {
-			err = ForEachAll(context.Background(), seqN(100), math.MaxInt, fn)
-		} else {
-			err = ForEach(context.Background(), seqN(100), math.MaxInt, fn)
-		}
-		require.NoError(t, err)
+		require.NoError(t, each(context.Background(), seqN(100), math.MaxInt, func(_ context.Context, v int) error { sum.Add(int64(v)); return nil }))
 		assert.Equal(t, int64(99*100/2), sum.Load())
 	}
 }
@@ -398,44 +381,28 @@ func TestForEachWithHugeLimitRunsEveryItem(t *testing.T) {
 // An fn that returns ctx.Err() after the caller cancelled with a cause must
 // not hide the cause behind a bare context.Canceled, in any of the four.
 func TestParallelHelpersKeepCancelCauseOfFnErrors(t *testing.T) {
+	type mapFn = func(context.Context, int) (int, error)
+	fe := func(fn mapFn) func(context.Context, int) error {
+		return func(ctx context.Context, v int) error { _, err := fn(ctx, v); return err }
+	}
+	calls := map[string]func(context.Context, mapFn) error{
+		"MapN":       func(ctx context.Context, fn mapFn) error { _, err := MapN(ctx, []int{0, 1, 2, 3}, 4, fn); return err },
+		"MapAll":     func(ctx context.Context, fn mapFn) error { _, err := MapAll(ctx, []int{0, 1, 2, 3}, 4, fn); return err },
+		"ForEach":    func(ctx context.Context, fn mapFn) error { return ForEach(ctx, seqN(4), 4, fe(fn)) },
+		"ForEachAll": func(ctx context.Context, fn mapFn) error { return ForEachAll(ctx, seqN(4), 4, fe(fn)) },
+	}
 	errShutdown := errors.New("shutting down")
-	mapFn := func(cancel context.CancelCauseFunc) func(context.Context, int) (int, error) {
-		return func(ctx context.Context, v int) (int, error) {
-			if v == 0 {
-				cancel(errShutdown)
-			}
-			<-ctx.Done()
-			return 0, ctx.Err()
-		}
-	}
-	feFn := func(cancel context.CancelCauseFunc) func(context.Context, int) error {
-		m := mapFn(cancel)
-		return func(ctx context.Context, v int) error { _, err := m(ctx, v); return err }
-	}
-	tests := []struct {
-		name string
-		call func(ctx context.Context, cancel context.CancelCauseFunc) error
-	}{
-		{"MapN", func(ctx context.Context, c context.CancelCauseFunc) error {
-			_, err := MapN(ctx, []int{0, 1, 2, 3}, 4, mapFn(c))
-			return err
-		}},
-		{"MapAll", func(ctx context.Context, c context.CancelCauseFunc) error {
-			_, err := MapAll(ctx, []int{0, 1, 2, 3}, 4, mapFn(c))
-			return err
-		}},
-		{"ForEach", func(ctx context.Context, c context.CancelCauseFunc) error {
-			return ForEach(ctx, seqN(4), 4, feFn(c))
-		}},
-		{"ForEachAll", func(ctx context.Context, c context.CancelCauseFunc) error {
-			return ForEachAll(ctx, seqN(4), 4, feFn(c))
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
 			ctx, cancel := context.WithCancelCause(context.Background())
 			defer cancel(nil)
-			err := tt.call(ctx, cancel)
+			err := call(ctx, func(ctx context.Context, v int) (int, error) {
+				if v == 0 {
+					cancel(errShutdown)
+				}
+				<-ctx.Done()
+				return 0, ctx.Err()
+			})
 			require.ErrorIs(t, err, context.Canceled)
 			require.ErrorIs(t, err, errShutdown)
 			// In the *All forms every item error carries the cause too.
@@ -459,7 +426,6 @@ func TestParRunWaitsForAFiredWatch(t *testing.T) {
 	default:
 		t.Fatal("finish returned while the watch on parent was still running")
 	}
-	assert.True(t, r.stop.Load())
 }
 
 // Nil options and nil contexts are programmer errors: a conc: panic naming
