@@ -146,7 +146,7 @@ func (e *ItemError) Unwrap() error { return e.Err }
 // value). If ctx ends first, items not yet started are skipped and MapN
 // returns ctx's error. Use MapAll to run every item and collect every error.
 //
-// It panics with a conc: message when limit < 1 or fn is nil.
+// It panics with a conc: message when ctx or fn is nil or limit < 1.
 func MapN[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
 	return mapRun(ctx, items, limit, fn, false)
 }
@@ -168,9 +168,20 @@ func MapAll[T, U any](ctx context.Context, items []T, limit int, fn func(context
 // Errors follow MapN: the first error or panic cancels the context of the
 // running calls, no further item starts, the sequence is not read further,
 // and that first error is returned. If ctx ends first, ForEach returns ctx's
-// error. Use ForEachAll to collect every error.
+// error. A panic in the sequence itself is reported the same way, as a
+// *PanicError, as Collect and All report one in their input; a sequence
+// that calls runtime.Goexit ends the calling goroutine, as in a plain loop,
+// once the running calls have returned. Use ForEachAll to collect every
+// error.
 //
-// It panics with a conc: message when limit < 1, or items or fn is nil.
+// While every worker is busy, items read from the sequence are gathered
+// into small batches (up to 32) for the next free worker. If the sequence
+// then pauses before its next item, a worker that becomes free meanwhile
+// waits for that item (or the sequence's end) to receive the batch. A slice
+// or a computation never pauses; for a slow, bursty source whose every item
+// must start at once, feed a Pool or a Stage with Workers from a channel.
+//
+// It panics with a conc: message when ctx, items or fn is nil, or limit < 1.
 func ForEach[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
 	return forEachRun(ctx, items, limit, fn, false)
 }
@@ -178,7 +189,9 @@ func ForEach[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(c
 // ForEachAll is ForEach without fail-fast: it runs fn on every item and
 // returns errors.Join of one *ItemError per failed item (Index counts the
 // values the sequence yielded), in index order, joined with ctx's error if
-// ctx ended before the sequence was exhausted.
+// ctx ended before the sequence was exhausted. A panic in the sequence ends
+// the input: the items yielded before it still run, and its *PanicError is
+// joined to the others.
 func ForEachAll[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
 	return forEachRun(ctx, items, limit, fn, true)
 }

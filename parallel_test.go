@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"math"
 	"runtime"
 	"slices"
 	"sync"
@@ -289,9 +290,11 @@ func TestForEachReturnsCtxErrorWhenCancelled(t *testing.T) {
 	})
 }
 
-// A panic in the sequence itself belongs to the caller, but the workers must
-// not outlive the call (goleak checks at the end of the package).
-func TestForEachSequencePanicLeavesNoWorkerBehind(t *testing.T) {
+// A panic in the sequence itself is reported as a *PanicError, as Collect
+// and All report one in their input, and the workers do not outlive the
+// call (goleak checks at the end of the package). ForEach stops at it;
+// ForEachAll still runs every item the sequence yielded before it.
+func TestForEachSequencePanicBecomesPanicError(t *testing.T) {
 	seq := func(yield func(int) bool) {
 		for i := range 100 {
 			if i == 40 {
@@ -302,9 +305,42 @@ func TestForEachSequencePanicLeavesNoWorkerBehind(t *testing.T) {
 			}
 		}
 	}
-	assert.PanicsWithValue(t, "bad source", func() {
-		_ = ForEach(context.Background(), seq, 4, func(context.Context, int) error { return nil })
-	})
+	for _, all := range []bool{false, true} {
+		t.Run(fmt.Sprint("all=", all), func(t *testing.T) {
+			var ran atomic.Int32
+			fn := func(context.Context, int) error { ran.Add(1); return nil }
+			var err error
+			require.NotPanics(t, func() {
+				if all {
+					err = ForEachAll(context.Background(), seq, 4, fn)
+				} else {
+					err = ForEach(context.Background(), seq, 4, fn)
+				}
+			})
+			var pe *PanicError
+			require.ErrorAs(t, err, &pe)
+			assert.Equal(t, "bad source", pe.Value)
+			if all {
+				assert.Equal(t, int32(40), ran.Load())
+			} else {
+				assert.LessOrEqual(t, ran.Load(), int32(40))
+			}
+		})
+	}
+}
+
+// A sequence that calls runtime.Goexit ends the caller's goroutine, as in a
+// plain loop, but only after the workers are gone.
+func TestForEachSequenceGoexitEndsTheCallerOnly(t *testing.T) {
+	returned, done := false, make(chan struct{})
+	go func() {
+		defer close(done)
+		seq := func(yield func(int) bool) { _ = yield(1) && yield(2); runtime.Goexit() }
+		_ = ForEach(context.Background(), seq, 2, func(context.Context, int) error { return nil })
+		returned = true
+	}()
+	<-done
+	assert.False(t, returned)
 }
 
 func TestParallelHelpersPanicOnBadInput(t *testing.T) {
@@ -320,8 +356,98 @@ func TestParallelHelpersPanicOnBadInput(t *testing.T) {
 		{"ForEach limit -1", func() { _ = ForEach(context.Background(), seqN(1), -1, nop) }, "conc: limit must be at least 1, got -1"},
 		{"ForEach nil items", func() { _ = ForEach(context.Background(), nil, 1, nop) }, "conc: items must not be nil"},
 		{"ForEachAll nil fn", func() { _ = ForEachAll[int](context.Background(), seqN(1), 1, nil) }, "conc: fn must not be nil"},
+		{"MapN nil ctx", func() { _, _ = MapN(nilCtx, nil, 1, id) }, "conc: context must not be nil"},
+		{"MapAll nil ctx", func() { _, _ = MapAll(nilCtx, []int{1}, 1, id) }, "conc: context must not be nil"},
+		{"ForEach nil ctx", func() { _ = ForEach(nilCtx, seqN(1), 1, nop) }, "conc: context must not be nil"},
+		{"ForEachAll nil ctx", func() { _ = ForEachAll(nilCtx, seqN(1), 1, nop) }, "conc: context must not be nil"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { assert.PanicsWithValue(t, tt.want, tt.call) })
+	}
+}
+
+var nilCtx context.Context // a literal nil would draw a vet warning per call
+
+// A huge limit must cost nothing up front: the free list of batch buffers
+// is bounded, not sized by limit (limit+1 overflowed at math.MaxInt).
+func TestForEachWithHugeLimitRunsEveryItem(t *testing.T) {
+	for _, each := range []func(context.Context, iter.Seq[int], int, func(context.Context, int) error) error{ForEach[int], ForEachAll[int]} {
+		var sum atomic.Int64
+		require.NoError(t, each(context.Background(), seqN(100), math.MaxInt, func(_ context.Context, v int) error { sum.Add(int64(v)); return nil }))
+		assert.Equal(t, int64(99*100/2), sum.Load())
+	}
+}
+
+// An fn that returns ctx.Err() after the caller cancelled with a cause must
+// not hide the cause behind a bare context.Canceled, in any of the four.
+func TestParallelHelpersKeepCancelCauseOfFnErrors(t *testing.T) {
+	type mapFn = func(context.Context, int) (int, error)
+	fe := func(fn mapFn) func(context.Context, int) error {
+		return func(ctx context.Context, v int) error { _, err := fn(ctx, v); return err }
+	}
+	calls := map[string]func(context.Context, mapFn) error{
+		"MapN":       func(ctx context.Context, fn mapFn) error { _, err := MapN(ctx, []int{0, 1, 2, 3}, 4, fn); return err },
+		"MapAll":     func(ctx context.Context, fn mapFn) error { _, err := MapAll(ctx, []int{0, 1, 2, 3}, 4, fn); return err },
+		"ForEach":    func(ctx context.Context, fn mapFn) error { return ForEach(ctx, seqN(4), 4, fe(fn)) },
+		"ForEachAll": func(ctx context.Context, fn mapFn) error { return ForEachAll(ctx, seqN(4), 4, fe(fn)) },
+	}
+	errShutdown := errors.New("shutting down")
+	for name, call := range calls {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			err := call(ctx, func(ctx context.Context, v int) (int, error) {
+				if v == 0 {
+					cancel(errShutdown)
+				}
+				<-ctx.Done()
+				return 0, ctx.Err()
+			})
+			require.ErrorIs(t, err, context.Canceled)
+			require.ErrorIs(t, err, errShutdown)
+			// In the *All forms every item error carries the cause too.
+			var ie *ItemError
+			if errors.As(err, &ie) {
+				assert.ErrorIs(t, ie.Err, errShutdown)
+			}
+		})
+	}
+}
+
+// A watch on parent that fired must have finished by the time the call
+// returns: not even that goroutine outlives MapN or ForEach.
+func TestParRunWaitsForAFiredWatch(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	r := newParRun(ctx, false)
+	cancel() // starts the watch's goroutine
+	require.NoError(t, r.finish(0, false))
+	select {
+	case <-r.watched:
+	default:
+		t.Fatal("finish returned while the watch on parent was still running")
+	}
+}
+
+// Nil options and nil contexts are programmer errors: a conc: panic naming
+// them, not a nil dereference somewhere inside the pool.
+func TestPoolPanicsOnNilOptionOrContext(t *testing.T) {
+	id := func(_ context.Context, v int) (int, error) { return v, nil }
+	tests := []struct {
+		name string
+		call func(p *Pool[int, int])
+		want string
+	}{
+		{"nil option", func(*Pool[int, int]) { NewPool(1, id, QueueSize(1), nil) }, "conc: pool option 1 (counting from 0) must not be nil"},
+		{"Submit nil ctx", func(p *Pool[int, int]) { _ = p.Submit(nilCtx, 1) }, "conc: context must not be nil"},
+		{"Stop nil ctx", func(p *Pool[int, int]) { _ = p.Stop(nilCtx) }, "conc: context must not be nil"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := NewPool(1, id, OnResult(func(Result[int, int]) {}))
+			defer p.Close()
+			assert.PanicsWithValue(t, tt.want, func() { tt.call(p) })
+			// The pool is untouched by the bad call: it still accepts work.
+			require.NoError(t, p.Submit(context.Background(), 1))
+		})
 	}
 }

@@ -132,14 +132,17 @@ type poolWaiter[J any] struct {
 // submitted job, with the context of the job (cancelled by Stop, and bounded
 // by JobTimeout when set) and the job.
 //
-// It panics with a message starting "conc: " when workers < 1, fn is nil, an
-// option has a negative size, or an OnResult callback's type does not match
-// the pool's.
+// It panics with a message starting "conc: " when workers < 1, fn is nil,
+// an option is nil or has a negative size, or an OnResult callback's type
+// does not match the pool's.
 func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts ...PoolOption) *Pool[J, R] {
 	checkPositive("workers", workers)
 	checkFunc("fn", fn == nil)
 	cfg := poolConfig{queue: -1, results: -1}
-	for _, o := range opts {
+	for i, o := range opts {
+		if o == nil {
+			panic(fmt.Sprintf("conc: pool option %d (counting from 0) must not be nil", i))
+		}
 		o.applyPool(&cfg)
 	}
 	if cfg.queue < 0 {
@@ -191,8 +194,10 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 // the pool is closed or gets closed while Submit waits, and the context's
 // error (errors.Is matches ctx.Err(); context.Cause is kept) if ctx ends
 // first — a job submitting to its own full pool gets that error instead of
-// a deadlock. A ctx that is already done never adds the job.
+// a deadlock. A ctx that is already done never adds the job. A nil ctx
+// panics with a conc: message.
 func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
+	checkFunc("context", ctx == nil)
 	if ctx.Err() != nil {
 		p.mu.Lock()
 		p.st.Rejected++
@@ -340,6 +345,7 @@ func (p *Pool[J, R]) Close() error {
 // it is safe to call more than once and with Close. A job that calls Stop
 // on its own pool waits for itself: give it a context that ends.
 func (p *Pool[J, R]) Stop(ctx context.Context) error {
+	checkFunc("context", ctx == nil) // before Close: a bad call changes nothing
 	p.Close()
 	select {
 	case <-p.done:

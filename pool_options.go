@@ -25,8 +25,9 @@ type poolOptionFunc func(*poolConfig)
 func (f poolOptionFunc) applyPool(c *poolConfig) { f(c) }
 
 // QueueSize sets how many accepted jobs may wait for a worker; Submit blocks
-// and TrySubmit fails beyond that. The default is 16 per worker. Zero is treated as one: a job is accepted only when it can be handed
-// to a worker soon. It panics with a conc: message when n is negative.
+// and TrySubmit fails beyond that. The default is 16 per worker. Zero is
+// treated as one: a job is accepted only when it can be handed to a worker
+// soon. It panics with a conc: message when n is negative.
 func QueueSize(n int) PoolOption {
 	checkNonNegative("queue size", n)
 	return poolOptionFunc(func(c *poolConfig) { c.queue = n })
@@ -34,7 +35,9 @@ func QueueSize(n int) PoolOption {
 
 // ResultBuffer sets the capacity of the Results channel: how many results
 // the workers may get ahead of the reader before they wait. The default is
-// the queue size. It panics with a conc: message when n is negative.
+// twice the queue size (the queue size after QueueSize's floor of one).
+// Zero makes every result wait for a reader. It panics with a conc:
+// message when n is negative.
 func ResultBuffer(n int) PoolOption {
 	checkNonNegative("result buffer", n)
 	return poolOptionFunc(func(c *poolConfig) { c.results = n })

@@ -24,14 +24,19 @@ type parRun struct {
 	// stop is set when no further item may start: on the first error in
 	// fail-fast mode, and when the parent context ends. Workers read it
 	// before every item; it is a plain load on the hot path.
-	stop      atomic.Bool
-	stopAfter func() bool
-	wg        sync.WaitGroup
+	stop atomic.Bool
+	// unwatch deregisters the watch on parent that raises stop; watched
+	// is closed when a watch that did fire has finished. Both are nil when
+	// parent can never be cancelled.
+	unwatch func() bool
+	watched chan struct{}
+	wg      sync.WaitGroup
 
-	mu    sync.Mutex
-	first error
-	errs  []*ItemError
-	done  int // items whose fn returned (or Goexited)
+	mu     sync.Mutex
+	first  error
+	errs   []*ItemError
+	seqErr error // ForEachAll: the *PanicError of a sequence that panicked
+	done   int   // items whose fn returned (or Goexited)
 }
 
 func newParRun(parent context.Context, all bool) *parRun {
@@ -39,15 +44,27 @@ func newParRun(parent context.Context, all bool) *parRun {
 	r.ctx, r.cancel = context.WithCancelCause(parent)
 	// AfterFunc on the parent rather than polling ctx.Err per item: the
 	// flag is all the hot path reads.
-	r.stopAfter = context.AfterFunc(parent, func() { r.stop.Store(true) })
+	if parent.Done() != nil {
+		r.watched = make(chan struct{})
+		r.unwatch = context.AfterFunc(parent, func() {
+			defer close(r.watched)
+			r.stop.Store(true)
+		})
+	}
 	if parent.Err() != nil {
 		r.stop.Store(true) // AfterFunc fires asynchronously; start nothing
 	}
 	return r
 }
 
-// fail records item i's error.
+// fail records item i's error. An fn that gave up because the caller's
+// context is done returns a bare context.Canceled (or DeadlineExceeded);
+// it is replaced, as stageRun.fail does, by the parent's error with its
+// cause, so that errors.Is matches both ctx.Err() and context.Cause.
 func (r *parRun) fail(i int, err error) {
+	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		err = poolCtxErr(r.parent)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.all {
@@ -66,7 +83,13 @@ func (r *parRun) fail(i int, err error) {
 // the caller stopped handing them out before the input was exhausted.
 func (r *parRun) finish(total int, early bool) error {
 	r.wg.Wait()
-	r.stopAfter() // stop the AfterFunc before cancel, or it would start a goroutine
+	// Deregister the watch on parent, so that a later cancellation of
+	// parent starts no goroutine; if it has fired already, wait for it, so
+	// that not even that goroutine outlives the call. (Cancelling r.ctx
+	// below does not trigger it: the watch is on parent.)
+	if r.unwatch != nil && !r.unwatch() {
+		<-r.watched
+	}
 	r.cancel(nil)
 	// Items were skipped only because of r.stop: the first error (fail-fast)
 	// or the parent context ending.
@@ -74,6 +97,8 @@ func (r *parRun) finish(total int, early bool) error {
 	// ended but every item ran anyway" (success) from a real skip.
 	skipped := early || r.done < total
 	if !r.all {
+		// A panic in ForEach's sequence was recorded through failSeq,
+		// as first when it came first.
 		if r.first != nil {
 			return r.first
 		}
@@ -89,10 +114,31 @@ func (r *parRun) finish(total int, early bool) error {
 	for _, e := range r.errs {
 		errs = append(errs, e)
 	}
+	if r.seqErr != nil {
+		errs = append(errs, r.seqErr)
+	}
 	if skipped {
 		errs = append(errs, poolCtxErr(r.parent))
 	}
 	return errors.Join(errs...)
+}
+
+// failSeq records a panic in ForEach's sequence. Fail-fast, it is an error
+// like any other: the first one wins, stops the items not yet started and
+// cancels the running ones. ForEachAll joins it to the item errors and lets
+// the items already read run, as it would after an item error.
+func (r *parRun) failSeq(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.all {
+		r.seqErr = err
+		return
+	}
+	if r.first == nil {
+		r.first = err
+		r.stop.Store(true)
+		r.cancel(err)
+	}
 }
 
 // addDone adds n finished items. Workers call it once, when they exit, so
@@ -105,6 +151,7 @@ func (r *parRun) addDone(n int) {
 
 // mapRun is MapN and MapAll.
 func mapRun[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error), all bool) ([]U, error) {
+	checkFunc("context", ctx == nil)
 	checkPositive("limit", limit)
 	checkFunc("fn", fn == nil)
 	out := make([]U, len(items))
@@ -209,10 +256,17 @@ func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) 
 }
 
 // feChunkCap bounds the batch a ForEach worker receives at once. Batches
-// form only while every worker is busy (an idle worker gets the next item
-// at once), so the cap trades the channel cost per item (1/32 of a hop)
-// against how many items one worker may be left holding at the end.
+// form only while every worker is busy (a worker already waiting gets the
+// next item at once), so the cap trades the channel cost per item (1/32 of
+// a hop) against how many items one worker may be left holding at the end,
+// and how many may wait for a slow sequence (see forEachRun).
 const feChunkCap = 32
+
+// feFreeMax bounds the free list of batch buffers. Only the buffers of
+// workers that finished a batch recently are worth keeping; with a large
+// limit the free list would otherwise cost limit words per call (and
+// overflow with math.MaxInt). Buffers that find it full fall to the GC.
+const feFreeMax = 64
 
 // feChunk is a batch of consecutive items; base is the index of the first.
 type feChunk[T any] struct {
@@ -231,23 +285,40 @@ type feWork[T any] struct {
 // forEachRun is ForEach and ForEachAll. The calling goroutine reads the
 // sequence; workers are started lazily, one per item, up to limit.
 func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error, all bool) (err error) {
+	checkFunc("context", ctx == nil)
 	checkPositive("limit", limit)
 	checkFunc("items", items == nil)
 	checkFunc("fn", fn == nil)
-	f := &feWork[T]{r: newParRun(ctx, all), fn: fn, work: make(chan feChunk[T]), free: make(chan []T, limit+1)}
+	f := &feWork[T]{r: newParRun(ctx, all), fn: fn, work: make(chan feChunk[T]), free: make(chan []T, min(limit, feFreeMax)+1)}
 	// n counts the items read from the sequence (the next item's index);
 	// early records that reading stopped before the sequence ended.
 	workers, n, early, finished := 0, 0, false, false
+	var cur feChunk[T]
 	defer func() {
-		if !finished {
-			// The sequence itself panicked: stop the workers before the
-			// panic leaves, so none outlives the call.
+		if finished {
+			return
+		}
+		// The sequence itself panicked, or called runtime.Goexit (then
+		// recover returns nil and the Goexit carries on once the workers
+		// are done). A panic is reported like a panic in fn, as Collect
+		// and All report one in their input (DESIGN §2.2); either way
+		// no worker outlives the call.
+		v := recover()
+		if v == nil {
 			f.r.stop.Store(true)
 			close(f.work)
 			f.r.finish(n, true)
+			return
 		}
+		f.r.failSeq(newPanicError(v))
+		if all && !early && cur.items != nil {
+			// ForEachAll runs what was read. Workers always keep
+			// receiving until work closes, so this send cannot hang.
+			f.work <- cur
+		}
+		close(f.work)
+		err = f.r.finish(n, early)
 	}()
-	var cur feChunk[T]
 loop:
 	for v := range items {
 		if f.r.stop.Load() {
@@ -270,9 +341,16 @@ loop:
 			continue
 		}
 		// Try a hand-over first: it succeeds only if a worker is waiting,
-		// and then the item goes out at once, batch or not, so a slow
-		// sequence never has items sitting in a half-filled batch. A
-		// failed non-blocking send is a few nanoseconds (no lock).
+		// and then the batch goes out at once, full or not. A failed
+		// non-blocking send is a few nanoseconds (no lock).
+		//
+		// What this cannot do is notice a worker that becomes free while
+		// the sequence is computing its next item: a partial batch
+		// formed while every worker was busy then waits for that next
+		// item (or the end of the sequence) while the worker idles. An
+		// iter.Seq gives no sign that its next item is slow; letting
+		// idle workers take the batch would cost synchronisation on
+		// every item. ForEach documents this, as Collect does.
 		select {
 		case f.work <- cur: // a worker was waiting: no batching delay
 			cur = feChunk[T]{}

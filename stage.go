@@ -24,9 +24,12 @@ import (
 // cap, so a hop costs a small fraction of a channel operation per item when
 // the pipeline is busy and adds no latency when it is idle.
 //
-// A stage function is never called by more goroutines at once than its
-// Workers option allows (one by default), so a single-worker stage may keep
-// unsynchronised state in its closure.
+// Within one run, a stage function is never called by more goroutines at
+// once than its Workers option allows (one by default), so a single-worker
+// stage may keep unsynchronised state in its closure as long as the Stage is
+// run once at a time. Concurrent runs of the same Stage share its closures:
+// state captured there must then be safe for concurrent use, or each run
+// should build its own Stage.
 type Stage[T, U any] struct {
 	// build wires the stage onto next, the sink that receives its output,
 	// and returns the sink that accepts its input. It may start goroutines

@@ -53,6 +53,10 @@ type stageRun struct {
 	// halt is set, before ctx is cancelled, whenever the run is to stop.
 	// It is what the per-item check reads: see stopping.
 	halt atomic.Bool
+	// complete is set by the final sink's end: every item has been
+	// delivered, so the run has succeeded whatever happens to parent
+	// afterwards (see stopped).
+	complete atomic.Bool
 	// unwatch deregisters the watch on parent; watched is closed once a
 	// watch that did fire has finished (see release).
 	unwatch  func() bool
@@ -121,8 +125,14 @@ func (r *stageRun) fail(err error) {
 
 // stopped is called by a goroutine that saw the run's context done. If no
 // failure was recorded, the caller's context was cancelled (our own
-// cancellations always record first), and that is the result.
+// cancellations always record first), and that is the result - unless the
+// run is already complete: a consumer that drains out and then cancels, or
+// a deadline that lands between the last delivery and release, must not
+// turn a successful run into context.Canceled (MapN treats it the same).
 func (r *stageRun) stopped() {
+	if r.complete.Load() {
+		return
+	}
 	if err := r.parent.Err(); err != nil {
 		r.fail(stageCtxErr(r.parent))
 	}
@@ -204,8 +214,14 @@ func stageCtxErr(ctx context.Context) error {
 //
 // The caller must either read out until it is closed or cancel ctx;
 // otherwise the run stays blocked on its output. After cancelling, nothing
-// of the run outlives wait. Run stops reading in when it stops, so a
-// producer writing to in should also watch ctx.
+// of the run outlives wait. Run stops reading in when it stops (a stage
+// failed, or ctx is done) and never cancels ctx itself, so a producer
+// writing to in must watch a context that the caller cancels after wait
+// returns; for From and FromSeq, pass them ctx and defer its cancel.
+//
+// Run cannot tell an input closed early from a complete one: if in closes
+// because its producer gave up while ctx is not done, the run succeeds on
+// what it received.
 //
 // Output order is input order unless a stage has Workers(n > 1) without
 // Ordered. The capacity of out is the Buffer option of the last stage of s,
@@ -225,10 +241,12 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 	// the one that waits for the others. It closes out only then, because
 	// until every stage has exited one of them may still be sending on it.
 	finished := make(chan struct{})
+	// release comes before close(ch): a consumer that cancels ctx as soon
+	// as out closes then finds the watch on parent already gone.
 	go func() {
 		r.wg.Wait()
-		close(ch)
 		r.release()
+		close(ch)
 		close(finished)
 	}()
 	return ch, func() error {
@@ -263,7 +281,7 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 		r.release()
 		r.wg.Wait()
 	}()
-	out := &stageSliceSink[U]{}
+	out := &stageSliceSink[U]{r: r}
 	head := s.build(r, out)
 	r.guard(func() { stageDrainSeq(r, in, head) }, nil)
 	r.wg.Wait() // the last segment may still be appending
@@ -294,7 +312,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		// cancelled first and then waited for.
 		defer r.wg.Wait()
 		defer r.release()
-		tail := &stageYieldSink[U]{yield: yield}
+		tail := &stageYieldSink[U]{r: r, yield: yield}
 		if s.inline {
 			head := s.build(r, tail)
 			r.guard(func() { stageDrainSeq(r, in, head) }, &tail.body)
@@ -343,7 +361,9 @@ func (s *stageChanSink[T]) push(v T) bool {
 }
 
 func (s *stageChanSink[T]) flush() bool { return true }
-func (s *stageChanSink[T]) end()        {}
+
+// end marks the run complete: every item is in out (see stopped).
+func (s *stageChanSink[T]) end() { s.r.complete.Store(true) }
 
 // stageSliceSink is Collect's output. It gathers items in blocks and
 // copies them once, at the end, into a slice of exactly the right length.
@@ -353,6 +373,7 @@ func (s *stageChanSink[T]) end()        {}
 // double from 64 items up to stageBlockMax, so a short output is a single
 // block, returned as it is, and a long one wastes at most one block.
 type stageSliceSink[T any] struct {
+	r      *stageRun
 	cur    []T   // the block being filled
 	blocks [][]T // full blocks, in order
 	n      int   // items in blocks
@@ -392,10 +413,11 @@ func (s *stageSliceSink[T]) items() []T {
 }
 
 func (s *stageSliceSink[T]) flush() bool { return true }
-func (s *stageSliceSink[T]) end()        {}
+func (s *stageSliceSink[T]) end()        { s.r.complete.Store(true) }
 
 // stageYieldSink is All's output: the body of the caller's range loop.
 type stageYieldSink[T any] struct {
+	r      *stageRun
 	yield  func(T, error) bool
 	body   bool // inside yield: a panic now is the caller's, see guard
 	broken bool // yield returned false: the caller broke out of the loop
@@ -412,4 +434,4 @@ func (s *stageYieldSink[T]) push(v T) bool {
 }
 
 func (s *stageYieldSink[T]) flush() bool { return true }
-func (s *stageYieldSink[T]) end()        {}
+func (s *stageYieldSink[T]) end()        { s.r.complete.Store(true) }

@@ -89,7 +89,20 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 // as the input of Run. Up to 64 items are placed in the channel's buffer
 // before From returns, so a short list needs no goroutine at all; the rest
 // are sent by a goroutine that stops, closing the channel early, when ctx is
-// done. Either read the channel to the end or cancel ctx.
+// done.
+//
+// That goroutine ends only when the channel is read to the end or ctx is
+// done. Run does not cancel a context it did not create, so when a stage
+// fails, Run stops reading and the sender waits for ctx: give From and Run
+// the same ctx and cancel it once wait has returned, e.g.
+//
+//	ctx, cancel := context.WithCancel(parent)
+//	defer cancel() // also ends From's sender after a failed run
+//	out, wait := s.Run(ctx, conc.From(ctx, items...))
+//
+// The channel cannot say why it closed: if From's ctx ends while Run's does
+// not, Run sees a short input and reports success. Sharing the ctx avoids
+// that too, since Run then sees the cancellation and reports ctx's error.
 func From[T any](ctx context.Context, items ...T) <-chan T {
 	checkFunc("context", ctx == nil)
 	n := min(len(items), stageChunk)
@@ -108,9 +121,14 @@ func From[T any](ctx context.Context, items ...T) <-chan T {
 // FromSeq returns a channel that yields the items of seq in order and then
 // closes, for use as the input of Run. A goroutine ranges over seq and
 // sends with a buffer of 64; it stops, closing the channel, when ctx is
-// done, so either read the channel to the end or cancel ctx. A panic in seq
-// has nowhere to go but up: it is not recovered (FromSeq returns no error);
-// prefer Collect or All, which report it, when seq may panic.
+// done. What From says about its goroutine and its ctx holds for FromSeq:
+// give it Run's ctx and cancel that after wait returns.
+//
+// A panic in seq crashes the program: it happens on FromSeq's goroutine
+// and there is no error to report it through. Recovering it and closing
+// the channel would make Run report success on a truncated input, which is
+// worse. When seq may panic, use Collect or All, which report the panic as
+// a *PanicError, or recover inside seq.
 func FromSeq[T any](ctx context.Context, seq iter.Seq[T]) <-chan T {
 	checkFunc("context", ctx == nil)
 	checkFunc("FromSeq input", seq == nil)

@@ -314,3 +314,43 @@ func TestStageRunsConcurrentlyWithItself(t *testing.T) {
 		assert.Equal(t, want, <-done)
 	}
 }
+
+// A run whose final sink has ended has delivered everything: a cancellation
+// of the caller's context after that point is not the run's result. The
+// watch on parent fires synchronously with cancel, so without the complete
+// flag release would wait for it and it would record context.Canceled.
+func TestStageRunCompleteIgnoresLaterCancel(t *testing.T) {
+	for _, name := range []string{"slice", "yield", "chan"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			r := newStageRun(ctx)
+			switch name {
+			case "slice":
+				(&stageSliceSink[int]{r: r}).end()
+			case "yield":
+				(&stageYieldSink[int]{r: r}).end()
+			case "chan":
+				(&stageChanSink[int]{r: r}).end()
+			}
+			cancel()
+			r.release()
+			require.NoError(t, r.result())
+		})
+	}
+}
+
+// The public face of the same race: a consumer that reads out to the end and
+// then cancels must get nil from wait, every time.
+func TestRunDrainedThenCancelledReportsSuccess(t *testing.T) {
+	for range 200 {
+		ctx, cancel := context.WithCancel(context.Background())
+		out, wait := Map(stageIdentity, Workers(2)).Run(ctx, From(ctx, 1, 2, 3))
+		n := 0
+		for range out {
+			n++
+		}
+		cancel()
+		require.NoError(t, wait())
+		require.Equal(t, 3, n)
+	}
+}
