@@ -166,6 +166,52 @@ func TestLimiterWaitNAboveTheBurstFailsAtOnce(t *testing.T) {
 	})
 }
 
+// waitNever runs wait on a cancellable context and returns its error, once
+// it has either returned by itself or blocked for good (then the context is
+// cancelled to end it, and the error is the context's).
+func waitNever(t *testing.T, wait func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- wait(ctx) }()
+	synctest.Wait()
+	cancel()
+	return <-done
+}
+
+func TestLimiterWaitNAfterABurstCutFailsInsteadOfBlocking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(10, 10)
+		// The race forced: WaitN checked n against the state it loaded,
+		// then SetBurst shrank the burst before the reservation.
+		stale := l.st.Load()
+		l.SetBurst(2)
+		err := waitNever(t, func(ctx context.Context) error { return l.waitN(ctx, 5, stale) })
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled, "must not wait for ctx like a zero rate")
+		assert.Contains(t, err.Error(), "burst 2")
+		assert.Equal(t, 2.0, l.Tokens(), "nothing taken")
+	})
+}
+
+func TestLimiterWaitNBeyondWhatTheBucketCanHoldFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One token per ~32 years: a bucket holds at most 73 years of
+		// refill, so 2 tokens, although the burst says 10.
+		l := NewLimiter(1e-9, 10)
+		err := waitNever(t, func(ctx context.Context) error { return l.WaitN(ctx, 5) })
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "can hold")
+
+		k := NewKeyedLimiter[string](1e-9, 10)
+		err = waitNever(t, func(ctx context.Context) error { return k.WaitN(ctx, "a", 5) })
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "can hold")
+	})
+}
+
 func TestLimiterWaitOnADoneContextTakesNothing(t *testing.T) {
 	l := NewLimiter(10, 3)
 	ctx, cancel := context.WithCancel(context.Background())
