@@ -136,7 +136,11 @@ type BrokerStats struct {
 	// refused, when unbuffered with no consumer waiting).
 	DroppedOldest uint64
 	// DroppedBlock counts messages a Block publisher gave up on because its
-	// context ended, or the subscription closed, before there was room.
+	// context ended, or the subscription closed, before there was room. It
+	// also counts, whatever their policy, subscriptions that a publisher
+	// skipped because they closed while it waited for a full Block
+	// subscriber beyond the first 256 of one Publish (such a wait happens
+	// outside the epoch, so later subscriptions may be retired meanwhile).
 	DroppedBlock uint64
 	// Buffered is the number of messages waiting in the channels of the
 	// subscriptions that are still live. It is part of Delivered.

@@ -811,3 +811,31 @@ func TestBrokerStatsPublishedNeverExceedsPublishCallsUnderRefusals(t *testing.T)
 		}
 	}
 }
+
+func TestBrokerBlockPublisherCountsSubscriptionsItSkipsAfterReentering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One more full Block subscription than the first pass can note
+		// makes the publisher wait outside the epoch; the one after it is
+		// then found closing and skipped, which must count as a drop.
+		const n = maxWaits + 2
+		b := NewBroker[int](SubBuffer(1), SubPolicy(Block))
+		subs := make([]*Subscription[int], n)
+		for i := range subs {
+			subs[i] = b.Subscribe("t")
+		}
+		require.NoError(t, b.Publish(context.Background(), "t", 1)) // fills every buffer
+		done := make(chan error, 1)
+		go func() { done <- b.Publish(context.Background(), "t", 2) }()
+		synctest.Wait() // blocked on the first unnoted subscription
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+		require.NoError(t, <-done)
+		st := b.Stats()
+		assert.Equal(t, uint64(2), st.Published)
+		assert.Equal(t, uint64(n), st.Delivered, "the first message, in every buffer")
+		assert.Equal(t, uint64(n), st.DroppedBlock, "the second, to nobody: %+v", st)
+		assert.Equal(t, uint64(2*n), st.Deliveries)
+		requireBrokerIdentity(t, st)
+	})
+}
