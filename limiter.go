@@ -339,9 +339,11 @@ func (l *Limiter) SetLimit(perSecond float64) {
 
 // SetBurst changes the bucket size. The tokens in the bucket at the moment
 // of the change are kept, or cut to the new size when it is smaller (as in
-// x/time/rate). SetBurst(0) with a finite rate makes every later event wait
-// until the burst is raised again. It panics with a conc: message when burst
-// is negative.
+// x/time/rate). SetBurst(0) with a finite rate shuts the limiter off until
+// the burst is raised again, as in x/time/rate: Allow and AllowN(n > 0)
+// report false, Reserve is not OK, and WaitN(n > 0) fails at once with the
+// exceeds-the-burst error (it does not wait). It panics with a conc:
+// message when burst is negative.
 func (l *Limiter) SetBurst(burst int) {
 	checkNonNegative("limiter burst", burst)
 	l.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 )
 
 func TestNewLimiterPanicsOnBadInput(t *testing.T) {
@@ -209,6 +210,28 @@ func TestLimiterWaitNBeyondWhatTheBucketCanHoldFails(t *testing.T) {
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, context.Canceled)
 		assert.Contains(t, err.Error(), "can hold")
+	})
+}
+
+func TestLimiterSetBurstZeroRefusesAtOnceLikeXTimeRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(10, 3)
+		l.SetBurst(0)
+		ref := rate.NewLimiter(10, 0)
+		assert.Equal(t, ref.Allow(), l.Allow())
+		assert.Equal(t, ref.Reserve().OK(), l.Reserve().OK())
+		// No wait until the burst is raised: an error at once, as
+		// x/time/rate gives, even with a context that never ends.
+		refErr := ref.Wait(context.Background())
+		err := waitNever(t, func(ctx context.Context) error { return l.Wait(ctx) })
+		require.Error(t, refErr)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "burst 0")
+
+		l.SetBurst(1)
+		time.Sleep(100 * time.Millisecond) // synctest time: one token earned
+		assert.True(t, l.Allow(), "raised again, the limiter admits")
 	})
 }
 
