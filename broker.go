@@ -208,10 +208,14 @@ type brokerSnapshot[E any] struct {
 }
 
 // NewBroker returns an open Broker with no subscriptions. SubBuffer and
-// SubPolicy given here become the defaults of every Subscribe.
+// SubPolicy given here become the defaults of every Subscribe. It panics
+// with a conc: message when an option is nil.
 func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 	b := &Broker[E]{}
-	for _, o := range opts {
+	for i, o := range opts {
+		// A nil option is a programmer error: a conc: panic naming it
+		// (DESIGN §2.6), not a nil-pointer dereference.
+		checkFunc(fmt.Sprintf("NewBroker option %d", i), o == nil)
 		o.applyBroker(&b.defaults)
 	}
 	return b
@@ -225,7 +229,7 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 //
 // Subscribe panics with a "conc: " message on a malformed pattern: empty,
 // with an empty token ("a..b"), a wildcard inside a token ("a*"), or ">"
-// anywhere but last ("a.>.b"). On a closed broker it returns a subscription
+// anywhere but last ("a.>.b"), and on a nil option. On a closed broker it returns a subscription
 // that is already closed: C is closed and Err returns ErrClosed, so a
 // consumer ranging over C simply ends.
 //
@@ -239,7 +243,8 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 		panic(fmt.Sprintf("conc: invalid subscription pattern %q: %s", pattern, problem))
 	}
 	cfg := b.defaults
-	for _, o := range opts {
+	for i, o := range opts {
+		checkFunc(fmt.Sprintf("Subscribe option %d", i), o == nil)
 		o.applySub(&cfg)
 	}
 	if !cfg.bufferSet {

@@ -441,6 +441,10 @@ func TestBrokerOptionsRejectBadValues(t *testing.T) {
 	assert.PanicsWithValue(t, "conc: subscription buffer must not be negative, got -1", func() { SubBuffer(-1) })
 	assert.PanicsWithValue(t, "conc: unknown subscription policy 7", func() { SubPolicy(Policy(7)) })
 	assert.Equal(t, "Policy(7)", Policy(7).String())
+	assert.PanicsWithValue(t, "conc: NewBroker option 0 must not be nil", func() { NewBroker[int](nil) })
+	b := NewBroker[int]()
+	assert.PanicsWithValue(t, "conc: Subscribe option 1 must not be nil", func() { b.Subscribe("t", SubBuffer(1), nil) })
+	assert.Zero(t, b.Stats().Subscribers)
 }
 
 func TestBrokerOptionsSetDefaultsAndOverride(t *testing.T) {

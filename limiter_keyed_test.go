@@ -31,6 +31,7 @@ func TestNewKeyedLimiterPanicsOnBadInput(t *testing.T) {
 		{"burst 0 with finite rate", func() { NewKeyedLimiter[string](3, 0) }, "burst must be at least 1"},
 		{"MaxKeys 0", func() { NewKeyedLimiter[string](1, 1, MaxKeys(0)) }, "MaxKeys"},
 		{"nil PerKey", func() { NewKeyedLimiter[string](1, 1, PerKey[string](nil)) }, "PerKey"},
+		{"nil option", func() { NewKeyedLimiter[string](1, 1, MaxKeys(10), nil) }, "option 1 must not be nil"},
 		{"PerKey of another key type", func() {
 			NewKeyedLimiter[string](1, 1, PerKey(func(int) (float64, int) { return 1, 1 }))
 		}, "string"},

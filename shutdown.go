@@ -75,10 +75,14 @@ func WithSignals(sigs ...os.Signal) ShutdownOption {
 	return shutdownOptionFunc(func(s *Shutdown) { s.signals = sigs })
 }
 
-// NewShutdown returns a Shutdown with no phases.
+// NewShutdown returns a Shutdown with no phases. It panics with a conc:
+// message when an option is nil.
 func NewShutdown(opts ...ShutdownOption) *Shutdown {
 	s := new(Shutdown)
-	for _, o := range opts {
+	for i, o := range opts {
+		// A nil option is a programmer error: a conc: panic naming it
+		// (DESIGN §2.6), not a nil-pointer dereference.
+		checkFunc(fmt.Sprintf("NewShutdown option %d", i), o == nil)
 		o.applyShutdown(s)
 	}
 	return s

@@ -178,6 +178,7 @@ func TestShutdownAddRejectsBadPhases(t *testing.T) {
 	assert.PanicsWithValue(t, `conc: shutdown phase "y" timeout must be positive, got 0s`, func() {
 		_ = s.Add("y", 0, func(context.Context) error { return nil })
 	})
+	assert.PanicsWithValue(t, "conc: NewShutdown option 0 must not be nil", func() { NewShutdown(nil) })
 }
 
 // TestShutdownWithSignalsStartsOnFirstAndForcesOnSecond delivers real
