@@ -290,7 +290,7 @@ func (k *KeyedLimiter[K]) Len() int {
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		n += len(s.cur) + len(s.old)
+		n += len(s.cur) + s.oldLive
 		s.mu.Unlock()
 	}
 	return n
@@ -314,7 +314,7 @@ func (k *KeyedLimiter[K]) Stats() KeyedLimiterStats {
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		st.Keys += len(s.cur) + len(s.old)
+		st.Keys += len(s.cur) + s.oldLive
 		st.Allowed += s.allowed
 		st.Denied += s.denied
 		st.Refused += s.refused
