@@ -235,6 +235,25 @@ func TestLimiterSetBurstZeroRefusesAtOnceLikeXTimeRate(t *testing.T) {
 	})
 }
 
+func TestLimiterStatsIsOneConsistentSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var zero Limiter
+		assert.Equal(t, LimiterStats{}, zero.Stats())
+
+		l := NewLimiter(10, 5)
+		require.True(t, l.AllowN(3))
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: 2}, l.Stats())
+		r := l.ReserveN(4) // two tokens short: waits 200 ms
+		require.True(t, r.OK())
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: -2}, l.Stats())
+		time.Sleep(time.Second)
+		l.SetBurst(2)
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 2, Tokens: 2}, l.Stats())
+		assert.Equal(t, Inf, NewLimiter(Inf, 0).Stats().Limit)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = l.Stats() }))
+	})
+}
+
 func TestLimiterWaitOnADoneContextTakesNothing(t *testing.T) {
 	l := NewLimiter(10, 3)
 	ctx, cancel := context.WithCancel(context.Background())
