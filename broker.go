@@ -136,7 +136,11 @@ type BrokerStats struct {
 	// refused, when unbuffered with no consumer waiting).
 	DroppedOldest uint64
 	// DroppedBlock counts messages a Block publisher gave up on because its
-	// context ended, or the subscription closed, before there was room.
+	// context ended, or the subscription closed, before there was room. It
+	// also counts, whatever their policy, subscriptions that a publisher
+	// skipped because they closed while it waited for a full Block
+	// subscriber beyond the first 256 of one Publish (such a wait happens
+	// outside the epoch, so later subscriptions may be retired meanwhile).
 	DroppedBlock uint64
 	// Buffered is the number of messages waiting in the channels of the
 	// subscriptions that are still live. It is part of Delivered.
@@ -204,10 +208,14 @@ type brokerSnapshot[E any] struct {
 }
 
 // NewBroker returns an open Broker with no subscriptions. SubBuffer and
-// SubPolicy given here become the defaults of every Subscribe.
+// SubPolicy given here become the defaults of every Subscribe. It panics
+// with a conc: message when an option is nil.
 func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 	b := &Broker[E]{}
-	for _, o := range opts {
+	for i, o := range opts {
+		// A nil option is a programmer error: a conc: panic naming it
+		// (DESIGN §2.6), not a nil-pointer dereference.
+		checkFunc(fmt.Sprintf("NewBroker option %d", i), o == nil)
 		o.applyBroker(&b.defaults)
 	}
 	return b
@@ -221,7 +229,7 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 //
 // Subscribe panics with a "conc: " message on a malformed pattern: empty,
 // with an empty token ("a..b"), a wildcard inside a token ("a*"), or ">"
-// anywhere but last ("a.>.b"). On a closed broker it returns a subscription
+// anywhere but last ("a.>.b"), and on a nil option. On a closed broker it returns a subscription
 // that is already closed: C is closed and Err returns ErrClosed, so a
 // consumer ranging over C simply ends.
 //
@@ -235,7 +243,8 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 		panic(fmt.Sprintf("conc: invalid subscription pattern %q: %s", pattern, problem))
 	}
 	cfg := b.defaults
-	for _, o := range opts {
+	for i, o := range opts {
+		checkFunc(fmt.Sprintf("Subscribe option %d", i), o == nil)
 		o.applySub(&cfg)
 	}
 	if !cfg.bufferSet {
@@ -439,13 +448,19 @@ func (b *Broker[E]) Stats() BrokerStats {
 	// A publisher adds what it sent when its Publish ends, while an
 	// eviction is counted at once, so mid-publish the evictions may be
 	// ahead of the sends they undo.
+	//
+	// Entries that were not publishes are loaded before the entry counts:
+	// each is added after its entry, so every one read here has its entry
+	// counted below and the difference cannot wrap below zero, however
+	// many refused or re-entering publishers run meanwhile.
+	notPublished := b.rejected.Load() + b.reentries.Load()
 	var sent, entered uint64
 	for i := range b.slots {
 		sl := &b.slots[i]
 		entered += sl.entered[0].Load() + sl.entered[1].Load()
 		sent += sl.sent.Load()
 	}
-	st.Published = entered - b.rejected.Load() - b.reentries.Load()
+	st.Published = entered - notPublished
 	if sent > evicted {
 		st.Delivered = sent - evicted
 	}

@@ -198,6 +198,10 @@ func (p *publication[E]) deliverAll(refs []subRef[E]) {
 			// loading its snapshot, every listed channel is open. Only
 			// after a wait outside the epoch (see full) may a listed
 			// subscription have been retired, and its channel closed.
+			// The message was offered to it all the same (it matched
+			// when Publish began), so its loss is counted, as a Block
+			// publisher's drop: it is one that made the walk wait.
+			r.s.drop(&p.b.dropBlock)
 			p.i++
 		default:
 			// The first pass, written out here rather than in a method

@@ -441,6 +441,10 @@ func TestBrokerOptionsRejectBadValues(t *testing.T) {
 	assert.PanicsWithValue(t, "conc: subscription buffer must not be negative, got -1", func() { SubBuffer(-1) })
 	assert.PanicsWithValue(t, "conc: unknown subscription policy 7", func() { SubPolicy(Policy(7)) })
 	assert.Equal(t, "Policy(7)", Policy(7).String())
+	assert.PanicsWithValue(t, "conc: NewBroker option 0 must not be nil", func() { NewBroker[int](nil) })
+	b := NewBroker[int]()
+	assert.PanicsWithValue(t, "conc: Subscribe option 1 must not be nil", func() { b.Subscribe("t", SubBuffer(1), nil) })
+	assert.Zero(t, b.Stats().Subscribers)
 }
 
 func TestBrokerOptionsSetDefaultsAndOverride(t *testing.T) {
@@ -771,4 +775,71 @@ func TestBrokerUnsubscribeRacingPublishersClosesEveryChannel(t *testing.T) {
 	requireBrokerIdentity(t, st)
 	assert.Equal(t, 0, st.Subscribers)
 	assert.False(t, b.graceWaiting.Load(), "no grace period left running")
+}
+
+func TestBrokerStatsPublishedNeverExceedsPublishCallsUnderRefusals(t *testing.T) {
+	// Refused publishes enter the epoch and then count themselves as
+	// refused; a Stats that read the refusals after the entries could
+	// subtract more than it added and wrap Published round to ~1.8e19.
+	b := NewBroker[int]()
+	require.NoError(t, b.Close())
+	const perPublisher = 20000
+	var calls atomic.Uint64
+	var publishers sync.WaitGroup
+	for range 2 {
+		publishers.Go(func() {
+			for i := range perPublisher {
+				calls.Add(1)
+				if err := b.Publish(context.Background(), "t", i); !errors.Is(err, ErrClosed) {
+					t.Errorf("Publish on a closed broker: %v", err)
+					return
+				}
+			}
+		})
+	}
+	done := make(chan struct{})
+	go func() { publishers.Wait(); close(done) }()
+	for {
+		// A refused Publish counts as published between its entry and
+		// its refusal, so only the bound is certain mid-flight: never
+		// more than the calls made (each call is counted before it runs).
+		st := b.Stats()
+		if n := calls.Load(); st.Published > n {
+			t.Fatalf("Published = %d after %d calls", st.Published, n)
+		}
+		select {
+		case <-done:
+			assert.Zero(t, b.Stats().Published)
+			return
+		default:
+		}
+	}
+}
+
+func TestBrokerBlockPublisherCountsSubscriptionsItSkipsAfterReentering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One more full Block subscription than the first pass can note
+		// makes the publisher wait outside the epoch; the one after it is
+		// then found closing and skipped, which must count as a drop.
+		const n = maxWaits + 2
+		b := NewBroker[int](SubBuffer(1), SubPolicy(Block))
+		subs := make([]*Subscription[int], n)
+		for i := range subs {
+			subs[i] = b.Subscribe("t")
+		}
+		require.NoError(t, b.Publish(context.Background(), "t", 1)) // fills every buffer
+		done := make(chan error, 1)
+		go func() { done <- b.Publish(context.Background(), "t", 2) }()
+		synctest.Wait() // blocked on the first unnoted subscription
+		for _, s := range subs {
+			s.Unsubscribe()
+		}
+		require.NoError(t, <-done)
+		st := b.Stats()
+		assert.Equal(t, uint64(2), st.Published)
+		assert.Equal(t, uint64(n), st.Delivered, "the first message, in every buffer")
+		assert.Equal(t, uint64(n), st.DroppedBlock, "the second, to nobody: %+v", st)
+		assert.Equal(t, uint64(2*n), st.Deliveries)
+		requireBrokerIdentity(t, st)
+	})
 }

@@ -69,13 +69,17 @@ func ExampleShutdown() {
 
 // A service's main opts into signal handling: the first SIGINT or SIGTERM
 // starts the shutdown, another one forces it. The handler exists only while
-// Run runs. (No Output line: the example is compiled, not run, since it
+// Run runs. HardDeadline forces it too, should a phase ignore its context,
+// so that Run returns even when nobody sends the second signal. (No Output line: the example is compiled, not run, since it
 // waits for a signal.)
 func ExampleWithSignals() {
 	srv := &http.Server{Addr: "localhost:8080"}
 	go srv.ListenAndServe()
 
-	sd := conc.NewShutdown(conc.WithSignals()) // os.Interrupt and SIGTERM
+	sd := conc.NewShutdown(
+		conc.WithSignals(),                // os.Interrupt and SIGTERM
+		conc.HardDeadline(20*time.Second), // above 10s + 5s: cuts only an overrun
+	)
 	sd.Add("stop intake", 10*time.Second, srv.Shutdown)
 	sd.Add("flush", 5*time.Second, func(ctx context.Context) error {
 		return nil // flush buffers, close the database, ...

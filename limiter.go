@@ -213,17 +213,38 @@ func (l *Limiter) Burst() int {
 // Tokens returns the number of tokens in the bucket now; it is negative while
 // reservations are waiting for tokens that have not arrived yet.
 func (l *Limiter) Tokens() float64 {
+	return l.Stats().Tokens
+}
+
+// LimiterStats is a snapshot of a Limiter: its configuration and its bucket,
+// read together from one state.
+//
+// It holds no admitted/denied counters on purpose: Allow is one CAS on the
+// bucket word, and a count would add a second atomic write to a shared
+// cache line on every call, more than doubling its cost under contention.
+// Count at the call site, where a denial is handled anyway.
+type LimiterStats struct {
+	Limit  float64 // events a second (Inf when unlimited)
+	Burst  int     // bucket size
+	Tokens float64 // tokens now; negative while reservations wait for theirs
+}
+
+// Stats returns the limiter's rate, burst and tokens as of one moment: unlike
+// calling Limit, Burst and Tokens in turn, a SetLimit or SetBurst in between
+// cannot mix two configurations. It does not block or allocate, and costs
+// the decision paths nothing.
+func (l *Limiter) Stats() LimiterStats {
 	for {
 		s := l.st.Load()
 		if s == nil {
-			return 0
+			return LimiterStats{}
 		}
 		tat := s.tat.Load()
 		if tat == limSealed {
-			runtime.Gosched()
+			runtime.Gosched() // a configuration change is publishing its state
 			continue
 		}
-		return s.tokens(tat, s.now(l.base))
+		return LimiterStats{Limit: s.limit, Burst: s.burst, Tokens: s.tokens(tat, s.now(l.base))}
 	}
 }
 
@@ -339,9 +360,11 @@ func (l *Limiter) SetLimit(perSecond float64) {
 
 // SetBurst changes the bucket size. The tokens in the bucket at the moment
 // of the change are kept, or cut to the new size when it is smaller (as in
-// x/time/rate). SetBurst(0) with a finite rate makes every later event wait
-// until the burst is raised again. It panics with a conc: message when burst
-// is negative.
+// x/time/rate). SetBurst(0) with a finite rate shuts the limiter off until
+// the burst is raised again, as in x/time/rate: Allow and AllowN(n > 0)
+// report false, Reserve is not OK, and WaitN(n > 0) fails at once with the
+// exceeds-the-burst error (it does not wait). It panics with a conc:
+// message when burst is negative.
 func (l *Limiter) SetBurst(burst int) {
 	checkNonNegative("limiter burst", burst)
 	l.mu.Lock()

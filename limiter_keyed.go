@@ -111,8 +111,8 @@ func PerKey[K comparable](fn func(key K) (perSecond float64, burst int)) KeyedOp
 // NewKeyedLimiter returns a KeyedLimiter that gives every key perSecond
 // events a second and bursts of burst, with NewLimiter's rules: Inf admits
 // everything, 0 makes the burst a budget that never refills, and it panics
-// with a conc: message on a NaN or negative rate, a negative burst, or burst 0
-// with a finite non-zero rate.
+// with a conc: message on a NaN or negative rate, a negative burst, burst 0
+// with a finite non-zero rate, or a nil option.
 func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOption) *KeyedLimiter[K] {
 	checkLimiterRate(perSecond)
 	checkNonNegative("limiter burst", burst)
@@ -120,7 +120,10 @@ func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOp
 		panic(fmt.Sprintf("conc: limiter burst must be at least 1 with a finite rate, got 0 (rate %v)", perSecond))
 	}
 	o := keyedOptions{maxKeys: keyedDefaultMaxKeys}
-	for _, opt := range opts {
+	for i, opt := range opts {
+		// A nil option (a variable never set) is a programmer error
+		// like a bad rate: a conc: panic naming it, not a nil dereference.
+		checkFunc(fmt.Sprintf("NewKeyedLimiter option %d", i), opt == nil)
 		opt.applyKeyed(&o)
 	}
 	def := newLimConfig(perSecond, burst)
@@ -287,7 +290,7 @@ func (k *KeyedLimiter[K]) Len() int {
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		n += len(s.cur) + len(s.old)
+		n += len(s.cur) + s.oldLive
 		s.mu.Unlock()
 	}
 	return n
@@ -311,7 +314,7 @@ func (k *KeyedLimiter[K]) Stats() KeyedLimiterStats {
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		st.Keys += len(s.cur) + len(s.old)
+		st.Keys += len(s.cur) + s.oldLive
 		st.Allowed += s.allowed
 		st.Denied += s.denied
 		st.Refused += s.refused

@@ -14,8 +14,18 @@ import (
 // now and then (rotate) and replaced by an empty one; calls then move the
 // retired entries out a few at a time (sweep) — forgetting the full
 // buckets, carrying the throttled ones over — and the retired map is dropped
-// when empty, which is the moment its memory can be collected. Each entry is
-// moved at most once per generation, so the cost per call is constant.
+// when every entry has left, which is the moment its memory can be
+// collected. Each entry is moved at most once per generation, so the cost
+// per call is constant.
+//
+// The sweep walks the retired entries' slice, not the retired map: ranging
+// over a map from a random start to find the few entries left in a large,
+// nearly empty map scans about capacity/live slots per entry found, so the
+// last calls of a sweep after a flood each scanned the whole table under the
+// shard lock (about 230 µs for 2^18 keys in one shard). A slice walked with
+// a cursor visits each slot once. Entries that a call carried over first
+// are marked moved (cfg nil) instead of deleted from the map, which also
+// saves the deletes: the retired map is only read, then dropped whole.
 
 // keyedShard is one lock and the keys that hash to it. It is padded to its
 // own cache lines so that two shards never share one.
@@ -33,6 +43,12 @@ type keyedShard[K comparable] struct {
 	// with its map.
 	cur, old   map[K]uint32
 	curE, oldE []keyedEntry
+	// curK and oldK hold each entry's key at the same index, so that the
+	// sweep can walk a slice instead of a map; oldLive counts the entries
+	// of old not moved yet, and oldNext is where the sweep goes on.
+	curK, oldK []K
+	oldLive    int
+	oldNext    int
 	// curMin and oldMin are lower bounds of the bucket words in cur and
 	// old (finite rates only): no key of a generation can be full before
 	// its bound, so a shard at its cap refuses a new key without any work
@@ -67,9 +83,11 @@ func (s *keyedShard[K]) carry(key K) (uint32, bool) {
 	if ok || s.old == nil {
 		return i, ok
 	}
-	if i, ok = s.old[key]; ok {
-		delete(s.old, key)
-		return s.insert(key, s.oldE[i]), true
+	if i, ok = s.old[key]; ok && s.oldE[i].cfg != nil {
+		e := s.oldE[i]
+		s.oldE[i].cfg = nil // moved: the sweep skips it
+		s.oldLive--
+		return s.insert(key, e), true
 	}
 	return 0, false
 }
@@ -80,6 +98,7 @@ func (s *keyedShard[K]) insert(key K, e keyedEntry) uint32 {
 	i := uint32(len(s.curE))
 	s.cur[key] = i
 	s.curE = append(s.curE, e)
+	s.curK = append(s.curK, key)
 	s.note(e)
 	return i
 }
@@ -133,27 +152,37 @@ func (s *keyedShard[K]) sampleFull(t int64) bool {
 func (s *keyedShard[K]) rotate(t int64) {
 	s.old, s.cur, s.rotated = s.cur, make(map[K]uint32), t
 	s.oldE, s.curE = s.curE, nil
+	s.oldK, s.curK = s.curK, nil
+	s.oldLive, s.oldNext = len(s.old), 0
 	s.oldMin, s.curMin = s.curMin, math.MaxInt64
 }
 
-// sweep moves up to budget entries out of the old generation: a full bucket
-// is forgotten, any other is carried to the current generation. The old map
-// is dropped once empty. s.mu must be held.
+// sweep visits up to budget slots of the old generation, in slice order:
+// a full bucket is forgotten, any other is carried to the current
+// generation, and a slot already carried over by a call is passed. The
+// work per call is therefore at most budget slots, whatever the size of
+// the old map. The old generation is dropped once no entry is left in it.
+// s.mu must be held.
 func (s *keyedShard[K]) sweep(t int64, budget int) {
-	for key, i := range s.old {
+	for ; budget > 0 && s.oldLive > 0 && s.oldNext < len(s.oldE); budget-- {
+		i := s.oldNext
+		s.oldNext++
 		e := s.oldE[i]
-		delete(s.old, key)
+		if e.cfg == nil {
+			continue // carried over already
+		}
+		// Marked moved either way, so that carry does not find a
+		// forgotten key in the old map and count it out twice.
+		s.oldE[i].cfg = nil
+		s.oldLive--
 		if e.cfg.mode == limInf || e.tat <= e.cfg.bucketNow(t) {
 			s.forgotten++
 		} else {
-			s.insert(key, e)
-		}
-		if budget--; budget == 0 {
-			break
+			s.insert(s.oldK[i], e)
 		}
 	}
-	if len(s.old) == 0 {
-		s.old, s.oldE, s.oldMin = nil, nil, math.MaxInt64
+	if s.oldLive == 0 {
+		s.old, s.oldE, s.oldK, s.oldMin = nil, nil, nil, math.MaxInt64
 	}
 }
 
@@ -165,14 +194,14 @@ func (s *keyedShard[K]) sweep(t int64, budget int) {
 // sweep has not reached yet can cost a newcomer a refusal; the sweep reaches
 // it within a few calls. s.mu must be held.
 func (s *keyedShard[K]) room(t int64) bool {
-	if len(s.cur)+len(s.old) < s.max {
+	if len(s.cur)+s.oldLive < s.max {
 		return true
 	}
 	if t < min(s.curMin, s.oldMin) {
 		return false // no bucket here can be full yet
 	}
 	for range 2 {
-		if len(s.cur)+len(s.old) < s.max {
+		if len(s.cur)+s.oldLive < s.max {
 			return true
 		}
 		if s.old == nil {
@@ -180,5 +209,5 @@ func (s *keyedShard[K]) room(t int64) bool {
 		}
 		s.sweep(t, keyedRoom)
 	}
-	return len(s.cur)+len(s.old) < s.max
+	return len(s.cur)+s.oldLive < s.max
 }

@@ -31,6 +31,7 @@ func TestNewKeyedLimiterPanicsOnBadInput(t *testing.T) {
 		{"burst 0 with finite rate", func() { NewKeyedLimiter[string](3, 0) }, "burst must be at least 1"},
 		{"MaxKeys 0", func() { NewKeyedLimiter[string](1, 1, MaxKeys(0)) }, "MaxKeys"},
 		{"nil PerKey", func() { NewKeyedLimiter[string](1, 1, PerKey[string](nil)) }, "PerKey"},
+		{"nil option", func() { NewKeyedLimiter[string](1, 1, MaxKeys(10), nil) }, "option 1 must not be nil"},
 		{"PerKey of another key type", func() {
 			NewKeyedLimiter[string](1, 1, PerKey(func(int) (float64, int) { return 1, 1 }))
 		}, "string"},
@@ -314,4 +315,44 @@ func TestKeyedLimiterFloodStaysBoundedAndShrinks(t *testing.T) {
 		require.False(t, l.Allow("victim"), "still throttled")
 		runtime.KeepAlive(l)
 	})
+}
+
+func TestKeyedShardSweepWalksRetiredEntriesInOrderAndCountsEachOnce(t *testing.T) {
+	// Even keys are full buckets (forgotten), odd keys throttled (carried).
+	// The sweep must visit slots in order, a few per call, however large
+	// the retired map: ranging over a nearly empty big map from a random
+	// start scanned the whole table per call at the end of a sweep.
+	const n = 1000
+	cfg := newLimConfig(1, 1)
+	s := &keyedShard[int]{max: n, cur: make(map[int]uint32), curMin: math.MaxInt64}
+	const now = int64(time.Hour)
+	for k := range n {
+		tat := int64(0)
+		if k%2 == 1 {
+			tat = 2 * now
+		}
+		s.insert(k, keyedEntry{tat: tat, cfg: &cfg})
+	}
+	s.rotate(now)
+
+	s.sweep(now, keyedSweep)
+	assert.Equal(t, uint64(1), s.forgotten, "key 0 forgotten first")
+	assert.Equal(t, []int{1}, s.curK, "key 1 carried next")
+	assert.Equal(t, n-2, s.oldLive)
+
+	// A call carries key 7 before the sweep gets there; key 4, forgotten
+	// by the sweep below, must not come back through a lookup.
+	i, ok := s.carry(7)
+	require.True(t, ok)
+	assert.Equal(t, 7, s.curK[i])
+	s.sweep(now, 4) // slots 2..5
+	_, ok = s.carry(4)
+	assert.False(t, ok, "a forgotten key is gone from both generations")
+	for s.old != nil {
+		s.sweep(now, keyedSweep)
+	}
+	assert.Equal(t, uint64(n/2), s.forgotten, "each full bucket forgotten once")
+	assert.Len(t, s.cur, n/2, "each throttled key carried once")
+	assert.Zero(t, s.oldLive)
+	assert.Nil(t, s.oldE)
 }

@@ -93,13 +93,22 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 		s.mu.Unlock()
 		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, c.burst)
 	}
+	if int64(n) > c.maxN {
+		// Within the burst but beyond the 73 years of refill a bucket
+		// of this rate can hold: an error at once, like n over the
+		// burst, and not a wait on ctx alone (which with
+		// context.Background would never end).
+		s.denied++
+		s.mu.Unlock()
+		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the %d tokens a bucket of rate %v can hold", n, c.maxN, c.limit)
+	}
 	// The reservation itself: GCRA as in Limiter.reserveN, on the entry's
 	// word under the shard lock instead of with a CAS.
 	now := c.bucketNow(t)
 	next := max(e.tat, now) + int64(n)*c.iv
 	act := t
 	if wait := next - now - c.tau; wait > 0 {
-		if c.mode == limZero || int64(n) > c.maxN || next > limMaxTAT {
+		if c.mode == limZero || next > limMaxTAT {
 			// The tokens never come: block until ctx is done, as
 			// x/time/rate does, unless a deadline says so at once.
 			s.mu.Unlock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 )
 
 func TestNewLimiterPanicsOnBadInput(t *testing.T) {
@@ -163,6 +164,93 @@ func TestLimiterWaitNAboveTheBurstFailsAtOnce(t *testing.T) {
 		assert.Contains(t, err.Error(), "burst 3")
 		assert.Equal(t, 3.0, l.Tokens())
 		require.NoError(t, NewLimiter(Inf, 0).WaitN(context.Background(), 100), "Inf ignores the burst")
+	})
+}
+
+// waitNever runs wait on a cancellable context and returns its error, once
+// it has either returned by itself or blocked for good (then the context is
+// cancelled to end it, and the error is the context's).
+func waitNever(t *testing.T, wait func(ctx context.Context) error) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- wait(ctx) }()
+	synctest.Wait()
+	cancel()
+	return <-done
+}
+
+func TestLimiterWaitNAfterABurstCutFailsInsteadOfBlocking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(10, 10)
+		// The race forced: WaitN checked n against the state it loaded,
+		// then SetBurst shrank the burst before the reservation.
+		stale := l.st.Load()
+		l.SetBurst(2)
+		err := waitNever(t, func(ctx context.Context) error { return l.waitN(ctx, 5, stale) })
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled, "must not wait for ctx like a zero rate")
+		assert.Contains(t, err.Error(), "burst 2")
+		assert.Equal(t, 2.0, l.Tokens(), "nothing taken")
+	})
+}
+
+func TestLimiterWaitNBeyondWhatTheBucketCanHoldFails(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		// One token per ~32 years: a bucket holds at most 73 years of
+		// refill, so 2 tokens, although the burst says 10.
+		l := NewLimiter(1e-9, 10)
+		err := waitNever(t, func(ctx context.Context) error { return l.WaitN(ctx, 5) })
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "can hold")
+
+		k := NewKeyedLimiter[string](1e-9, 10)
+		err = waitNever(t, func(ctx context.Context) error { return k.WaitN(ctx, "a", 5) })
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "can hold")
+	})
+}
+
+func TestLimiterSetBurstZeroRefusesAtOnceLikeXTimeRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(10, 3)
+		l.SetBurst(0)
+		ref := rate.NewLimiter(10, 0)
+		assert.Equal(t, ref.Allow(), l.Allow())
+		assert.Equal(t, ref.Reserve().OK(), l.Reserve().OK())
+		// No wait until the burst is raised: an error at once, as
+		// x/time/rate gives, even with a context that never ends.
+		refErr := ref.Wait(context.Background())
+		err := waitNever(t, func(ctx context.Context) error { return l.Wait(ctx) })
+		require.Error(t, refErr)
+		require.Error(t, err)
+		assert.NotErrorIs(t, err, context.Canceled)
+		assert.Contains(t, err.Error(), "burst 0")
+
+		l.SetBurst(1)
+		time.Sleep(100 * time.Millisecond) // synctest time: one token earned
+		assert.True(t, l.Allow(), "raised again, the limiter admits")
+	})
+}
+
+func TestLimiterStatsIsOneConsistentSnapshot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var zero Limiter
+		assert.Equal(t, LimiterStats{}, zero.Stats())
+
+		l := NewLimiter(10, 5)
+		require.True(t, l.AllowN(3))
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: 2}, l.Stats())
+		r := l.ReserveN(4) // two tokens short: waits 200 ms
+		require.True(t, r.OK())
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: -2}, l.Stats())
+		time.Sleep(time.Second)
+		l.SetBurst(2)
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 2, Tokens: 2}, l.Stats())
+		assert.Equal(t, Inf, NewLimiter(Inf, 0).Stats().Limit)
+		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = l.Stats() }))
 	})
 }
 

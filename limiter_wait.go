@@ -116,21 +116,37 @@ func (l *Limiter) ReserveN(n int) Reservation {
 	return r
 }
 
+// Why reserveN refused: the caller must tell these apart, because only a
+// wait that no deadline could save blocks (rate 0), while n over the burst
+// is an error at once whatever the context.
+const (
+	limGranted = iota
+	limLate    // the tokens come after the deadline
+	limNever   // the tokens never come (rate 0, or a lag of over a century)
+	limTooMany // n is more than the bucket can ever hold (see tooManyErr)
+)
+
 // reserveN takes n tokens if they are available by deadline (ns since
-// l.base). never reports a refusal that no deadline would have avoided (rate
-// 0, n over the burst, or a bucket lagging by over a century).
-func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, never bool) {
+// l.base); why says why not. The burst is checked here, against the state
+// the reservation is made from, and not only by the caller: a SetBurst
+// between the caller's check and this load would otherwise turn "n exceeds
+// the burst" into "never", which WaitN treats as a zero rate and blocks on
+// until ctx is done, for ever with context.Background.
+func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, why int) {
 	for {
 		s := l.st.Load()
 		if s == nil {
-			return Reservation{ok: n <= 0}, n > 0
+			if n <= 0 {
+				return Reservation{ok: true}, limGranted
+			}
+			return Reservation{}, limTooMany
 		}
 		if s.mode == limInf {
-			return Reservation{lim: l, ok: true}, false
+			return Reservation{lim: l, ok: true}, limGranted
 		}
 		n = max(n, 0)
 		if int64(n) > s.maxN {
-			return Reservation{}, true
+			return Reservation{}, limTooMany
 		}
 		tat := s.tat.Load()
 		if tat == limSealed {
@@ -152,11 +168,11 @@ func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, never bool) {
 		act := t
 		if wait := next - now - s.tau; wait > 0 {
 			if s.mode == limZero || next > limMaxTAT {
-				return Reservation{}, true
+				return Reservation{}, limNever
 			}
 			act += wait
 			if act > deadline {
-				return Reservation{}, false
+				return Reservation{}, limLate
 			}
 		}
 		if s.tat.CompareAndSwap(tat, next) {
@@ -164,7 +180,7 @@ func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, never bool) {
 			if s.mode == limZero {
 				iv = 0
 			}
-			return Reservation{lim: l, tokens: n, act: act, iv: iv, ok: true}, false
+			return Reservation{lim: l, tokens: n, act: act, iv: iv, ok: true}, limGranted
 		}
 	}
 }
@@ -186,14 +202,19 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // deadline makes it fail at once), as x/time/rate does. Waiters are served in
 // the order they called WaitN. Each call that has to wait uses one timer.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
-	s := l.st.Load()
+	return l.waitN(ctx, n, l.st.Load())
+}
+
+// waitN is WaitN with the state s loaded by the caller, so that a test can
+// hand it a state that a SetBurst has already replaced.
+func (l *Limiter) waitN(ctx context.Context, n int, s *limState) error {
 	var burst int
 	var inf bool
 	if s != nil {
 		burst, inf = s.burst, s.mode == limInf
 	}
 	if n > burst && !inf {
-		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, burst)
+		return limiterBurstErr(n, burst)
 	}
 	if ctx.Err() != nil {
 		return limiterCtxErr(ctx)
@@ -204,15 +225,20 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	if d, ok := ctx.Deadline(); ok && s != nil {
 		deadline = int64(d.Sub(l.base))
 	}
-	r, never := l.reserveN(n, deadline)
-	if !r.ok {
+	r, why := l.reserveN(n, deadline)
+	switch {
+	case why == limTooMany:
+		// The burst shrank since s was loaded, or n is within the burst
+		// but beyond the 73 years of refill a bucket can hold: an error
+		// at once, never a wait on ctx alone.
+		return l.tooManyErr(n)
+	case why == limNever && deadline == math.MaxInt64:
 		// A wait that no deadline could have saved (rate 0) blocks until
-		// ctx is done, as in x/time/rate; any other refusal is the
-		// deadline's, reported at once.
-		if never && deadline == math.MaxInt64 {
-			<-ctx.Done()
-			return limiterCtxErr(ctx)
-		}
+		// ctx is done, as in x/time/rate.
+		<-ctx.Done()
+		return limiterCtxErr(ctx)
+	case !r.ok:
+		// Any other refusal is the deadline's, reported at once.
 		return limiterDeadlineErr(n)
 	}
 	delay := r.Delay()
@@ -228,6 +254,25 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 		r.Cancel()
 		return limiterCtxErr(ctx)
 	}
+}
+
+// limiterBurstErr is WaitN's error for n over the burst, as x/time/rate
+// reports it: at once, whatever ctx.
+func limiterBurstErr(n, burst int) error {
+	return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, burst)
+}
+
+// tooManyErr is the error for a reservation refused as limTooMany: n over
+// the current burst, or over the most a bucket of this rate can hold.
+func (l *Limiter) tooManyErr(n int) error {
+	burst := 0
+	if s := l.st.Load(); s != nil {
+		if int64(n) <= int64(s.burst) {
+			return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the %d tokens a bucket of rate %v can hold", n, s.maxN, s.limit)
+		}
+		burst = s.burst
+	}
+	return limiterBurstErr(n, burst)
 }
 
 // limiterCtxErr returns ctx.Err(), joined with context.Cause(ctx) when the

@@ -24,7 +24,8 @@ var ErrShutdownForced = errors.New("conc: shutdown forced")
 // Run waits for the shutdown to start: ctx done, Trigger called, or, only if
 // the Shutdown was made with WithSignals, one of those signals. Once it has
 // started, however it started, a signal (the operator's second Ctrl-C) or
-// Force skips the remaining phases and abandons the running one.
+// Force skips the remaining phases and abandons the running one, and so
+// does the HardDeadline, if one was set, when it passes.
 // The package never installs a signal handler by itself and never exits the
 // process: Run returns, and the caller decides what happens next.
 //
@@ -38,6 +39,8 @@ type Shutdown struct {
 	running bool          // Run has been called: Add is refused
 	trigger chan struct{} // closed by Trigger; made lazily, see chans
 	force   chan struct{} // closed by Force
+	hard    time.Duration // HardDeadline; 0 for none
+	hardHit bool          // the hard deadline forced the shutdown (Run's goroutine only)
 
 	// testHookNotified, when set by a test, is called once Run has
 	// installed its signal handler: before that, a test's signal would
@@ -75,10 +78,31 @@ func WithSignals(sigs ...os.Signal) ShutdownOption {
 	return shutdownOptionFunc(func(s *Shutdown) { s.signals = sigs })
 }
 
-// NewShutdown returns a Shutdown with no phases.
+// HardDeadline bounds the whole shutdown: d after it starts, Run forces it
+// as Force does (the running phase is abandoned, the rest are skipped) and
+// returns. It is the answer to a phase that ignores its context: a phase's
+// own deadline only cancels that context, and Run then waits for the phase
+// to return, because phases that share resources must not overlap; without
+// HardDeadline (or Force, or a second signal) such a phase keeps Run waiting
+// for ever. The PhaseErrors of the phases it abandons or skips match both
+// ErrShutdownForced and context.DeadlineExceeded. Choose d above the sum of
+// the phases' timeouts, with some grace, so that it only ever cuts a phase
+// that overran. It panics with a conc: message when d is not positive.
+func HardDeadline(d time.Duration) ShutdownOption {
+	if d <= 0 {
+		panic(fmt.Sprintf("conc: shutdown hard deadline must be positive, got %v", d))
+	}
+	return shutdownOptionFunc(func(s *Shutdown) { s.hard = d })
+}
+
+// NewShutdown returns a Shutdown with no phases. It panics with a conc:
+// message when an option is nil.
 func NewShutdown(opts ...ShutdownOption) *Shutdown {
 	s := new(Shutdown)
-	for _, o := range opts {
+	for i, o := range opts {
+		// A nil option is a programmer error: a conc: panic naming it
+		// (DESIGN §2.6), not a nil-pointer dereference.
+		checkFunc(fmt.Sprintf("NewShutdown option %d", i), o == nil)
 		o.applyShutdown(s)
 	}
 	return s
@@ -155,9 +179,16 @@ func (s *Shutdown) Force() {
 // *PhaseError per phase that failed, timed out, panicked (a *PanicError),
 // was abandoned or was skipped, in phase order. A phase that overruns its
 // deadline is cancelled and then waited for: phases that share resources
-// must not overlap, so only Force (or a second signal) moves on without
-// it. The goroutine of an abandoned phase is left running; it ends when the
-// phase returns, which a phase that honours its context does at once.
+// must not overlap, so only Force, a second signal or the HardDeadline
+// moves on without it. The goroutine of an abandoned phase is left running;
+// it ends when the phase returns, which a phase that honours its context
+// does at once.
+//
+// A phase that fails after its deadline is reported as timed out (its
+// error matches context.DeadlineExceeded too). One that returns nil after
+// its deadline is not an error: it finished its work, late, and a phase
+// that honours its context says otherwise itself (http.Server.Shutdown
+// returns ctx.Err()). The HardDeadline is what bounds the whole.
 //
 // Run may be called once; later calls return ErrClosed.
 func (s *Shutdown) Run(ctx context.Context) error {
@@ -191,7 +222,15 @@ func (s *Shutdown) Run(ctx context.Context) error {
 	case <-sigc:
 	}
 
-	// From here on a signal means "force".
+	// From here on a signal means "force", and so does the hard deadline
+	// when it passes: one timer for the whole shutdown, a nil channel
+	// (never ready) without one.
+	var hard <-chan time.Time
+	if s.hard > 0 {
+		t := time.NewTimer(s.hard)
+		defer t.Stop()
+		hard = t.C
+	}
 	base := context.WithoutCancel(ctx)
 	var errs []error
 	forced := false
@@ -203,15 +242,18 @@ func (s *Shutdown) Run(ctx context.Context) error {
 			case <-sigc:
 				s.Force()
 				forced = true
+			case <-hard:
+				s.hardForce()
+				forced = true
 			default:
 			}
 		}
 		if forced {
-			errs = append(errs, &PhaseError{Phase: p.name, Err: fmt.Errorf("skipped: %w", ErrShutdownForced)})
+			errs = append(errs, &PhaseError{Phase: p.name, Err: s.forcedErr("skipped")})
 			continue
 		}
 		var err error
-		forced, err = s.runPhase(base, p, force, sigc)
+		forced, err = s.runPhase(base, p, force, sigc, hard)
 		if err != nil {
 			errs = append(errs, &PhaseError{Phase: p.name, Err: err})
 		}
@@ -222,7 +264,7 @@ func (s *Shutdown) Run(ctx context.Context) error {
 // runPhase runs one phase on a goroutine of its own, so that a forced
 // shutdown can stop waiting for it, and reports its outcome and whether the
 // shutdown was forced while it ran.
-func (s *Shutdown) runPhase(base context.Context, p shutdownPhase, force <-chan struct{}, sigc <-chan os.Signal) (forced bool, err error) {
+func (s *Shutdown) runPhase(base context.Context, p shutdownPhase, force <-chan struct{}, sigc <-chan os.Signal, hard <-chan time.Time) (forced bool, err error) {
 	pctx, cancelDeadline := context.WithTimeout(base, p.timeout)
 	defer cancelDeadline()
 	pctx, cancel := context.WithCancelCause(pctx)
@@ -248,9 +290,28 @@ func (s *Shutdown) runPhase(base context.Context, p shutdownPhase, force <-chan 
 	case <-force:
 	case <-sigc:
 		s.Force()
+	case <-hard:
+		s.hardForce()
 	}
 	cancel(ErrShutdownForced)
-	return true, fmt.Errorf("abandoned while running: %w", ErrShutdownForced)
+	return true, s.forcedErr("abandoned while running")
+}
+
+// hardForce is Force, noting that the hard deadline caused it. Only Run's
+// goroutine calls it, once; forcedErr reads the note on that goroutine.
+func (s *Shutdown) hardForce() {
+	s.hardHit = true
+	s.Force()
+}
+
+// forcedErr is the error of a phase that a forced shutdown skipped or
+// abandoned (what says which): it wraps ErrShutdownForced and, when the
+// hard deadline forced it, context.DeadlineExceeded too.
+func (s *Shutdown) forcedErr(what string) error {
+	if s.hardHit {
+		return fmt.Errorf("%s: hard deadline %v passed: %w (%w)", what, s.hard, ErrShutdownForced, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("%s: %w", what, ErrShutdownForced)
 }
 
 // A PhaseError reports a shutdown phase that did not finish cleanly: it

@@ -149,6 +149,53 @@ func TestShutdownForceAbandonsRunningPhaseAndSkipsTheRest(t *testing.T) {
 	})
 }
 
+func TestShutdownHardDeadlineAbandonsAPhaseThatIgnoresItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewShutdown(HardDeadline(10 * time.Second))
+		var log phaseLog
+		release := make(chan struct{})
+		stuckDone := make(chan struct{})
+		require.NoError(t, s.Add("first", time.Second, log.phase("first", nil)))
+		require.NoError(t, s.Add("stuck", time.Second, func(ctx context.Context) error {
+			defer close(stuckDone)
+			<-release // ignores ctx: its deadline alone would hang Run
+			return nil
+		}))
+		require.NoError(t, s.Add("never", time.Second, log.phase("never", nil)))
+		s.Trigger()
+
+		start := time.Now()
+		err := s.Run(t.Context())
+		assert.Equal(t, 10*time.Second, time.Since(start), "Run returns at the hard deadline")
+		close(release)
+		<-stuckDone
+
+		assert.Equal(t, []string{"first"}, log.get())
+		assert.ErrorIs(t, err, ErrShutdownForced)
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "reported as timed out")
+		var pe *PhaseError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "stuck", pe.Phase)
+		assert.EqualError(t, err, `conc: shutdown phase "stuck": abandoned while running: hard deadline 10s passed: conc: shutdown forced (context deadline exceeded)`+"\n"+
+			`conc: shutdown phase "never": skipped: hard deadline 10s passed: conc: shutdown forced (context deadline exceeded)`)
+	})
+}
+
+func TestShutdownHardDeadlineDoesNotCutAShutdownThatEndsInTime(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewShutdown(HardDeadline(time.Minute))
+		// A phase that overruns its own deadline but returns nil has done
+		// its work, late: not an error (see Run).
+		require.NoError(t, s.Add("late", time.Second, func(context.Context) error {
+			time.Sleep(2 * time.Second)
+			return nil
+		}))
+		s.Trigger()
+		require.NoError(t, s.Run(t.Context()))
+		assert.PanicsWithValue(t, "conc: shutdown hard deadline must be positive, got 0s", func() { HardDeadline(0) })
+	})
+}
+
 func TestShutdownForceBeforeRunSkipsEveryPhase(t *testing.T) {
 	var log phaseLog
 	s := NewShutdown()
@@ -178,6 +225,7 @@ func TestShutdownAddRejectsBadPhases(t *testing.T) {
 	assert.PanicsWithValue(t, `conc: shutdown phase "y" timeout must be positive, got 0s`, func() {
 		_ = s.Add("y", 0, func(context.Context) error { return nil })
 	})
+	assert.PanicsWithValue(t, "conc: NewShutdown option 0 must not be nil", func() { NewShutdown(nil) })
 }
 
 // TestShutdownWithSignalsStartsOnFirstAndForcesOnSecond delivers real
