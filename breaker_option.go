@@ -234,7 +234,10 @@ func ProbeTimeout(d time.Duration) BreakerOption {
 // a healthy server, say). The default counts every non-nil error. It is
 // never called with nil, with a *PanicError (a panic is always a failure),
 // or with a context.Canceled that the caller's own context caused (that
-// call counts as neither). It panics if fn is nil.
+// call counts as neither). A panic in fn counts the call as a failure:
+// Execute and ExecuteValue then return that panic as a *PanicError instead of
+// the call's error, and Allow's done, which has no result, only counts it. It
+// panics if fn is nil.
 func IsFailure(fn func(err error) bool) BreakerOption {
 	checkFunc("breaker IsFailure predicate", fn == nil)
 	return breakerOptionFunc(func(c *breakerConfig) { c.isFailure = fn })

@@ -191,6 +191,61 @@ func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
 	assert.Equal(t, Open, b.State())
 }
 
+// A panic in the IsFailure predicate must not escape from the deferred
+// finish or from done, and must still record a failure: for a probe, that is
+// what frees its slot instead of wedging half-open until ProbeTimeout.
+func TestBreakerPanicInIsFailureCountsAsFailureAndIsReturned(t *testing.T) {
+	errTrigger := errors.New("trigger")
+	calls := map[string]func(b *Breaker) error{
+		"execute": func(b *Breaker) error { return b.Execute(context.Background(), breakerFn(errTrigger)) },
+		"execute value": func(b *Breaker) error {
+			_, err := ExecuteValue(context.Background(), b, func(context.Context) (int, error) { return 0, errTrigger })
+			return err
+		},
+		"allow": func(b *Breaker) error {
+			done, err := b.Allow()
+			if err != nil {
+				return err
+			}
+			done(errTrigger)
+			return nil
+		},
+	}
+	for name, call := range calls {
+		for _, halfOpen := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/half-open=%v", name, halfOpen), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(time.Hour),
+						IsFailure(func(err error) bool {
+							if err == errTrigger {
+								panic("predicate bug")
+							}
+							return true
+						}))
+					if halfOpen {
+						tripBreakerN(t, b, 1)
+						time.Sleep(time.Second)
+						require.Equal(t, HalfOpen, b.State())
+					}
+					var err error
+					require.NotPanics(t, func() { err = call(b) })
+					if name != "allow" {
+						var pe *PanicError
+						require.ErrorAs(t, err, &pe)
+						assert.Equal(t, "predicate bug", pe.Value)
+					}
+					assert.Equal(t, Open, b.State(), "the call counted as a failure")
+					s := b.Stats()
+					assert.Equal(t, 0, s.ProbesInFlight, "a probe's slot is released")
+					if halfOpen {
+						assert.Equal(t, uint64(1), s.ProbeFailures)
+					}
+				})
+			})
+		}
+	}
+}
+
 func TestExecuteValueReturnsTheValue(t *testing.T) {
 	b := NewBreaker()
 	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 42, nil })
