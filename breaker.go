@@ -161,9 +161,9 @@ func ExecuteValue[T any](ctx context.Context, b *Breaker, fn func(context.Contex
 // Allow is the two-step form of Execute, for calls that cannot be wrapped
 // in a function. If the breaker admits a call, Allow returns a done
 // function that the caller must call exactly once with the call's error;
-// otherwise it returns ErrOpen. A done called for a probe that already
-// timed out, or for a generation that has ended, is ignored by the state
-// machine. done classifies any context.Canceled as neutral, since it cannot
+// otherwise it returns ErrOpen. A done called for a probe that outlived
+// ProbeTimeout and lost its slot to another caller, or for a generation that
+// has ended, is ignored by the state machine. done classifies any context.Canceled as neutral, since it cannot
 // see the caller's context; pass a *PanicError to record a panic. In the
 // closed state neither Allow nor done allocates.
 func (b *Breaker) Allow() (done func(err error), err error) {

@@ -61,6 +61,8 @@ type breakerConfig struct {
 const (
 	defaultBreakerThreshold = 5
 	defaultBreakerCooldown  = 30 * time.Second
+	// defaultBreakerProbeTimeoutFloor is the shortest default ProbeTimeout.
+	defaultBreakerProbeTimeoutFloor = 10 * time.Second
 )
 
 // maxBreakerThreshold bounds the consecutive-failure threshold so that the failure
@@ -80,20 +82,21 @@ func newBreakerConfig(opts []BreakerOption) breakerConfig {
 		checkFunc("BreakerOption", o == nil)
 		o.applyBreaker(&c)
 	}
-	// A probe that hangs for a whole cooldown is as good as lost.
+	// The default must outlast the dependency's slowest healthy call, or
+	// slow probes are replaced before they can report and the breaker
+	// never closes. The cooldown alone says nothing about call latency (a
+	// short one is common in tests and with fast retries), so it only
+	// counts when it is longer than a floor that covers ordinary client
+	// timeouts: a probe that hangs for a whole long cooldown is as good as
+	// lost.
 	if c.probeTimeout == 0 {
-		c.probeTimeout = c.cooldown
+		c.probeTimeout = max(c.cooldown, defaultBreakerProbeTimeoutFloor)
 	}
 	if c.policy == tripCountWindow && c.calls < c.minCalls {
 		panic(fmt.Sprintf("conc: breaker window of %d calls is smaller than its minimum of %d calls", c.calls, c.minCalls))
 	}
 	if c.growth > 1 && c.maxCooldown < c.cooldown {
 		panic(fmt.Sprintf("conc: breaker max cooldown %v is below its cooldown %v", c.maxCooldown, c.cooldown))
-	}
-	if c.probeTimeout <= 0 {
-		// Only reachable with Cooldown(0) and no ProbeTimeout: a probe must
-		// get some time, or every caller would be admitted as a probe.
-		c.probeTimeout = time.Second
 	}
 	return c
 }
@@ -216,12 +219,15 @@ func SuccessesToClose(n int) BreakerOption {
 	return breakerOptionFunc(func(c *breakerConfig) { c.successes = n })
 }
 
-// ProbeTimeout bounds how long a half-open probe may hold its slot. A probe
-// that has not reported by then (its done never called, its function
-// hanging) is abandoned: its slot goes to the next caller and its late
-// result is ignored. Deadlines are kept in whole milliseconds, rounded up,
-// so a slot may stay taken up to 1ms longer, never shorter. The default is
-// the cooldown (one second with a zero cooldown). It panics if d <= 0.
+// ProbeTimeout bounds how long a half-open probe may hold its slot against
+// other callers. A probe that has not reported by then (its done never
+// called, its function hanging) may lose its slot to the next caller that
+// wants one; it is then abandoned and its result, if it ever comes, is
+// ignored. A late result that finds its slot still untaken counts as usual.
+// Deadlines are kept in whole milliseconds, rounded up, so a slot may stay
+// taken up to 1ms longer, never shorter. Set it above the slowest healthy
+// call, or probes are replaced before they can report. The default is the
+// cooldown, but at least 10s. It panics if d <= 0.
 func ProbeTimeout(d time.Duration) BreakerOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("conc: breaker probe timeout must be positive, got %v", d))

@@ -131,15 +131,17 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 // probeDone applies a half-open probe's outcome: a failure reopens the
 // breaker, enough successes close it, a neutral outcome just frees the
 // slot. A probe that no longer holds its slot was abandoned, and counted so
-// by whoever took the slot; one that reports after its deadline is
-// abandoned too, whether or not its slot has been taken yet, so that the
-// same late result is ignored whatever the other callers did meanwhile.
+// by whoever took the slot (or by the state change that swept it).
+//
+// A probe that reports after its deadline but still holds its slot (no
+// caller needed it, and half-open has not ended, since leaving half-open
+// sweeps every slot) counts like a punctual one. The deadline exists to
+// free the slot of a probe that may never report, not to judge a slow one:
+// ignoring a late result that nobody replaced would mean that a dependency
+// whose calls take longer than ProbeTimeout could never close the breaker,
+// however healthy it is.
 func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) {
 	if !b.slots[t.slot].CompareAndSwap(t.probe, 0) {
-		return
-	}
-	if slotExpired(t.probe, b.now()) {
-		b.probes.abandoned.Add(1)
 		return
 	}
 	switch o {

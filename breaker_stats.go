@@ -39,8 +39,9 @@ type BreakerStats struct {
 	ProbeFailures               uint64
 	ProbeCanceled               uint64 // neutral: canceled by the caller
 	// ProbesAbandoned are probes whose result stopped mattering before it
-	// came: they outlived ProbeTimeout, or another probe's result ended the
-	// half-open state first. Their results are ignored when they come.
+	// came: they outlived ProbeTimeout and another caller took their slot,
+	// or another probe's result ended the half-open state first. Their
+	// results are ignored when they come.
 	ProbesAbandoned uint64
 	// ProbesInFlight are the probes holding a slot now, including any past
 	// their deadline that no caller has needed the slot of yet.
