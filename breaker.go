@@ -57,6 +57,8 @@ type Breaker struct {
 	trips      uint64
 	pending    []breakerChange
 	notifying  bool // a goroutine is delivering pending
+
+	callbackPanics atomic.Uint64 // OnStateChange calls that panicked
 }
 
 // A closedEpoch is what one closed generation needs on its fast path. It is
@@ -102,7 +104,9 @@ func NewBreaker(opts ...BreakerOption) *Breaker {
 
 func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
 	e := &closedEpoch{gen: gen}
-	e.done = func(err error) { b.record(breakerTicket{e: e}, b.classifyReported(err)) }
+	// done has no result: a panic of OnStateChange it delivers is dropped
+	// (and counted in Stats).
+	e.done = func(err error) { _ = b.record(breakerTicket{e: e}, b.classifyReported(err)) }
 	switch b.cfg.policy {
 	case tripCountWindow:
 		e.count = newCountWindow(b.cfg.calls)
@@ -176,7 +180,7 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	}
 	// A probe needs its own ticket in the closure; probes are rare enough
 	// for this allocation not to matter.
-	return func(err error) { b.record(t, b.classifyReported(err)) }, nil
+	return func(err error) { _ = b.record(t, b.classifyReported(err)) }, nil
 }
 
 // admit is the fast path shared by Execute and Allow: one load of the state
@@ -218,7 +222,9 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 				b.rejected.Add(1)
 				return breakerTicket{}, ErrOpen
 			}
-			b.toHalfOpen(w)
+			// A panic of OnStateChange is dropped (and counted): the
+			// call itself is yet to be decided and must not fail for it.
+			_ = b.toHalfOpen(w)
 		case HalfOpen:
 			if t, ok, err := b.admitProbe(w); ok || err != nil {
 				return t, err
@@ -239,7 +245,7 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 			// outcome still frees a probe slot and counts in Stats.
 			*err = errGoexit
 		}
-		b.record(t, outcomeFailure)
+		*err = joinCallbackPanic(*err, b.record(t, outcomeFailure))
 		return
 	}
 	if *err == nil {
@@ -260,7 +266,10 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 				}
 			}
 		}
-		b.record(t, outcomeSuccess)
+		// A panic of OnStateChange is dropped here (it is counted in
+		// Stats): turning a successful call into an error would invite the
+		// caller to repeat work that was done.
+		_ = b.record(t, outcomeSuccess)
 		return
 	}
 	o, perr := b.classify(ctx, *err)
@@ -270,7 +279,20 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 		// failure (which also releases a probe's slot).
 		*err = perr
 	}
-	b.record(t, o)
+	if cbErr := b.record(t, o); cbErr != nil && *err != nil {
+		*err = joinCallbackPanic(*err, cbErr)
+	}
+}
+
+// joinCallbackPanic adds to err, the error of a failed call, the *PanicError
+// of an OnStateChange callback that panicked while that call delivered the
+// state change it caused: errors.Is still finds the call's own error, and
+// errors.As finds the panic.
+func joinCallbackPanic(err, cbErr error) error {
+	if cbErr == nil {
+		return err
+	}
+	return errors.Join(err, cbErr)
 }
 
 // classify maps the error of a call made by Execute to its outcome. A
@@ -327,43 +349,44 @@ func callIsFailure(f func(error) bool, err error) (failure bool, perr error) {
 	return f(err), nil
 }
 
-// record applies one outcome to the breaker.
+// record applies one outcome to the breaker. It returns the *PanicError of
+// an OnStateChange callback that panicked while it delivered state changes.
 //
 // A closed-state outcome is applied to the epoch it was admitted in, not to
 // the current one: the generation checks in countFailure, resetFailures and
 // trip make an outcome of an ended generation a no-op for the state, while
 // Stats still counts it, since the call did happen.
-func (b *Breaker) record(t breakerTicket, o breakerOutcome) {
+func (b *Breaker) record(t breakerTicket, o breakerOutcome) error {
 	e := t.e
 	if e == nil {
-		b.probeDone(t, o)
-		return
+		return b.probeDone(t, o)
 	}
 	switch o {
 	case outcomeNeutral:
 		b.canceled.Add(1)
-		return
+		return nil
 	case outcomeFailure:
 		b.failures.Add(1)
 	}
 	switch b.cfg.policy {
 	case tripConsecutive:
 		if o == outcomeFailure {
-			b.countFailure(e.gen)
+			return b.countFailure(e.gen)
 		} else if w := b.word.Load(); w&bwCountMask != 0 {
 			b.resetFailures(e.gen)
 		}
 	case tripCountWindow:
 		calls, fails := e.count.record(o == outcomeFailure)
 		if o == outcomeFailure && b.rateTrips(calls, fails) {
-			b.trip(e.gen, Closed)
+			return b.trip(e.gen, Closed)
 		}
 	case tripTimeWindow:
 		calls, fails := e.timed.record(b.now(), o == outcomeFailure)
 		if o == outcomeFailure && b.rateTrips(calls, fails) {
-			b.trip(e.gen, Closed)
+			return b.trip(e.gen, Closed)
 		}
 	}
+	return nil
 }
 
 // rateTrips reports whether a window holding calls outcomes, fails of them
@@ -378,18 +401,17 @@ func (b *Breaker) rateTrips(calls, fails int) bool {
 // breaker when it is the threshold-th in a row. The threshold-th failure
 // trips without being stored, so two goroutines failing together cannot
 // push the count past the threshold unnoticed.
-func (b *Breaker) countFailure(gen uint32) {
+func (b *Breaker) countFailure(gen uint32) error {
 	for {
 		w := b.word.Load()
 		if bwGen(w) != gen || bwState(w) != Closed {
-			return
+			return nil
 		}
 		if bwCount(w)+1 >= b.cfg.threshold {
-			b.trip(gen, Closed)
-			return
+			return b.trip(gen, Closed)
 		}
 		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
-			return
+			return nil
 		}
 	}
 }
@@ -415,7 +437,7 @@ func (b *Breaker) resetFailures(gen uint32) {
 func (b *Breaker) State() State {
 	w := b.word.Load()
 	if bwState(w) == Open && b.now() >= b.openUntil.Load() {
-		b.toHalfOpen(w)
+		_ = b.toHalfOpen(w) // a callback panic is counted in Stats
 		w = b.word.Load()
 	}
 	return bwState(w)

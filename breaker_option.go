@@ -254,11 +254,17 @@ func IsFailure(fn func(err error) bool) BreakerOption {
 // the same breaker. Calls of fn are serialised and come in the order of the
 // changes; a change made while fn runs is reported when it returns, possibly
 // from another goroutine than the one that made it. By then the breaker may
-// have moved on, so fn should not assume that State() == to. A panic in fn
-// is not recovered (it is a bug in the callback, not an outcome of a
-// protected call): it propagates to the goroutine that was delivering the
-// change, the breaker stays consistent, and the changes still queued are
-// delivered with the next one. It panics if fn is nil.
+// have moved on, so fn should not assume that State() == to.
+//
+// A panic in fn is recovered and counted in BreakerStats.CallbackPanics; the
+// breaker stays consistent and the changes still queued are delivered. It
+// never changes the outcome of the call that was delivering the change: if
+// that call is an Execute or ExecuteValue that failed (and so opened the
+// breaker), the *PanicError is joined to the error it returns, where
+// errors.As finds it and errors.Is still finds the call's own error;
+// otherwise (a successful call, State, Stats, Allow or done) the panic is
+// dropped, since a result that already succeeded must not be turned into a
+// failure the caller might retry. It panics if fn is nil.
 func OnStateChange(fn func(from, to State)) BreakerOption {
 	checkFunc("breaker OnStateChange callback", fn == nil)
 	return breakerOptionFunc(func(c *breakerConfig) { c.onChange = fn })

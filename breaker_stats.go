@@ -46,6 +46,9 @@ type BreakerStats struct {
 	// ProbesInFlight are the probes holding a slot now, including any past
 	// their deadline that no caller has needed the slot of yet.
 	ProbesInFlight int
+	// CallbackPanics counts OnStateChange calls that panicked. Each panic
+	// was recovered; see OnStateChange for where it went.
+	CallbackPanics uint64
 }
 
 // probeCounters counts half-open probes for BreakerStats.
@@ -71,6 +74,7 @@ func (b *Breaker) Stats() BreakerStats {
 	s.ProbeFailures = b.probes.failures.Load()
 	s.ProbeCanceled = b.probes.canceled.Load()
 	s.ProbesAbandoned = b.probes.abandoned.Load()
+	s.CallbackPanics = b.callbackPanics.Load()
 	w := b.word.Load()
 	if bwState(w) == HalfOpen {
 		for i := range b.slots {
