@@ -235,17 +235,12 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 
 // finish is deferred by Execute: it turns a panic (or runtime.Goexit) of fn
 // into a failure and records the outcome. recover works here because finish
-// itself is the deferred call.
+// itself is the deferred call. Everything but the healthy closed success is
+// left to finishAbnormal and finishFailed, kept out of line so that finish
+// stays small: it runs on every call.
 func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, returned *bool) {
 	if !*returned {
-		if r := recover(); r != nil {
-			*err = newPanicError(r)
-		} else {
-			// runtime.Goexit: nobody will see the error, but the
-			// outcome still frees a probe slot and counts in Stats.
-			*err = errGoexit
-		}
-		*err = joinCallbackPanic(*err, b.record(t, outcomeFailure))
+		b.finishAbnormal(t, err, recover())
 		return
 	}
 	if *err == nil {
@@ -272,6 +267,28 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 		_ = b.record(t, outcomeSuccess)
 		return
 	}
+	b.finishFailed(ctx, t, err)
+}
+
+// finishAbnormal records a call whose fn panicked with r, or, when r is nil,
+// called runtime.Goexit.
+//
+//go:noinline
+func (b *Breaker) finishAbnormal(t breakerTicket, err *error, r any) {
+	if r != nil {
+		*err = newPanicError(r)
+	} else {
+		// runtime.Goexit: nobody will see the error, but the outcome
+		// still frees a probe slot and counts in Stats.
+		*err = errGoexit
+	}
+	*err = joinCallbackPanic(*err, b.record(t, outcomeFailure))
+}
+
+// finishFailed records a call whose fn returned the non-nil error *err.
+//
+//go:noinline
+func (b *Breaker) finishFailed(ctx context.Context, t breakerTicket, err *error) {
 	o, perr := b.classify(ctx, *err)
 	if perr != nil {
 		// The IsFailure predicate panicked: the call's error becomes that
@@ -279,9 +296,7 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 		// failure (which also releases a probe's slot).
 		*err = perr
 	}
-	if cbErr := b.record(t, o); cbErr != nil && *err != nil {
-		*err = joinCallbackPanic(*err, cbErr)
-	}
+	*err = joinCallbackPanic(*err, b.record(t, o))
 }
 
 // joinCallbackPanic adds to err, the error of a failed call, the *PanicError
