@@ -17,12 +17,14 @@ import (
 // and admits up to HalfOpenProbes calls at a time. SuccessesToClose
 // successful probes close it; a failed probe opens it again.
 //
-// A closed breaker takes no lock, allocates nothing and, with the
-// consecutive-failure or LastCalls policies, reads no clock: while the
-// dependency is healthy a call costs a few atomic loads and writes nothing
-// shared, so callers on different cores do not slow each other down. Open
-// and half-open read the clock and claim probe slots with atomic
-// operations; only state changes take a mutex.
+// A closed breaker allocates nothing and, with the consecutive-failure or
+// LastCalls policies, takes no lock and reads no clock: while the dependency
+// is healthy a call costs a few atomic loads and writes nothing shared, so
+// callers on different cores do not slow each other down. A LastDuration
+// window reads the clock on every call and takes a short lock of its own
+// once per bucket width, when the first call of a new interval resets a
+// bucket. Open and half-open read the clock and claim probe slots with
+// atomic operations; only state changes take the breaker's mutex.
 //
 // A Breaker is safe for concurrent use by any number of goroutines. No
 // method blocks: Execute only runs fn on the caller's goroutine, and a

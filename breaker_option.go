@@ -134,7 +134,8 @@ func LastCalls(n int) Window {
 
 // LastDuration is a Window over the calls that finished in the last d,
 // kept as buckets counters of d/buckets each, so a bucket's worth of old
-// calls leave the window at once. It reads the clock on every call. It
+// calls leave the window at once. It reads the clock on every call, and the
+// first call of each bucket interval takes a short lock to reset it. It
 // panics if d is not positive, if buckets < 1, or if d/buckets would be
 // shorter than a nanosecond.
 func LastDuration(d time.Duration, buckets int) Window {
