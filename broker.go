@@ -439,19 +439,13 @@ func (b *Broker[E]) Stats() BrokerStats {
 	// A publisher adds what it sent when its Publish ends, while an
 	// eviction is counted at once, so mid-publish the evictions may be
 	// ahead of the sends they undo.
-	//
-	// Entries that were not publishes are loaded before the entry counts:
-	// each is added after its entry, so every one read here has its entry
-	// counted below and the difference cannot wrap below zero, however
-	// many refused or re-entering publishers run meanwhile.
-	notPublished := b.rejected.Load() + b.reentries.Load()
 	var sent, entered uint64
 	for i := range b.slots {
 		sl := &b.slots[i]
 		entered += sl.entered[0].Load() + sl.entered[1].Load()
 		sent += sl.sent.Load()
 	}
-	st.Published = entered - notPublished
+	st.Published = entered - b.rejected.Load() - b.reentries.Load()
 	if sent > evicted {
 		st.Delivered = sent - evicted
 	}
