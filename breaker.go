@@ -2,7 +2,6 @@ package conc
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,12 +16,14 @@ import (
 // and admits up to HalfOpenProbes calls at a time. SuccessesToClose
 // successful probes close it; a failed probe opens it again.
 //
-// A closed breaker takes no lock, allocates nothing and, with the
-// consecutive-failure or LastCalls policies, reads no clock: while the
-// dependency is healthy a call costs a few atomic loads and writes nothing
-// shared, so callers on different cores do not slow each other down. Open
-// and half-open read the clock and claim probe slots with atomic
-// operations; only state changes take a mutex.
+// A closed breaker allocates nothing and, with the consecutive-failure or
+// LastCalls policies, takes no lock and reads no clock: while the dependency
+// is healthy a call costs a few atomic loads and writes nothing shared, so
+// callers on different cores do not slow each other down. A LastDuration
+// window reads the clock on every call and takes a short lock of its own
+// once per bucket width, when the first call of a new interval resets a
+// bucket. Open and half-open read the clock and claim probe slots with
+// atomic operations; only state changes take the breaker's mutex.
 //
 // A Breaker is safe for concurrent use by any number of goroutines. No
 // method blocks: Execute only runs fn on the caller's goroutine, and a
@@ -57,6 +58,8 @@ type Breaker struct {
 	trips      uint64
 	pending    []breakerChange
 	notifying  bool // a goroutine is delivering pending
+
+	callbackPanics atomic.Uint64 // OnStateChange calls that panicked
 }
 
 // A closedEpoch is what one closed generation needs on its fast path. It is
@@ -102,7 +105,9 @@ func NewBreaker(opts ...BreakerOption) *Breaker {
 
 func (b *Breaker) newEpoch(gen uint32) *closedEpoch {
 	e := &closedEpoch{gen: gen}
-	e.done = func(err error) { b.record(breakerTicket{e: e}, b.classifyReported(err)) }
+	// done has no result: a panic of OnStateChange it delivers is dropped
+	// (and counted in Stats).
+	e.done = func(err error) { _ = b.record(breakerTicket{e: e}, b.classifyReported(err)) }
 	switch b.cfg.policy {
 	case tripCountWindow:
 		e.count = newCountWindow(b.cfg.calls)
@@ -161,9 +166,9 @@ func ExecuteValue[T any](ctx context.Context, b *Breaker, fn func(context.Contex
 // Allow is the two-step form of Execute, for calls that cannot be wrapped
 // in a function. If the breaker admits a call, Allow returns a done
 // function that the caller must call exactly once with the call's error;
-// otherwise it returns ErrOpen. A done called for a probe that already
-// timed out, or for a generation that has ended, is ignored by the state
-// machine. done classifies any context.Canceled as neutral, since it cannot
+// otherwise it returns ErrOpen. A done called for a probe that outlived
+// ProbeTimeout and lost its slot to another caller, or for a generation that
+// has ended, is ignored by the state machine. done classifies any context.Canceled as neutral, since it cannot
 // see the caller's context; pass a *PanicError to record a panic. In the
 // closed state neither Allow nor done allocates.
 func (b *Breaker) Allow() (done func(err error), err error) {
@@ -176,7 +181,7 @@ func (b *Breaker) Allow() (done func(err error), err error) {
 	}
 	// A probe needs its own ticket in the closure; probes are rare enough
 	// for this allocation not to matter.
-	return func(err error) { b.record(t, b.classifyReported(err)) }, nil
+	return func(err error) { _ = b.record(t, b.classifyReported(err)) }, nil
 }
 
 // admit is the fast path shared by Execute and Allow: one load of the state
@@ -218,7 +223,9 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 				b.rejected.Add(1)
 				return breakerTicket{}, ErrOpen
 			}
-			b.toHalfOpen(w)
+			// A panic of OnStateChange is dropped (and counted): the
+			// call itself is yet to be decided and must not fail for it.
+			_ = b.toHalfOpen(w)
 		case HalfOpen:
 			if t, ok, err := b.admitProbe(w); ok || err != nil {
 				return t, err
@@ -229,17 +236,12 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 
 // finish is deferred by Execute: it turns a panic (or runtime.Goexit) of fn
 // into a failure and records the outcome. recover works here because finish
-// itself is the deferred call.
+// itself is the deferred call. Everything but the healthy closed success is
+// left to finishAbnormal and finishFailed, kept out of line so that finish
+// stays small: it runs on every call.
 func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, returned *bool) {
 	if !*returned {
-		if r := recover(); r != nil {
-			*err = newPanicError(r)
-		} else {
-			// runtime.Goexit: nobody will see the error, but the
-			// outcome still frees a probe slot and counts in Stats.
-			*err = errGoexit
-		}
-		b.record(t, outcomeFailure)
+		b.finishAbnormal(t, err, recover())
 		return
 	}
 	if *err == nil {
@@ -260,84 +262,82 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 				}
 			}
 		}
-		b.record(t, outcomeSuccess)
+		// A panic of OnStateChange is dropped here (it is counted in
+		// Stats): turning a successful call into an error would invite the
+		// caller to repeat work that was done.
+		_ = b.record(t, outcomeSuccess)
 		return
 	}
-	b.record(t, b.classify(ctx, *err))
+	b.finishFailed(ctx, t, err)
 }
 
-// classify maps the error of a call made by Execute to its outcome. A
-// context.Canceled only counts as the caller's when the caller's ctx is
-// done; otherwise it is the dependency's own cancellation, and a failure.
-func (b *Breaker) classify(ctx context.Context, err error) breakerOutcome {
-	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
-		return outcomeNeutral
+// finishAbnormal records a call whose fn panicked with r, or, when r is nil,
+// called runtime.Goexit.
+//
+//go:noinline
+func (b *Breaker) finishAbnormal(t breakerTicket, err *error, r any) {
+	if r != nil {
+		*err = newPanicError(r)
+	} else {
+		// runtime.Goexit: nobody will see the error, but the outcome
+		// still frees a probe slot and counts in Stats.
+		*err = errGoexit
 	}
-	return b.classifyError(err)
+	*err = joinCallbackPanic(*err, b.record(t, outcomeFailure))
 }
 
-// classifyReported maps the error passed to Allow's done to its outcome.
-// done cannot see the caller's context, so any context.Canceled is taken
-// to be the caller's.
-func (b *Breaker) classifyReported(err error) breakerOutcome {
-	if err != nil && errors.Is(err, context.Canceled) {
-		return outcomeNeutral
+// finishFailed records a call whose fn returned the non-nil error *err.
+//
+//go:noinline
+func (b *Breaker) finishFailed(ctx context.Context, t breakerTicket, err *error) {
+	o, perr := b.classify(ctx, *err)
+	if perr != nil {
+		// The IsFailure predicate panicked: the call's error becomes that
+		// *PanicError, as for a panic in fn, and the call counts as a
+		// failure (which also releases a probe's slot).
+		*err = perr
 	}
-	return b.classifyError(err)
+	*err = joinCallbackPanic(*err, b.record(t, o))
 }
 
-// classifyError applies the user's predicate. nil is a success without
-// asking it, which keeps the predicate off the healthy path entirely.
-func (b *Breaker) classifyError(err error) breakerOutcome {
-	if err == nil {
-		return outcomeSuccess
-	}
-	if _, isPanic := err.(*PanicError); isPanic {
-		return outcomeFailure // whatever the predicate says
-	}
-	if f := b.cfg.isFailure; f != nil && !f(err) {
-		return outcomeSuccess
-	}
-	return outcomeFailure
-}
-
-// record applies one outcome to the breaker.
+// record applies one outcome to the breaker. It returns the *PanicError of
+// an OnStateChange callback that panicked while it delivered state changes.
 //
 // A closed-state outcome is applied to the epoch it was admitted in, not to
 // the current one: the generation checks in countFailure, resetFailures and
 // trip make an outcome of an ended generation a no-op for the state, while
 // Stats still counts it, since the call did happen.
-func (b *Breaker) record(t breakerTicket, o breakerOutcome) {
+func (b *Breaker) record(t breakerTicket, o breakerOutcome) error {
 	e := t.e
 	if e == nil {
-		b.probeDone(t, o)
-		return
+		return b.probeDone(t, o)
 	}
 	switch o {
 	case outcomeNeutral:
 		b.canceled.Add(1)
-		return
+		return nil
 	case outcomeFailure:
 		b.failures.Add(1)
 	}
 	switch b.cfg.policy {
 	case tripConsecutive:
 		if o == outcomeFailure {
-			b.countFailure(e.gen)
+			return b.countFailure(e.gen)
 		} else if w := b.word.Load(); w&bwCountMask != 0 {
 			b.resetFailures(e.gen)
 		}
 	case tripCountWindow:
 		calls, fails := e.count.record(o == outcomeFailure)
 		if o == outcomeFailure && b.rateTrips(calls, fails) {
-			b.trip(e.gen, Closed)
+			return b.trip(e.gen, Closed)
 		}
 	case tripTimeWindow:
 		calls, fails := e.timed.record(b.now(), o == outcomeFailure)
 		if o == outcomeFailure && b.rateTrips(calls, fails) {
-			b.trip(e.gen, Closed)
+			return b.trip(e.gen, Closed)
 		}
 	}
+	return nil
 }
 
 // rateTrips reports whether a window holding calls outcomes, fails of them
@@ -352,18 +352,17 @@ func (b *Breaker) rateTrips(calls, fails int) bool {
 // breaker when it is the threshold-th in a row. The threshold-th failure
 // trips without being stored, so two goroutines failing together cannot
 // push the count past the threshold unnoticed.
-func (b *Breaker) countFailure(gen uint32) {
+func (b *Breaker) countFailure(gen uint32) error {
 	for {
 		w := b.word.Load()
 		if bwGen(w) != gen || bwState(w) != Closed {
-			return
+			return nil
 		}
 		if bwCount(w)+1 >= b.cfg.threshold {
-			b.trip(gen, Closed)
-			return
+			return b.trip(gen, Closed)
 		}
 		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
-			return
+			return nil
 		}
 	}
 }
@@ -389,7 +388,7 @@ func (b *Breaker) resetFailures(gen uint32) {
 func (b *Breaker) State() State {
 	w := b.word.Load()
 	if bwState(w) == Open && b.now() >= b.openUntil.Load() {
-		b.toHalfOpen(w)
+		_ = b.toHalfOpen(w) // a callback panic is counted in Stats
 		w = b.word.Load()
 	}
 	return bwState(w)

@@ -221,21 +221,80 @@ func TestBreakerStressKeepsProbeAccounting(t *testing.T) {
 	})
 }
 
-func TestBreakerProbeReportingAfterItsDeadlineIsIgnored(t *testing.T) {
+// The probe deadline frees a slot for the next caller; it does not judge a
+// slow probe. A result reported past the deadline counts while no caller has
+// taken the slot, and is ignored once one has.
+func TestBreakerLateProbeCountsUnlessItsSlotWasTaken(t *testing.T) {
+	for _, taken := range []bool{false, true} {
+		t.Run(fmt.Sprintf("slot taken=%v", taken), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(2*time.Second))
+				tripBreakerN(t, b, 1)
+				time.Sleep(time.Second)
+				done, err := b.Allow()
+				require.NoError(t, err)
+				time.Sleep(2 * time.Second)
+				if taken {
+					_, err := b.Allow() // takes the expired probe's slot and keeps it
+					require.NoError(t, err)
+				}
+				done(nil)
+				s := b.Stats()
+				if taken {
+					assert.Equal(t, HalfOpen, s.State, "a replaced probe's result is ignored")
+					assert.Equal(t, uint64(1), s.ProbesAbandoned)
+					assert.Equal(t, uint64(0), s.ProbeSuccesses)
+					assert.Equal(t, 1, s.ProbesInFlight)
+				} else {
+					assert.Equal(t, Closed, s.State, "a late probe still holding its slot counts")
+					assert.Equal(t, uint64(0), s.ProbesAbandoned)
+					assert.Equal(t, uint64(1), s.ProbeSuccesses)
+					assert.Equal(t, 0, s.ProbesInFlight)
+				}
+				assert.Equal(t, s.Probes, s.ProbeSuccesses+s.ProbeFailures+s.ProbeCanceled+s.ProbesAbandoned+uint64(s.ProbesInFlight))
+			})
+		})
+	}
+}
+
+// With a short cooldown and no ProbeTimeout, calls slower than the cooldown
+// must still be able to close the breaker under steady traffic: the default
+// probe timeout does not shrink with the cooldown, so the probe is not
+// replaced before it reports.
+func TestBreakerShortCooldownSlowCallsCanClose(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(2*time.Second))
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(200*time.Millisecond))
 		tripBreakerN(t, b, 1)
-		time.Sleep(time.Second)
-		done, err := b.Allow()
-		require.NoError(t, err)
-		time.Sleep(2 * time.Second) // nobody else wanted the slot meanwhile
-		done(nil)
-		assert.Equal(t, HalfOpen, b.State(), "a late success must not close the breaker")
-		s := b.Stats()
-		assert.Equal(t, uint64(1), s.ProbesAbandoned)
-		assert.Equal(t, uint64(0), s.ProbeSuccesses)
-		assert.Equal(t, 0, s.ProbesInFlight)
+		time.Sleep(200 * time.Millisecond)
+		slow := func(context.Context) error { time.Sleep(300 * time.Millisecond); return nil }
+		var wg sync.WaitGroup
+		for range 40 { // a caller every 50ms for 2s
+			wg.Go(func() { _ = b.Execute(t.Context(), slow) })
+			time.Sleep(50 * time.Millisecond)
+		}
+		wg.Wait()
+		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, uint64(0), b.Stats().ProbesAbandoned)
 	})
+}
+
+func TestBreakerDefaultProbeTimeoutIsTheCooldownButAtLeast10s(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []BreakerOption
+		want time.Duration
+	}{
+		{"default cooldown", nil, 30 * time.Second},
+		{"short cooldown", []BreakerOption{Cooldown(200 * time.Millisecond)}, 10 * time.Second},
+		{"zero cooldown", []BreakerOption{Cooldown(0)}, 10 * time.Second},
+		{"long cooldown", []BreakerOption{Cooldown(time.Minute)}, time.Minute},
+		{"explicit", []BreakerOption{Cooldown(time.Minute), ProbeTimeout(time.Second)}, time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, NewBreaker(tt.opts...).cfg.probeTimeout)
+		})
+	}
 }
 
 // TestBreakerProbeSlotsBoundConcurrencyUnderContention keeps a breaker

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -31,7 +32,7 @@ type modelBreaker struct {
 	openUntil              time.Time
 	tripsInRow, trips      int
 	rejected               int
-	inFlight               map[int]time.Time // probe ticket → deadline
+	slots                  []modelSlot // probe slots, claimed in order like Breaker's
 	probeOK, ticket        int
 	probeResults, abandons int
 }
@@ -56,6 +57,13 @@ type modelCall struct {
 	failed bool
 }
 
+// modelSlot is a half-open probe slot of the model: the ticket of the probe
+// holding it (0 when free) and that probe's deadline.
+type modelSlot struct {
+	ticket   int
+	deadline time.Time
+}
+
 // modelToken is an admitted call of the model.
 type modelToken struct {
 	gen    int
@@ -70,8 +78,12 @@ func (m *modelBreaker) advance(now time.Time) {
 
 func (m *modelBreaker) move(to State, now time.Time) {
 	if m.state == HalfOpen {
-		m.abandons += len(m.inFlight)
-		clear(m.inFlight)
+		for i := range m.slots {
+			if m.slots[i].ticket != 0 {
+				m.abandons++
+			}
+		}
+		clear(m.slots)
 	}
 	m.state = to
 	m.gen++
@@ -100,15 +112,18 @@ func (m *modelBreaker) allow(now time.Time) (modelToken, bool) {
 	case Closed:
 		return modelToken{gen: m.gen}, true
 	case HalfOpen:
-		for t, deadline := range m.inFlight {
-			if !now.Before(deadline) {
-				delete(m.inFlight, t)
+		// The first slot that is free, or whose probe outlived its
+		// deadline (that probe is abandoned), goes to the caller.
+		for i := range m.slots {
+			sl := &m.slots[i]
+			if sl.ticket != 0 && now.Before(sl.deadline) {
+				continue
+			}
+			if sl.ticket != 0 {
 				m.abandons++
 			}
-		}
-		if len(m.inFlight) < m.probes {
 			m.ticket++
-			m.inFlight[m.ticket] = now.Add(m.probeTimeout)
+			*sl = modelSlot{m.ticket, now.Add(m.probeTimeout)}
 			return modelToken{gen: m.gen, ticket: m.ticket}, true
 		}
 	}
@@ -123,15 +138,12 @@ func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 		return // an earlier generation: ignored
 	}
 	if t.ticket != 0 {
-		deadline, ok := m.inFlight[t.ticket]
-		if !ok {
+		i := slices.IndexFunc(m.slots, func(sl modelSlot) bool { return sl.ticket == t.ticket })
+		if i < 0 {
 			return // expired, and its slot given to another probe
 		}
-		delete(m.inFlight, t.ticket)
-		if !now.Before(deadline) {
-			m.abandons++
-			return // expired: a late result is ignored
-		}
+		// Past its deadline or not, a probe still holding its slot counts.
+		m.slots[i] = modelSlot{}
 		m.probeResults++
 		switch o {
 		case outcomeFailure:
@@ -238,7 +250,7 @@ func runBreakerModel(t *testing.T, cfg modelConfig, rng *rand.Rand) {
 		opts = append(opts, CooldownGrowth(m.growth, m.maxCooldown))
 	}
 	b := NewBreaker(opts...)
-	m.inFlight = map[int]time.Time{}
+	m.slots = make([]modelSlot, m.probes)
 	m.ring = make([]bool, m.window)
 	m.base = time.Now()
 

@@ -61,6 +61,8 @@ type breakerConfig struct {
 const (
 	defaultBreakerThreshold = 5
 	defaultBreakerCooldown  = 30 * time.Second
+	// defaultBreakerProbeTimeoutFloor is the shortest default ProbeTimeout.
+	defaultBreakerProbeTimeoutFloor = 10 * time.Second
 )
 
 // maxBreakerThreshold bounds the consecutive-failure threshold so that the failure
@@ -80,20 +82,21 @@ func newBreakerConfig(opts []BreakerOption) breakerConfig {
 		checkFunc("BreakerOption", o == nil)
 		o.applyBreaker(&c)
 	}
-	// A probe that hangs for a whole cooldown is as good as lost.
+	// The default must outlast the dependency's slowest healthy call, or
+	// slow probes are replaced before they can report and the breaker
+	// never closes. The cooldown alone says nothing about call latency (a
+	// short one is common in tests and with fast retries), so it only
+	// counts when it is longer than a floor that covers ordinary client
+	// timeouts: a probe that hangs for a whole long cooldown is as good as
+	// lost.
 	if c.probeTimeout == 0 {
-		c.probeTimeout = c.cooldown
+		c.probeTimeout = max(c.cooldown, defaultBreakerProbeTimeoutFloor)
 	}
 	if c.policy == tripCountWindow && c.calls < c.minCalls {
 		panic(fmt.Sprintf("conc: breaker window of %d calls is smaller than its minimum of %d calls", c.calls, c.minCalls))
 	}
 	if c.growth > 1 && c.maxCooldown < c.cooldown {
 		panic(fmt.Sprintf("conc: breaker max cooldown %v is below its cooldown %v", c.maxCooldown, c.cooldown))
-	}
-	if c.probeTimeout <= 0 {
-		// Only reachable with Cooldown(0) and no ProbeTimeout: a probe must
-		// get some time, or every caller would be admitted as a probe.
-		c.probeTimeout = time.Second
 	}
 	return c
 }
@@ -131,7 +134,8 @@ func LastCalls(n int) Window {
 
 // LastDuration is a Window over the calls that finished in the last d,
 // kept as buckets counters of d/buckets each, so a bucket's worth of old
-// calls leave the window at once. It reads the clock on every call. It
+// calls leave the window at once. It reads the clock on every call, and the
+// first call of each bucket interval takes a short lock to reset it. It
 // panics if d is not positive, if buckets < 1, or if d/buckets would be
 // shorter than a nanosecond.
 func LastDuration(d time.Duration, buckets int) Window {
@@ -216,12 +220,15 @@ func SuccessesToClose(n int) BreakerOption {
 	return breakerOptionFunc(func(c *breakerConfig) { c.successes = n })
 }
 
-// ProbeTimeout bounds how long a half-open probe may hold its slot. A probe
-// that has not reported by then (its done never called, its function
-// hanging) is abandoned: its slot goes to the next caller and its late
-// result is ignored. Deadlines are kept in whole milliseconds, rounded up,
-// so a slot may stay taken up to 1ms longer, never shorter. The default is
-// the cooldown (one second with a zero cooldown). It panics if d <= 0.
+// ProbeTimeout bounds how long a half-open probe may hold its slot against
+// other callers. A probe that has not reported by then (its done never
+// called, its function hanging) may lose its slot to the next caller that
+// wants one; it is then abandoned and its result, if it ever comes, is
+// ignored. A late result that finds its slot still untaken counts as usual.
+// Deadlines are kept in whole milliseconds, rounded up, so a slot may stay
+// taken up to 1ms longer, never shorter. Set it above the slowest healthy
+// call, or probes are replaced before they can report. The default is the
+// cooldown, but at least 10s. It panics if d <= 0.
 func ProbeTimeout(d time.Duration) BreakerOption {
 	if d <= 0 {
 		panic(fmt.Sprintf("conc: breaker probe timeout must be positive, got %v", d))
@@ -234,7 +241,10 @@ func ProbeTimeout(d time.Duration) BreakerOption {
 // a healthy server, say). The default counts every non-nil error. It is
 // never called with nil, with a *PanicError (a panic is always a failure),
 // or with a context.Canceled that the caller's own context caused (that
-// call counts as neither). It panics if fn is nil.
+// call counts as neither). A panic in fn counts the call as a failure:
+// Execute and ExecuteValue then return that panic as a *PanicError instead of
+// the call's error, and Allow's done, which has no result, only counts it. It
+// panics if fn is nil.
 func IsFailure(fn func(err error) bool) BreakerOption {
 	checkFunc("breaker IsFailure predicate", fn == nil)
 	return breakerOptionFunc(func(c *breakerConfig) { c.isFailure = fn })
@@ -245,11 +255,17 @@ func IsFailure(fn func(err error) bool) BreakerOption {
 // the same breaker. Calls of fn are serialised and come in the order of the
 // changes; a change made while fn runs is reported when it returns, possibly
 // from another goroutine than the one that made it. By then the breaker may
-// have moved on, so fn should not assume that State() == to. A panic in fn
-// is not recovered (it is a bug in the callback, not an outcome of a
-// protected call): it propagates to the goroutine that was delivering the
-// change, the breaker stays consistent, and the changes still queued are
-// delivered with the next one. It panics if fn is nil.
+// have moved on, so fn should not assume that State() == to.
+//
+// A panic in fn is recovered and counted in BreakerStats.CallbackPanics; the
+// breaker stays consistent and the changes still queued are delivered. It
+// never changes the outcome of the call that was delivering the change: if
+// that call is an Execute or ExecuteValue that failed (and so opened the
+// breaker), the *PanicError is joined to the error it returns, where
+// errors.As finds it and errors.Is still finds the call's own error;
+// otherwise (a successful call, State, Stats, Allow or done) the panic is
+// dropped, since a result that already succeeded must not be turned into a
+// failure the caller might retry. It panics if fn is nil.
 func OnStateChange(fn func(from, to State)) BreakerOption {
 	checkFunc("breaker OnStateChange callback", fn == nil)
 	return breakerOptionFunc(func(c *breakerConfig) { c.onChange = fn })

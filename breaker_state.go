@@ -131,67 +131,73 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 // probeDone applies a half-open probe's outcome: a failure reopens the
 // breaker, enough successes close it, a neutral outcome just frees the
 // slot. A probe that no longer holds its slot was abandoned, and counted so
-// by whoever took the slot; one that reports after its deadline is
-// abandoned too, whether or not its slot has been taken yet, so that the
-// same late result is ignored whatever the other callers did meanwhile.
-func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) {
+// by whoever took the slot (or by the state change that swept it).
+//
+// A probe that reports after its deadline but still holds its slot (no
+// caller needed it, and half-open has not ended, since leaving half-open
+// sweeps every slot) counts like a punctual one. The deadline exists to
+// free the slot of a probe that may never report, not to judge a slow one:
+// ignoring a late result that nobody replaced would mean that a dependency
+// whose calls take longer than ProbeTimeout could never close the breaker,
+// however healthy it is.
+//
+// It returns the *PanicError of an OnStateChange callback that panicked
+// while this goroutine delivered state changes, as do all the functions
+// below that may change the state.
+func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) error {
 	if !b.slots[t.slot].CompareAndSwap(t.probe, 0) {
-		return
-	}
-	if slotExpired(t.probe, b.now()) {
-		b.probes.abandoned.Add(1)
-		return
+		return nil
 	}
 	switch o {
 	case outcomeNeutral:
 		b.probes.canceled.Add(1)
 	case outcomeFailure:
 		b.probes.failures.Add(1)
-		b.trip(t.gen, HalfOpen)
+		return b.trip(t.gen, HalfOpen)
 	case outcomeSuccess:
 		b.probes.successes.Add(1)
-		b.probeSucceeded(t.gen)
+		return b.probeSucceeded(t.gen)
 	}
+	return nil
 }
 
 // probeSucceeded counts a successful probe of half-open generation gen in
 // the state word, and closes the breaker at the SuccessesToClose-th. As
 // with failures while closed, the deciding success does not store its
 // count, so two probes succeeding together cannot skip the threshold.
-func (b *Breaker) probeSucceeded(gen uint32) {
+func (b *Breaker) probeSucceeded(gen uint32) error {
 	for {
 		w := b.word.Load()
 		if bwGen(w) != gen || bwState(w) != HalfOpen {
-			return
+			return nil
 		}
 		if bwCount(w)+1 >= b.cfg.successes {
 			b.mu.Lock()
 			b.moveLocked(gen, HalfOpen, Closed)
-			b.unlockAndNotify()
-			return
+			return b.unlockAndNotify()
 		}
 		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
-			return
+			return nil
 		}
 	}
 }
 
 // trip opens the breaker if it is still in generation gen and state from.
-func (b *Breaker) trip(gen uint32, from State) {
+func (b *Breaker) trip(gen uint32, from State) error {
 	b.mu.Lock()
 	b.moveLocked(gen, from, Open)
-	b.unlockAndNotify()
+	return b.unlockAndNotify()
 }
 
 // toHalfOpen ends the cooldown that w, an open state word, started, if it
 // is over. The clock is read again under the lock: the caller's reading may
 // predate a new trip that started a new cooldown.
-func (b *Breaker) toHalfOpen(w uint64) {
+func (b *Breaker) toHalfOpen(w uint64) error {
 	b.mu.Lock()
 	if b.now() >= b.openUntil.Load() {
 		b.moveLocked(bwGen(w), Open, HalfOpen)
 	}
-	b.unlockAndNotify()
+	return b.unlockAndNotify()
 }
 
 // moveLocked changes the state from (gen, from) to to, starting generation
@@ -264,27 +270,53 @@ func (b *Breaker) cooldownLocked() int64 {
 // delivering leaves its changes to it: that keeps the calls serialised and
 // in order, and lets a callback that changes the state return before its
 // own change is reported.
-func (b *Breaker) unlockAndNotify() {
+//
+// A panic in the callback is recovered, counted in Stats, and the delivery
+// goes on with the next change: a bug in the callback must neither crash
+// the call that happened to deliver the change nor stop later changes from
+// being reported. The first such panic is returned, as a *PanicError, for
+// the caller to surface if it has an error to return (see Execute).
+func (b *Breaker) unlockAndNotify() (perr error) {
 	if b.notifying || len(b.pending) == 0 {
 		b.mu.Unlock()
-		return
+		return nil
 	}
 	// The flag, not a second mutex, serialises delivery: a mutex held
 	// across the callback would deadlock a callback that changes the state.
 	b.notifying = true
+	finished := false
 	defer func() {
-		// Also on a panic in the callback, which propagates: the next
-		// state change will deliver what is still queued.
-		b.notifying = false
-		b.mu.Unlock()
+		// Only when the callback called runtime.Goexit, which no recover
+		// stops: b.mu is not held then. Clearing the flag lets the next
+		// state change deliver what is still queued.
+		if !finished {
+			b.mu.Lock()
+			b.notifying = false
+			b.mu.Unlock()
+		}
 	}()
 	for len(b.pending) > 0 {
 		c := b.pending[0]
 		b.pending = append(b.pending[:0], b.pending[1:]...)
 		b.mu.Unlock()
-		func() {
-			defer b.mu.Lock()
-			b.cfg.onChange(c.from, c.to)
-		}()
+		if err := callOnChange(b.cfg.onChange, c); err != nil {
+			b.callbackPanics.Add(1)
+			if perr == nil {
+				perr = err
+			}
+		}
+		b.mu.Lock()
 	}
+	b.notifying = false
+	finished = true
+	b.mu.Unlock()
+	return perr
+}
+
+// callOnChange runs the OnStateChange callback for change c, turning a
+// panic into a *PanicError.
+func callOnChange(fn func(from, to State), c breakerChange) (perr error) {
+	defer recoverTo(&perr)
+	fn(c.from, c.to)
+	return nil
 }

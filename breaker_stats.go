@@ -39,12 +39,16 @@ type BreakerStats struct {
 	ProbeFailures               uint64
 	ProbeCanceled               uint64 // neutral: canceled by the caller
 	// ProbesAbandoned are probes whose result stopped mattering before it
-	// came: they outlived ProbeTimeout, or another probe's result ended the
-	// half-open state first. Their results are ignored when they come.
+	// came: they outlived ProbeTimeout and another caller took their slot,
+	// or another probe's result ended the half-open state first. Their
+	// results are ignored when they come.
 	ProbesAbandoned uint64
 	// ProbesInFlight are the probes holding a slot now, including any past
 	// their deadline that no caller has needed the slot of yet.
 	ProbesInFlight int
+	// CallbackPanics counts OnStateChange calls that panicked. Each panic
+	// was recovered; see OnStateChange for where it went.
+	CallbackPanics uint64
 }
 
 // probeCounters counts half-open probes for BreakerStats.
@@ -70,6 +74,7 @@ func (b *Breaker) Stats() BreakerStats {
 	s.ProbeFailures = b.probes.failures.Load()
 	s.ProbeCanceled = b.probes.canceled.Load()
 	s.ProbesAbandoned = b.probes.abandoned.Load()
+	s.CallbackPanics = b.callbackPanics.Load()
 	w := b.word.Load()
 	if bwState(w) == HalfOpen {
 		for i := range b.slots {

@@ -191,6 +191,61 @@ func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
 	assert.Equal(t, Open, b.State())
 }
 
+// A panic in the IsFailure predicate must not escape from the deferred
+// finish or from done, and must still record a failure: for a probe, that is
+// what frees its slot instead of wedging half-open until ProbeTimeout.
+func TestBreakerPanicInIsFailureCountsAsFailureAndIsReturned(t *testing.T) {
+	errTrigger := errors.New("trigger")
+	calls := map[string]func(b *Breaker) error{
+		"execute": func(b *Breaker) error { return b.Execute(context.Background(), breakerFn(errTrigger)) },
+		"execute value": func(b *Breaker) error {
+			_, err := ExecuteValue(context.Background(), b, func(context.Context) (int, error) { return 0, errTrigger })
+			return err
+		},
+		"allow": func(b *Breaker) error {
+			done, err := b.Allow()
+			if err != nil {
+				return err
+			}
+			done(errTrigger)
+			return nil
+		},
+	}
+	for name, call := range calls {
+		for _, halfOpen := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/half-open=%v", name, halfOpen), func(t *testing.T) {
+				synctest.Test(t, func(t *testing.T) {
+					b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(time.Hour),
+						IsFailure(func(err error) bool {
+							if err == errTrigger {
+								panic("predicate bug")
+							}
+							return true
+						}))
+					if halfOpen {
+						tripBreakerN(t, b, 1)
+						time.Sleep(time.Second)
+						require.Equal(t, HalfOpen, b.State())
+					}
+					var err error
+					require.NotPanics(t, func() { err = call(b) })
+					if name != "allow" {
+						var pe *PanicError
+						require.ErrorAs(t, err, &pe)
+						assert.Equal(t, "predicate bug", pe.Value)
+					}
+					assert.Equal(t, Open, b.State(), "the call counted as a failure")
+					s := b.Stats()
+					assert.Equal(t, 0, s.ProbesInFlight, "a probe's slot is released")
+					if halfOpen {
+						assert.Equal(t, uint64(1), s.ProbeFailures)
+					}
+				})
+			})
+		}
+	}
+}
+
 func TestExecuteValueReturnsTheValue(t *testing.T) {
 	b := NewBreaker()
 	v, err := ExecuteValue(t.Context(), b, func(context.Context) (int, error) { return 42, nil })
@@ -279,19 +334,58 @@ func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
 	assert.GreaterOrEqual(t, s.Failures, uint64(50))
 }
 
-func TestBreakerPanicInOnStateChangeLeavesTheBreakerUsable(t *testing.T) {
+// A panicking OnStateChange is recovered: the call that delivered the
+// change keeps its own result (a failed Execute gets the *PanicError joined
+// to its error; anything else drops it), the breaker goes on working and
+// reporting later changes, and every panic is counted.
+func TestBreakerPanicInOnStateChangeIsRecoveredAndCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var changes []State
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(_, to State) {
 			changes = append(changes, to)
-			if len(changes) == 1 {
-				panic("callback bug")
-			}
+			panic("callback bug " + to.String())
 		}))
-		assert.PanicsWithValue(t, "callback bug", func() { _ = b.Execute(t.Context(), breakerFn(errBreakerBoom)) })
+		var err error
+		require.NotPanics(t, func() { err = b.Execute(t.Context(), breakerFn(errBreakerBoom)) })
+		assert.ErrorIs(t, err, errBreakerBoom, "the call keeps its own error")
+		var pe *PanicError
+		require.ErrorAs(t, err, &pe)
+		assert.Equal(t, "callback bug open", pe.Value)
 		assert.Equal(t, Open, b.State())
+
 		time.Sleep(time.Second)
-		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
-		assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
+		var st State
+		require.NotPanics(t, func() { st = b.State() }) // delivers open>half-open
+		assert.Equal(t, HalfOpen, st)
+		require.NotPanics(t, func() { err = b.Execute(t.Context(), breakerFn(nil)) })
+		assert.NoError(t, err, "a successful call stays successful")
+		assert.Equal(t, Closed, b.State())
+
+		done, err := b.Allow()
+		require.NoError(t, err)
+		require.NotPanics(t, func() { done(errBreakerBoom) })
+		assert.Equal(t, Open, b.State())
+		assert.Equal(t, []State{Open, HalfOpen, Closed, Open}, changes)
+		assert.Equal(t, uint64(4), b.Stats().CallbackPanics)
 	})
+}
+
+// runtime.Goexit in the callback cannot be stopped, but must not leave the
+// breaker unable to deliver later changes.
+func TestBreakerGoexitInOnStateChangeDoesNotStopLaterDeliveries(t *testing.T) {
+	var changes []State
+	b := NewBreaker(ConsecutiveFailures(1), Cooldown(0), OnStateChange(func(_, to State) {
+		changes = append(changes, to)
+		if len(changes) == 1 {
+			runtime.Goexit()
+		}
+	}))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = b.Execute(context.Background(), breakerFn(errBreakerBoom))
+	}()
+	<-done
+	require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
+	assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
 }

@@ -313,7 +313,10 @@ var errRaceEmpty = errors.New("conc: race with no functions")
 //
 // Race blocks until a function succeeds or all have returned, so a function
 // that ignores its context delays Race by as long as it runs. Race panics
-// if a fn is nil, and returns an error if there is none.
+// if a fn is nil, and returns an error if there is none. A fn that calls
+// runtime.Goexit (t.FailNow in a test) counts as a failure with an error
+// saying so when it runs on a goroutine of Race's own; the lone fn of a single-function Race runs on the
+// caller's goroutine, so there Goexit ends the caller, as a direct call would.
 func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (T, error) {
 	var zero T
 	for i, fn := range fns {
@@ -343,8 +346,13 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 	var wg sync.WaitGroup
 	for i, fn := range fns {
 		wg.Go(func() {
-			v, err := raceCall(rctx, fn)
-			results <- raceResult[T]{i: i, v: v, err: err}
+			// The send is deferred, with errGoexit as the default error, so
+			// that a fn ending in runtime.Goexit (neither returning nor
+			// panicking) still reports: otherwise Race would wait forever
+			// for a result that never comes.
+			r := raceResult[T]{i: i, err: errGoexit}
+			defer func() { results <- r }()
+			r.v, r.err = raceCall(rctx, fn)
 		})
 	}
 	errs := make([]error, len(fns))

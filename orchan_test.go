@@ -294,6 +294,47 @@ func TestRaceAllFailReturnsEveryErrorInOrder(t *testing.T) {
 	assert.Equal(t, "conc: race fns[0]: a\nconc: race fns[1]: b\nconc: race fns[2]: conc: panic: boom", err.Error())
 }
 
+// A racer ending in runtime.Goexit neither returns nor panics; it must still
+// count as a failure, or Race would wait forever for its result. synctest
+// turns such a hang into a deadlock failure instead of a stuck test.
+func TestRaceRacerCallingGoexitCountsAsFailure(t *testing.T) {
+	errB := errors.New("b")
+	tests := []struct {
+		name    string
+		other   func(exited <-chan struct{}) func(context.Context) (string, error)
+		want    string
+		wantErr []error
+	}{
+		{"other fails", func(exited <-chan struct{}) func(context.Context) (string, error) {
+			return func(context.Context) (string, error) { <-exited; return "", errB }
+		}, "", []error{errGoexit, errB}},
+		{"other wins", func(exited <-chan struct{}) func(context.Context) (string, error) {
+			return func(context.Context) (string, error) { <-exited; return "won", nil }
+		}, "won", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				exited := make(chan struct{})
+				goexiter := func(context.Context) (string, error) {
+					defer close(exited)
+					runtime.Goexit()
+					return "", nil
+				}
+				got, err := Race(t.Context(), goexiter, tt.other(exited))
+				assert.Equal(t, tt.want, got)
+				if tt.wantErr == nil {
+					require.NoError(t, err)
+					return
+				}
+				for _, e := range tt.wantErr {
+					assert.ErrorIs(t, err, e)
+				}
+			})
+		})
+	}
+}
+
 func TestRaceWithCancelledCtxKeepsCause(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cause := errors.New("caller gave up")

@@ -121,8 +121,10 @@ func NewRetryPolicy(opts ...RetryOption) *RetryPolicy {
 }
 
 // Do calls fn until it succeeds or the policy gives up, exactly as
-// Retry(ctx, fn, p) does.
+// Retry(ctx, fn, p) does. Like a nil policy passed as an option, a nil p
+// panics with a "conc: " message.
 func (p *RetryPolicy) Do(ctx context.Context, fn func(context.Context) error) error {
+	checkFunc("retry policy", p == nil)
 	checkFunc("retry function", fn == nil)
 	return p.configPtr().run(ctx, fn, nil)
 }
@@ -276,11 +278,13 @@ func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error,
 			case <-ctx.Done():
 				return newRetryError(ctx, RetryContextDone, n, err, 0)
 			}
-			// When ctx ends just as the timer fires, select may pick the
-			// timer; fn must still not run on a done context.
-			if ctx.Err() != nil {
-				return newRetryError(ctx, RetryContextDone, n, err, 0)
-			}
+		}
+		// fn must never run on a done context. ctx may have ended since the
+		// check above: in the predicate or the hook (which may cancel it),
+		// or just as the timer fired, when select may pick either case. With
+		// a zero delay nothing else would notice; one atomic load settles it.
+		if ctx.Err() != nil {
+			return newRetryError(ctx, RetryContextDone, n, err, 0)
 		}
 		if err = attempt(ctx, fn); err == nil {
 			return nil

@@ -144,6 +144,9 @@ func TestRetryBadInputPanicsWithAConcMessage(t *testing.T) {
 	assert.PanicsWithValue(t, nilFn, func() { _ = Retry(t.Context(), nil) })
 	assert.PanicsWithValue(t, nilFn, func() { _ = NewRetryPolicy().Do(t.Context(), nil) })
 	assert.PanicsWithValue(t, nilFn, func() { _, _ = RetryValue[int](t.Context(), nil) })
+	assert.PanicsWithValue(t, "conc: retry policy must not be nil", func() {
+		_ = (*RetryPolicy)(nil).Do(t.Context(), func(context.Context) error { return nil })
+	})
 }
 
 // The success path allocates nothing even with every option, a

@@ -252,6 +252,49 @@ func TestRetryNeverCallsFnWhenTheContextIsAlreadyDone(t *testing.T) {
 	assert.EqualError(t, err, "conc: retry: context canceled before the first attempt")
 }
 
+// With a zero delay nothing waits on ctx between attempts, so a ctx that
+// ends in the predicate or the hook must still be seen before the next
+// attempt: fn never runs on a done context.
+func TestRetryContextCanceledByPredicateOrHookStopsBeforeTheNextAttempt(t *testing.T) {
+	errLater := errors.New("later")
+	tests := []struct {
+		name string
+		err  error // what fn returns
+		opts func(cancel context.CancelFunc) []RetryOption
+	}{
+		{"hook, zero base delay", errFlaky, func(cancel context.CancelFunc) []RetryOption {
+			return []RetryOption{RetryBaseDelay(0), OnRetry(func(int, error, time.Duration) { cancel() })}
+		}},
+		{"predicate, zero base delay", errFlaky, func(cancel context.CancelFunc) []RetryOption {
+			return []RetryOption{RetryBaseDelay(0), RetryIf(func(error) bool { cancel(); return true })}
+		}},
+		{"hook, RetryAfter zero", RetryAfter(errLater, 0), func(cancel context.CancelFunc) []RetryOption {
+			return []RetryOption{OnRetry(func(int, error, time.Duration) { cancel() })}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var calls atomic.Int32
+			fn := func(ctx context.Context) error {
+				calls.Add(1)
+				if ctx.Err() != nil {
+					t.Error("fn called on a done context")
+				}
+				return tt.err
+			}
+			err := Retry(ctx, fn, append(tt.opts(cancel), RetryAttempts(5))...)
+			assert.Equal(t, int32(1), calls.Load())
+			var re *RetryError
+			require.ErrorAs(t, err, &re)
+			assert.Equal(t, RetryContextDone, re.Reason)
+			assert.ErrorIs(t, err, context.Canceled)
+			assert.ErrorIs(t, err, tt.err)
+		})
+	}
+}
+
 // The Permanent mark is found anywhere in the tree, as errors.As would, and
 // beats even a predicate that retries everything.
 func TestRetryPermanentStopsAndReturnsTheUnwrappedError(t *testing.T) {
