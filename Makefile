@@ -15,6 +15,10 @@ COUNT       ?= 3
 CPU         ?= 1,2
 FUZZTIME    ?= 10s
 
+# How many top-level benchmarks each run has, for the progress line.
+SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
+PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
+
 .PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart lint fuzz cover clean
 
 all: test
@@ -28,7 +32,7 @@ test:
 bench:
 	@mkdir -p $(RESULTS)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
-		| $(GO) run ./internal/benchreport -title "conc vs naive" -out $(RESULTS)/bench
+		| $(GO) run ./internal/benchreport -title "conc vs naive" -suites $(SUITES) -out $(RESULTS)/bench
 
 ## bench-full: -count=10 and benchstat (one table per suite, implementations as
 ## columns), for the figures quoted in notes and issues. BENCHTIME_FULL keeps a
@@ -37,14 +41,14 @@ BENCHTIME_FULL ?= 200ms
 bench-full:
 	@mkdir -p $(RESULTS)
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
-		| $(GO) run ./internal/benchreport -title "conc vs naive (count=10)" -out $(RESULTS)/full
+		| $(GO) run ./internal/benchreport -title "conc vs naive (count=10)" -suites $(SUITES) -out $(RESULTS)/full
 	$(call benchstat,$(RESULTS)/full)
 
 ## bench-peers-full: the same for bench/peers.
 bench-peers-full:
 	@mkdir -p $(RESULTS)
 	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
-		| $(GO) run ../../internal/benchreport -title "conc vs peers (count=10)" -peers -out ../../$(RESULTS)/peers-full
+		| $(GO) run ../../internal/benchreport -title "conc vs peers (count=10)" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers-full
 	$(call benchstat,$(RESULTS)/peers-full)
 
 # benchstat keys columns on name=value parts, so the last part of each name
@@ -61,7 +65,7 @@ endef
 bench-peers:
 	@mkdir -p $(RESULTS)
 	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
-		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -out ../../$(RESULTS)/peers
+		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers
 
 ## bench-chart: run the suites and keep their chart as docs/bench.svg (committed,
 ## so the README can show it); docs/peers.svg too when bench-peers has run.

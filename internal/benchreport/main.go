@@ -25,16 +25,17 @@ func main() {
 	var (
 		out   = flag.String("out", "", "write `prefix`.txt (raw output), prefix.csv and prefix.svg")
 		title = flag.String("title", "conc benchmarks", "report title")
-		peers = flag.Bool("peers", false, "compare with the best peer rather than the better naive version")
+		peers  = flag.Bool("peers", false, "compare with the best peer rather than the better naive version")
+		suites = flag.Int("suites", 0, "number of top-level benchmarks expected, to show how far along the run is")
 	)
 	flag.Parse()
-	if err := run(*out, *title, *peers); err != nil {
+	if err := run(*out, *title, *peers, *suites); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out, title string, peers bool) error {
+func run(out, title string, peers bool, suites int) error {
 	var raw *bufio.Writer
 	if out != "" {
 		if err := os.MkdirAll(filepath.Dir(out), 0o755); err != nil {
@@ -50,6 +51,11 @@ func run(out, title string, peers bool) error {
 	}
 	start := time.Now()
 	suite := ""
+	nth := 0 // how many suites have started
+	of := ""
+	if suites > 0 {
+		of = fmt.Sprintf("/%d", suites)
+	}
 	failed := false
 	// On a terminal one status line is rewritten in place; in a log (CI, a
 	// pipe) a line per suite is printed instead of a flood of updates.
@@ -65,13 +71,14 @@ func run(out, title string, peers bool) error {
 				fmt.Fprintln(os.Stderr)
 			}
 			suite = s.suite
+			nth++
 			if !tty {
-				fmt.Fprintf(os.Stderr, "[%4.0fs] %s (%d results so far)\n", time.Since(start).Seconds(), suite, n-1)
+				fmt.Fprintf(os.Stderr, "[%4.0fs] suite %d%s: %s (%d results so far)\n", time.Since(start).Seconds(), nth, of, suite, n-1)
 			}
 		}
 		if tty {
-			fmt.Fprintf(os.Stderr, "\r\033[K[%4.0fs] %-12s %4d results · %s/%s cpu=%d: %s",
-				time.Since(start).Seconds(), suite, n, s.workload, s.impl, s.cpu, fmtNs(s.nsOp))
+			fmt.Fprintf(os.Stderr, "\r\033[K[%4.0fs] suite %d%s %-12s %4d results · %s/%s cpu=%d: %s",
+				time.Since(start).Seconds(), nth, of, suite, n, s.workload, s.impl, s.cpu, fmtNs(s.nsOp))
 		}
 	}
 	// A nil *bufio.Writer in an io.Writer is not a nil interface.
