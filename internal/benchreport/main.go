@@ -23,8 +23,8 @@ import (
 
 func main() {
 	var (
-		out   = flag.String("out", "", "write `prefix`.txt (raw output), prefix.csv and prefix.svg")
-		title = flag.String("title", "conc benchmarks", "report title")
+		out    = flag.String("out", "", "write `prefix`.txt (raw output), prefix.csv and prefix.svg")
+		title  = flag.String("title", "conc benchmarks", "report title")
 		peers  = flag.Bool("peers", false, "compare with the best peer rather than the better naive version")
 		suites = flag.Int("suites", 0, "number of top-level benchmarks expected, to show how far along the run is")
 	)
