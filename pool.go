@@ -101,8 +101,9 @@ type Pool[J, R any] struct {
 	// waking processor's run queue, and the scheduler does not preempt a
 	// busy worker for it, so with every processor running jobs the
 	// submitter would not run until the queue ran dry, leaving workers
-	// idle while it refills. The first worker to find the queue half
-	// empty with woke set yields once instead, letting it refill early.
+	// idle while it refills. Every worker that takes a job from a queue
+	// at most half full while woke is set yields once, until the
+	// submitter runs and clears it, letting it refill early.
 	woke bool
 	st   PoolStats // counters; Dropped lives in dropped
 
