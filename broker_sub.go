@@ -288,7 +288,7 @@ func (p *publication[E]) blockEntered(s *Subscription[E]) {
 	case <-s.done:
 		s.drop(&p.b.dropBlock)
 	case <-p.ctx.Done():
-		p.err = brokerCtxErr(p.ctx)
+		p.err = ctxErr(p.ctx)
 		s.drop(&p.b.dropBlock)
 	}
 }
@@ -324,14 +324,4 @@ func (s *Subscription[E]) pushOut(e E) uint64 {
 		default:
 		}
 	}
-}
-
-// brokerCtxErr returns ctx's error, joined with its cause when that says
-// more, so that errors.Is matches both.
-func brokerCtxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
 }

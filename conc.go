@@ -83,6 +83,18 @@ func call[C, T, U any](fn func(C, T) (U, error), c C, v T) (u U, err error) {
 	return fn(c, v)
 }
 
+// ctxErr is the error every primitive returns when ctx ends a blocking
+// call: ctx.Err(), so errors.Is matches context.Canceled or
+// DeadlineExceeded, joined with context.Cause(ctx) when the cause is a
+// different error, so that errors.Is matches the cause too (DESIGN §2.1).
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
 // errGoexit is what a primitive reports for a call of user code that ended
 // with runtime.Goexit (t.FailNow, log.Fatal's cousins in tests): the call
 // neither returned nor panicked, yet it must not be lost silently.

@@ -34,7 +34,7 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 			return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst 0", n)
 		}
 		if ctx.Err() != nil {
-			return limiterCtxErr(ctx)
+			return ctxErr(ctx)
 		}
 		return nil
 	}
@@ -46,7 +46,7 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 	// it for a caller that has already gone.
 	if ctx.Err() != nil {
 		s.count(&s.denied)
-		return limiterCtxErr(ctx)
+		return ctxErr(ctx)
 	}
 	// The deadline in the limiter's own clock, so that "would the tokens
 	// come in time" is one comparison under the lock, with no second clock
@@ -115,7 +115,7 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 			if deadline == math.MaxInt64 {
 				<-ctx.Done()
 				s.count(&s.denied)
-				return limiterCtxErr(ctx)
+				return ctxErr(ctx)
 			}
 			s.count(&s.denied)
 			return limiterDeadlineErr(n)
@@ -161,7 +161,7 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 		return nil
 	case <-ctx.Done():
 		k.cancel(s, key, n, act)
-		return limiterCtxErr(ctx)
+		return ctxErr(ctx)
 	}
 }
 

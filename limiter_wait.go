@@ -217,7 +217,7 @@ func (l *Limiter) waitN(ctx context.Context, n int, s *limState) error {
 		return limiterBurstErr(n, burst)
 	}
 	if ctx.Err() != nil {
-		return limiterCtxErr(ctx)
+		return ctxErr(ctx)
 	}
 	// The deadline in the limiter's clock: the reservation then checks
 	// "in time?" against its own clock reading, with no second one.
@@ -236,7 +236,7 @@ func (l *Limiter) waitN(ctx context.Context, n int, s *limState) error {
 		// A wait that no deadline could have saved (rate 0) blocks until
 		// ctx is done, as in x/time/rate.
 		<-ctx.Done()
-		return limiterCtxErr(ctx)
+		return ctxErr(ctx)
 	case !r.ok:
 		// Any other refusal is the deadline's, reported at once.
 		return limiterDeadlineErr(n)
@@ -252,7 +252,7 @@ func (l *Limiter) waitN(ctx context.Context, n int, s *limState) error {
 		return nil
 	case <-ctx.Done():
 		r.Cancel()
-		return limiterCtxErr(ctx)
+		return ctxErr(ctx)
 	}
 }
 
@@ -273,14 +273,4 @@ func (l *Limiter) tooManyErr(n int) error {
 		burst = s.burst
 	}
 	return limiterBurstErr(n, burst)
-}
-
-// limiterCtxErr returns ctx.Err(), joined with context.Cause(ctx) when the
-// cause says more, so that errors.Is matches both.
-func limiterCtxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
 }

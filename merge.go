@@ -146,7 +146,7 @@ func (f *FanIn[T]) Add(in <-chan T) error {
 	// the AfterFunc's goroutine may not have run yet when ctx has just ended.
 	if err := f.ctx.Err(); err != nil {
 		f.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrClosed, fanCtxErr(f.ctx))
+		return fmt.Errorf("%w: %w", ErrClosed, ctxErr(f.ctx))
 	}
 	if f.sealed {
 		f.mu.Unlock()
@@ -322,17 +322,6 @@ func fanSend[T any](done <-chan struct{}, out chan<- T, v T) bool {
 	case <-done:
 		return false
 	}
-}
-
-// fanCtxErr is the error for a stop caused by ctx: it matches ctx.Err()
-// with errors.Is and, when the context was cancelled with a cause, matches
-// and shows that cause as well.
-func fanCtxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
 }
 
 // fanCheckCtx panics with a conc: message when a constructor gets a nil

@@ -151,7 +151,7 @@ func partition[T any, K comparable](ctx context.Context, in <-chan T, outs []cha
 	for {
 		v, ok, stopped := fanRecv(done, in)
 		if stopped {
-			return fanCtxErr(ctx)
+			return ctxErr(ctx)
 		}
 		if !ok {
 			return nil
@@ -165,7 +165,7 @@ func partition[T any, K comparable](ctx context.Context, in <-chan T, outs []cha
 			_ = key(v)
 		}
 		if !fanSend(done, out, v) {
-			return fanCtxErr(ctx)
+			return ctxErr(ctx)
 		}
 	}
 }

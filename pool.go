@@ -203,7 +203,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 		p.mu.Lock()
 		p.st.Rejected++
 		p.mu.Unlock()
-		return poolCtxErr(ctx)
+		return ctxErr(ctx)
 	}
 	p.mu.Lock()
 	p.woke = false
@@ -251,7 +251,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 	}
 	p.st.Rejected++
 	p.mu.Unlock()
-	w.err = poolCtxErr(ctx)
+	w.err = ctxErr(ctx)
 	return p.putWaiter(w)
 }
 
@@ -366,7 +366,7 @@ func (p *Pool[J, R]) Stop(ctx context.Context) error {
 		close(p.abort)
 		p.cancelJob(cause)
 	})
-	return poolCtxErr(ctx)
+	return ctxErr(ctx)
 }
 
 // Stats returns a snapshot of the pool's counters; see PoolStats. A worker
@@ -382,14 +382,4 @@ func (p *Pool[J, R]) Stats() PoolStats {
 	p.mu.Unlock()
 	s.Dropped = p.dropped.Load()
 	return s
-}
-
-// poolCtxErr returns ctx's error, wrapped so that it also matches
-// context.Cause(ctx) when the cause is a different error.
-func poolCtxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
 }

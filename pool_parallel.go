@@ -63,7 +63,7 @@ func newParRun(parent context.Context, all bool) *parRun {
 // cause, so that errors.Is matches both ctx.Err() and context.Cause.
 func (r *parRun) fail(i int, err error) {
 	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		err = poolCtxErr(r.parent)
+		err = ctxErr(r.parent)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -103,7 +103,7 @@ func (r *parRun) finish(total int, early bool) error {
 			return r.first
 		}
 		if skipped {
-			return poolCtxErr(r.parent)
+			return ctxErr(r.parent)
 		}
 		return nil
 	}
@@ -118,7 +118,7 @@ func (r *parRun) finish(total int, early bool) error {
 		errs = append(errs, r.seqErr)
 	}
 	if skipped {
-		errs = append(errs, poolCtxErr(r.parent))
+		errs = append(errs, ctxErr(r.parent))
 	}
 	return errors.Join(errs...)
 }

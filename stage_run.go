@@ -3,7 +3,6 @@ package conc
 import (
 	"context"
 	"errors"
-	"fmt"
 	"iter"
 	"sync"
 	"sync/atomic"
@@ -112,7 +111,7 @@ func (r *stageRun) fail(err error) {
 		// A stage function gave up because the caller's context is
 		// done: report that with its cause rather than a bare
 		// context.Canceled.
-		err = stageCtxErr(r.parent)
+		err = ctxErr(r.parent)
 	}
 	r.mu.Lock()
 	if r.err == nil {
@@ -134,7 +133,7 @@ func (r *stageRun) stopped() {
 		return
 	}
 	if err := r.parent.Err(); err != nil {
-		r.fail(stageCtxErr(r.parent))
+		r.fail(ctxErr(r.parent))
 	}
 }
 
@@ -188,17 +187,6 @@ func (r *stageRun) spawn(f func()) {
 		defer r.wg.Done()
 		r.guard(f, nil)
 	}()
-}
-
-// stageCtxErr is the error for a done ctx: ctx.Err(), so that errors.Is
-// matches context.Canceled or context.DeadlineExceeded, also wrapping
-// context.Cause when the canceller gave one.
-func stageCtxErr(ctx context.Context) error {
-	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
-	}
-	return err
 }
 
 // Run starts s on the items received from in and returns the channel of
