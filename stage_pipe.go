@@ -1,6 +1,9 @@
 package conc
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // This file holds the two goroutine boundaries of a pipeline: stagePipe, a
 // single-consumer hand-off used by Buffer and by All, and stagePool, the
@@ -342,6 +345,18 @@ func (p *stagePool[T, U]) worker() {
 		j.in = j.in[:0]
 		j.out = out
 		p.results <- j // never blocks
+		// The send readied merge into this processor's next slot, where
+		// it waits while the workers keep both processors busy; the jobs
+		// it would recycle pile up in results, the sender waits for them,
+		// and the workers run dry all at once. When few jobs are left to
+		// work on while more wait for merge, yield: merge and the sender
+		// then run here, in one batch, while the other workers still have
+		// jobs, instead of after every worker has parked (measured with
+		// 1 µs items on two processors: about a tenth of the time idle
+		// before, and two workers 1.8× one).
+		if len(p.work) <= p.cfg.workers && len(p.results) > p.cfg.workers {
+			runtime.Gosched()
+		}
 	}
 }
 
