@@ -22,6 +22,11 @@ import (
 // fills, so no implementation drops or blocks and all do the same work; the
 // drops/op metric shows it (0 everywhere).
 //
+// The direct floor is no broker at all: the publishers send on every
+// subscriber's channel in a plain loop. A broker whose subscribers read a
+// Go channel cannot deliver for less than that channel send and receive,
+// so direct is what every implementation here pays at least.
+//
 // Workloads: subs=N is one publisher and N subscribers on one topic;
 // pubs=2-subs=10 splits the messages between two concurrent publishers.
 func BenchmarkBroker(b *testing.B) {
@@ -32,6 +37,7 @@ func BenchmarkBroker(b *testing.B) {
 		{"conc", func() benchBroker { return newConcBenchBroker() }},
 		{"mutex", func() benchBroker { return mutexBenchBroker{newMutexBroker[int]()} }},
 		{"chan", func() benchBroker { return chanBenchBroker{newChanBroker[int]()} }},
+		{"direct", func() benchBroker { return &directBenchBroker{} }},
 	}
 	for _, w := range benchBrokerWorkloads {
 		for _, impl := range impls {
@@ -203,3 +209,24 @@ func (c chanBenchBroker) subscribe() <-chan int {
 func (c chanBenchBroker) publish(v int)  { c.b.Publish(benchBrokerTopic, v) }
 func (c chanBenchBroker) close()         { c.b.Close() }
 func (c chanBenchBroker) dropped() int64 { return c.b.dropped.Load() }
+
+// directBenchBroker is the floor: a fixed slice of channels, filled before
+// the timed region, and a publish that is nothing but one send on each.
+type directBenchBroker struct{ chans []chan int }
+
+func (d *directBenchBroker) subscribe() <-chan int {
+	ch := make(chan int, benchBrokerBuffer)
+	d.chans = append(d.chans, ch)
+	return ch
+}
+func (d *directBenchBroker) publish(v int) {
+	for _, ch := range d.chans {
+		ch <- v
+	}
+}
+func (d *directBenchBroker) close() {
+	for _, ch := range d.chans {
+		close(ch)
+	}
+}
+func (d *directBenchBroker) dropped() int64 { return 0 }
