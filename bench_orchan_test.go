@@ -19,7 +19,13 @@ import (
 // (runtime.Gosched) between build and fire, so that the waiting goroutines
 // are parked on every input first, as they are when the signal comes much
 // later: that is the cost of registering on and unregistering from n
-// channels, which no implementation avoids. With -cpu 1 the yield parks them
+// channels, which no implementation avoids.
+//
+// Allocation dominates the n=128 workloads (making 128 channels is most of
+// conc's time), so their figures move with the state of the heap: right
+// after a benchmark that released a lot of memory, fresh pages have to be
+// faulted in again, and every implementation and the direct floor slow down
+// together, up to 2–3×. Compare rows of the same run. With -cpu 1 the yield parks them
 // for sure; with more Ps, mostly.
 func BenchmarkOr(b *testing.B) {
 	impls := []struct {
@@ -29,6 +35,9 @@ func BenchmarkOr(b *testing.B) {
 		{"conc", Or[struct{}]},
 		{"recursive", orRecursive},
 		{"reflect", orReflect},
+		// The floor: the same channels made and the same input fired, with
+		// no or-channel at all (the loop waits on the fired input itself).
+		{"direct", nil},
 	}
 	workloads := []struct {
 		n      int
@@ -49,7 +58,12 @@ func BenchmarkOr(b *testing.B) {
 						chans[j] = make(chan struct{})
 						ins[j] = chans[j]
 					}
-					out := impl.or(ins...)
+					var out <-chan struct{}
+					if impl.or != nil {
+						out = impl.or(ins...)
+					} else {
+						out = ins[i%w.n]
+					}
 					if w.parked {
 						runtime.Gosched()
 					}
