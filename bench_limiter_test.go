@@ -3,11 +3,11 @@ package conc
 import (
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/concpatterns/conc/internal/benchkit"
 )
 
 // BenchmarkLimiter measures one Allow call. Workloads:
@@ -75,14 +75,14 @@ func BenchmarkLimiter(b *testing.B) {
 			}, nop
 		}},
 	}
-	for _, w := range limiterWorkloads {
-		b.Run(w.name, func(b *testing.B) {
-			perSecond, burst := w.rate()
+	for _, w := range benchkit.LimiterWorkloads(limiterHalfAllow) {
+		b.Run(w.Name, func(b *testing.B) {
+			perSecond, burst := w.Rate()
 			for _, impl := range impls {
 				b.Run(impl.name, func(b *testing.B) {
 					loop, stop := impl.make(perSecond, burst)
 					defer stop()
-					runAllowers(b, w.goroutines, loop)
+					benchkit.RunAllowers(b, w.Goroutines, loop)
 				})
 			}
 		})
@@ -97,83 +97,9 @@ type clockReader struct{ base time.Time }
 
 func (c clockReader) Allow() bool { return time.Since(c.base) >= 0 }
 
-// limiterWorkloads are shared with bench/peers, which repeats them.
-var limiterWorkloads = []struct {
-	name       string
-	goroutines int
-	rate       func() (float64, int)
-}{
-	{"admit-g1", 1, func() (float64, int) { return 1e12, 1000 }},
-	{"admit-g2", 2, func() (float64, int) { return 1e12, 1000 }},
-	{"half-g1", 1, func() (float64, int) { return halfRate(1), 10 }},
-	{"half-g2", 2, func() (float64, int) { return halfRate(2), 10 }},
-}
-
-// runAllowers splits b.N calls among g goroutines, each running loop for its
-// share, and reports the fraction admitted. One b.N iteration is one call.
-func runAllowers(b *testing.B, g int, loop func(n int) (admitted int)) {
-	b.ReportAllocs()
-	var admitted atomic.Int64
-	var wg sync.WaitGroup
-	b.ResetTimer()
-	for i := range g {
-		n := b.N / g
-		if i < b.N%g {
-			n++
-		}
-		wg.Go(func() { admitted.Add(int64(loop(n))) })
-	}
-	wg.Wait()
-	b.StopTimer()
-	b.ReportMetric(float64(admitted.Load())/float64(b.N), "admitted/op")
-}
-
-var (
-	halfRateMu    sync.Mutex
-	halfRateCache = map[[2]int]float64{}
-)
-
-// halfRate is half the calls a second that g goroutines achieve on an
-// always-admitting Limiter at the current GOMAXPROCS, measured once.
-func halfRate(g int) float64 {
-	halfRateMu.Lock()
-	defer halfRateMu.Unlock()
-	key := [2]int{g, runtime.GOMAXPROCS(0)}
-	if r, ok := halfRateCache[key]; ok {
-		return r
-	}
-	// Denials are cheaper than admissions, so the rate that admits half
-	// is found in two rounds: all admitted, then at half that rate. Each
-	// round keeps the best of five 10 ms probes, the one least disturbed by
-	// whatever else the machine runs.
-	r := 1e12
-	for range 2 {
-		best := 0.0
-		for range 5 {
-			l := NewLimiter(r, 10)
-			var calls atomic.Int64
-			var wg sync.WaitGroup
-			start := time.Now()
-			for range g {
-				wg.Go(func() {
-					n := int64(0)
-					for time.Since(start) < 10*time.Millisecond {
-						for range 100 {
-							l.Allow()
-						}
-						n += 100
-					}
-					calls.Add(n)
-				})
-			}
-			wg.Wait()
-			best = max(best, float64(calls.Load())/time.Since(start).Seconds())
-		}
-		r = best / 2
-	}
-	halfRateCache[key] = r
-	return r
-}
+// limiterHalfAllow is the limiter benchkit.HalfRate calibrates the half-*
+// workloads on: a conc Limiter of rate r and burst 10.
+func limiterHalfAllow(r float64) func() bool { return NewLimiter(r, 10).Allow }
 
 // BenchmarkKeyedLimiter measures one Allow call with a random key out of
 // 100k (IP-address-like strings, precomputed), every call admitted, every

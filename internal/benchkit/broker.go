@@ -1,0 +1,155 @@
+package benchkit
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// BrokerBuffer is the channel buffer every broker under test gives each
+// subscriber, and BrokerTopic the one topic of the broker suites.
+const (
+	BrokerBuffer = 1024
+	BrokerTopic  = "bench.orders"
+)
+
+// BrokerWorkloads are the broker suites' workloads: subs=N is one
+// publisher and N subscribers; pubs=2-subs=10 splits the messages between
+// two concurrent publishers.
+var BrokerWorkloads = []struct {
+	Name       string
+	Subs, Pubs int
+}{
+	{"subs=1", 1, 1},
+	{"subs=10", 10, 1},
+	{"subs=100", 100, 1},
+	{"pubs=2-subs=10", 10, 2},
+}
+
+// A Broker is one implementation under test. Subscribe is called before the
+// timed region and returns the subscriber's channel and what the subscriber
+// does with each message it receives (nothing for most; an Ack for
+// watermill). Publish is called from one or more publisher goroutines at
+// once. Close makes every subscriber channel end once all that was
+// published has been delivered or dropped.
+type Broker[M any] interface {
+	Subscribe() (<-chan M, func(M))
+	Publish(v int)
+	Close()
+}
+
+// A Dropper is a Broker that counts the messages it dropped; RunBroker
+// reports them as drops/op, which shows that all implementations did the
+// same work (0 everywhere, thanks to the flow control).
+type Dropper interface {
+	Dropped() int64
+}
+
+// RunBroker times b.N publishes split among pubs publishers to subs
+// subscribers that each drain their channel in a goroutine of their own.
+// The timed region ends when every subscriber has received every message,
+// so a broker that hands its work to goroutines of its own cannot hide it:
+// ns/op is the throughput of the whole broker.
+func RunBroker[M any](b *testing.B, br Broker[M], subs, pubs int) {
+	f := newBrokerFlow(subs, pubs)
+	var consumers sync.WaitGroup
+	for j := range subs {
+		ch, recv := br.Subscribe()
+		consumers.Go(func() {
+			n := int64(0)
+			for m := range ch {
+				recv(m)
+				n++
+				f.received[j].n.Store(n) // a plain store to a line of its own
+			}
+		})
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var publishers sync.WaitGroup
+	for p := range pubs {
+		n := Share(b.N, pubs, p)
+		publishers.Go(func() {
+			for i := range n {
+				if i%brokerFlowStep == 0 {
+					f.wait(p, int64(i))
+				}
+				br.Publish(i)
+			}
+			f.published[p].n.Store(int64(n))
+		})
+	}
+	publishers.Wait()
+	// A broker that delivers asynchronously (watermill) may still be at
+	// work: wait until every subscriber has everything, then close.
+	for f.behind() > 0 {
+		runtime.Gosched()
+	}
+	br.Close()
+	consumers.Wait()
+	b.StopTimer()
+	if d, ok := br.(Dropper); ok {
+		b.ReportMetric(float64(d.Dropped())/float64(b.N), "drops/op")
+	}
+}
+
+// brokerFlow keeps the publishers at most about brokerFlowHigh messages
+// ahead of the slowest subscriber, so that no buffer (BrokerBuffer) ever
+// fills: the dropping brokers then drop nothing and the blocking ones never
+// block, and every implementation does the same work. Subscribers report
+// progress after every message and publishers every brokerFlowStep
+// messages, each with a plain store to a padded counter of its own, so the
+// bookkeeping adds no contended write and only a few loads per
+// brokerFlowStep messages to the publish path.
+type brokerFlow struct {
+	received  []brokerFlowCount
+	published []brokerFlowCount
+}
+
+type brokerFlowCount struct {
+	n atomic.Int64
+	_ [56]byte
+}
+
+const (
+	brokerFlowStep = 64
+	brokerFlowHigh = 640
+	brokerFlowLow  = 256
+)
+
+func newBrokerFlow(subs, pubs int) *brokerFlow {
+	return &brokerFlow{received: make([]brokerFlowCount, subs), published: make([]brokerFlowCount, pubs)}
+}
+
+// wait records that publisher p has published mine messages and, when the
+// slowest subscriber is more than brokerFlowHigh behind everything
+// published, yields until it is within brokerFlowLow. The gap between the
+// two keeps subscribers from draining their buffers completely (a drained
+// subscriber parks and must be woken for each message, which would make
+// the benchmark measure the scheduler). Publisher counts lag by less than
+// brokerFlowStep each, so a buffer holds at most brokerFlowHigh +
+// 2·pubs·brokerFlowStep < BrokerBuffer messages.
+func (f *brokerFlow) wait(p int, mine int64) {
+	f.published[p].n.Store(mine)
+	limit := int64(brokerFlowHigh)
+	for f.behind() > limit {
+		limit = brokerFlowLow
+		runtime.Gosched()
+	}
+}
+
+// behind returns how far the slowest subscriber is behind the publishers.
+func (f *brokerFlow) behind() int64 {
+	total := int64(0)
+	for i := range f.published {
+		total += f.published[i].n.Load()
+	}
+	least := int64(-1)
+	for i := range f.received {
+		if r := f.received[i].n.Load(); least < 0 || r < least {
+			least = r
+		}
+	}
+	return total - least
+}
