@@ -10,23 +10,14 @@ package conc
 import (
 	"context"
 	"testing"
+
+	"github.com/concpatterns/conc/internal/benchkit"
 )
 
-// mergeWorkloads are the input setups of BenchmarkMerge: 8 producers, each
-// with its own input channel. inCap is the capacity of those channels. With
-// unbuffered inputs every item also costs the producers' own hand-off (a
-// park and a wake-up, about 150 ns here), which no merge can remove: that
-// workload shows the floor, ins=8 shows what the merge itself costs.
-var mergeWorkloads = []struct {
-	name  string
-	inCap int
-}{
-	{"ins=8", 64},
-	{"ins=8-unbuffered", 0},
-}
-
+// BenchmarkMerge carries items from 8 producers to one counting consumer
+// through each implementation, in the harness bench/peers uses too
+// (benchkit.RunMerge; workloads in benchkit.MergeWorkloads).
 func BenchmarkMerge(b *testing.B) {
-	const ins = 8
 	impls := []struct {
 		name    string
 		consume func(ctx context.Context, ins []<-chan int) int
@@ -54,29 +45,12 @@ func BenchmarkMerge(b *testing.B) {
 			return countAll(reflectMerge(ctx, ins...))
 		}},
 	}
-	for _, w := range mergeWorkloads {
+	for _, w := range benchkit.MergeWorkloads {
 		for _, impl := range impls {
-			b.Run(w.name+"/"+impl.name, func(b *testing.B) {
-				b.ReportAllocs()
-				chans := make([]chan int, ins)
-				views := make([]<-chan int, ins)
-				for i := range chans {
-					chans[i] = make(chan int, w.inCap)
-					views[i] = chans[i]
-				}
-				b.ResetTimer()
-				for i, c := range chans {
-					share := b.N / ins
-					if i < b.N%ins {
-						share++
-					}
-					go produce(c, share)
-				}
-				got := impl.consume(context.Background(), views)
-				b.StopTimer()
-				if got != b.N {
-					b.Fatalf("got %d items, want %d", got, b.N)
-				}
+			b.Run(w.Name+"/"+impl.name, func(b *testing.B) {
+				benchkit.RunMerge(b, w.InCap, func(ins []<-chan int) int {
+					return impl.consume(context.Background(), ins)
+				})
 			})
 		}
 	}
@@ -122,7 +96,7 @@ func benchSplit(b *testing.B, copies int, conc, naive func(context.Context, <-ch
 			in := make(chan int, 64)
 			ctx := context.Background()
 			b.ResetTimer()
-			go produce(in, b.N)
+			go benchkit.Produce(in, b.N)
 			chans := impl.split(ctx, in, outs)
 			counts := make(chan int, outs)
 			for _, c := range chans {
@@ -138,14 +112,6 @@ func benchSplit(b *testing.B, copies int, conc, naive func(context.Context, <-ch
 			}
 		})
 	}
-}
-
-// produce sends 0..n-1 on c and closes it.
-func produce(c chan<- int, n int) {
-	for i := range n {
-		c <- i
-	}
-	close(c)
 }
 
 // countAll drains c and returns how many items it held.

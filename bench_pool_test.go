@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/concpatterns/conc/internal/benchkit"
 )
 
 // BenchmarkPool measures a job's full trip through a pool of 4 workers (one
@@ -135,13 +137,7 @@ func BenchmarkMapN(b *testing.B) {
 	}
 	for _, impl := range impls {
 		b.Run("tiny/"+impl.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for done := 0; done < b.N; {
-				n := min(size, b.N-done)
-				out := impl.run(items[:n])
-				sink.Add(int64(out[n-1]))
-				done += n
-			}
+			benchkit.RunSlices(b, items, impl.run, func(v int) { sink.Add(int64(v)) })
 		})
 	}
 }

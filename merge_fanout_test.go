@@ -9,6 +9,7 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/concpatterns/conc/internal/benchkit"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -17,7 +18,7 @@ import (
 // ints returns a channel of capacity inCap carrying 0..n-1, then closed.
 func ints(n, inCap int) <-chan int {
 	c := make(chan int, inCap)
-	go produce(c, n)
+	go benchkit.Produce(c, n)
 	return c
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/alitto/pond/v2"
 	"github.com/concpatterns/conc"
+	"github.com/concpatterns/conc/internal/benchkit"
 	"github.com/panjf2000/ants/v2"
 	sgiter "github.com/sourcegraph/conc/iter"
 	sgpool "github.com/sourcegraph/conc/pool"
@@ -199,13 +200,7 @@ func BenchmarkMapN(b *testing.B) {
 	}
 	for _, impl := range impls {
 		b.Run("tiny/"+impl.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for done := 0; done < b.N; {
-				n := min(size, b.N-done)
-				out := impl.run(items[:n])
-				poolSink.Add(int64(out[n-1]))
-				done += n
-			}
+			benchkit.RunSlices(b, items, impl.run, func(v int) { poolSink.Add(int64(v)) })
 		})
 	}
 }
