@@ -161,7 +161,7 @@ func TestPoolStatsAddUpUnderConcurrentSubmitTrySubmitClose(t *testing.T) {
 
 func stressPoolStats(t *testing.T, workers, queue int) {
 	var ran atomic.Int64
-	p := NewPool(4, func(_ context.Context, v int) (int, error) {
+	p := NewPool(workers, func(_ context.Context, v int) (int, error) {
 		ran.Add(1)
 		switch v % 10 {
 		case 3:
