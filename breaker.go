@@ -130,6 +130,9 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (
 	if fn == nil {
 		panic("conc: Breaker.Execute fn must not be nil")
 	}
+	if ctx == nil {
+		panic("conc: context must not be nil")
+	}
 	var t breakerTicket
 	if t.e = b.closedEpoch(); t.e == nil {
 		if t, err = b.admitSlow(); err != nil {
@@ -151,6 +154,9 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (
 func ExecuteValue[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (v T, err error) {
 	if fn == nil {
 		panic("conc: ExecuteValue fn must not be nil")
+	}
+	if ctx == nil {
+		panic("conc: context must not be nil")
 	}
 	t, err := b.admit()
 	if err != nil {

@@ -36,6 +36,9 @@ var ErrChanClosed = errors.New("conc: channel closed")
 // Turning it into an error would invite receivers to close channels to stop
 // senders, a pattern that loses any value sent just before the close.
 func Send[T any](ctx context.Context, ch chan<- T, v T) error {
+	if ctx == nil {
+		panic("conc: context must not be nil")
+	}
 	// The one-case select with default compiles to a non-blocking send,
 	// which is several times cheaper than the two-case select below.
 	select {
@@ -56,6 +59,9 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 // when ctx is done first. As with Send, a ready ch wins over a done ctx, and
 // a nil ch blocks until ctx is done.
 func Recv[T any](ctx context.Context, ch <-chan T) (T, error) {
+	if ctx == nil {
+		panic("conc: context must not be nil")
+	}
 	select {
 	case v, ok := <-ch:
 		if !ok {
