@@ -20,7 +20,8 @@ import (
 // (a single timer, reset per batch); the stages after it are then called
 // from either that goroutine or the one feeding the batch, never both at
 // once. Time is read only through the time package, so testing/synctest
-// controls it.
+// controls it, and nothing a Batch waits on hides from a bubble: a later
+// stage may sleep on the bubble's clock while the input keeps coming.
 func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
 	checkPositive("Batch size", size)
 	if maxWait < 0 {
@@ -38,7 +39,7 @@ func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
 	return Stage[T, []T]{
 		build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
 			b := &stageTimedBatch[T]{r: r, size: size, maxWait: maxWait, next: next,
-				timer: time.NewTimer(maxWait), quit: make(chan struct{})}
+				timer: time.NewTimer(maxWait), quit: make(chan struct{}), emit: make(chan struct{}, 1)}
 			b.timer.Stop() // armed by the first item of each batch
 			r.spawn(b.watch)
 			return b
@@ -89,17 +90,26 @@ func (b *stageBatch[T]) end() {
 // not from whenever a chunk carrying it would cross a boundary. The watch
 // goroutine only wakes when a batch has aged maxWait.
 //
-// Both goroutines push into next, so every use of cur and next happens
-// under mu; that also keeps batches in order, which two independent paths
-// to next could not. Unlocking is deferred so that a panic in a later
-// stage, which unwinds through here to the run's guard, cannot leave the
-// other goroutine blocked on mu forever.
+// Both goroutines cut batches and push them into next, so two locks order
+// them. mu guards the batch being filled (cur and start); it is held only
+// for bookkeeping, never while a later stage runs. emit is held by whoever
+// is calling next; a batch is cut under mu and emit is taken before mu is
+// let go, so batches reach next in the order they were cut. emit is a
+// channel of one token rather than a sync.Mutex because its holder may
+// wait for a long time (a later stage's function, or its backpressure),
+// and a goroutine waiting on a channel counts as durably blocked for
+// testing/synctest while one waiting on a mutex does not: with a mutex
+// there, a test whose later stage sleeps on the bubble's clock would see
+// that clock stop. Both are released by defer or before any user code
+// runs, so a panic in a later stage, which unwinds through here to the
+// run's guard, cannot leave the other goroutine waiting forever.
 type stageTimedBatch[T any] struct {
 	r       *stageRun
 	size    int
 	maxWait time.Duration
 	timer   *time.Timer
 	quit    chan struct{} // closed by end: the watch goroutine exits
+	emit    chan struct{} // holds a token while its sender may call next
 
 	mu    sync.Mutex
 	cur   []T
@@ -107,12 +117,12 @@ type stageTimedBatch[T any] struct {
 	next  stageSink[[]T]
 }
 
-// push is stageBatch.push under mu, plus the clock: the first item of a
-// batch records when it came and arms the timer. One time.Now per batch,
-// not per item, keeps the clock off the per-item path.
+// push is stageBatch.push plus the clock: the first item of a batch records
+// when it came and arms the timer. One time.Now per batch, not per item,
+// keeps the clock off the per-item path, and the per-item path takes mu
+// alone.
 func (b *stageTimedBatch[T]) push(v T) bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if len(b.cur) == 0 {
 		b.cur = make([]T, 0, b.size)
 		b.start = time.Now()
@@ -120,6 +130,7 @@ func (b *stageTimedBatch[T]) push(v T) bool {
 	}
 	b.cur = append(b.cur, v)
 	if len(b.cur) < b.size {
+		b.mu.Unlock()
 		return true
 	}
 	// Since Go 1.23 a stopped timer delivers no stale tick, so the
@@ -127,14 +138,27 @@ func (b *stageTimedBatch[T]) push(v T) bool {
 	b.timer.Stop()
 	full := b.cur
 	b.cur = nil
-	return b.next.push(full)
+	return b.handOn(full, false)
 }
 
-// flush passes the request on, under mu because next is shared with the
-// watch goroutine.
+// handOn passes a batch just cut under mu to next, and then, if flush is
+// set, a flush. The caller holds mu; handOn takes emit before it releases
+// mu (so no later batch can overtake this one) and releases emit when next
+// is done.
+func (b *stageTimedBatch[T]) handOn(batch []T, flush bool) bool {
+	b.emit <- struct{}{}
+	b.mu.Unlock()
+	defer func() { <-b.emit }()
+	if !b.next.push(batch) {
+		return false
+	}
+	return !flush || b.next.flush()
+}
+
+// flush passes the request on; it needs only emit, since it cuts nothing.
 func (b *stageTimedBatch[T]) flush() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.emit <- struct{}{}
+	defer func() { <-b.emit }()
 	return b.next.flush()
 }
 
@@ -144,14 +168,14 @@ func (b *stageTimedBatch[T]) flush() bool {
 func (b *stageTimedBatch[T]) end() {
 	defer close(b.quit)
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	b.timer.Stop()
-	if len(b.cur) > 0 {
-		last := b.cur
-		b.cur = nil
-		if !b.next.push(last) {
-			return
-		}
+	last := b.cur
+	b.cur = nil
+	b.emit <- struct{}{}
+	b.mu.Unlock()
+	defer func() { <-b.emit }()
+	if len(last) > 0 && !b.next.push(last) {
+		return
 	}
 	b.next.end()
 }
@@ -177,23 +201,21 @@ func (b *stageTimedBatch[T]) watch() {
 // expire hands on the current batch if it is old enough. The timer may
 // have fired just as the feeding goroutine filled that batch and began the
 // next one; the start time tells the two apart, and a young batch only
-// re-arms the timer for the time it still has.
+// re-arms the timer for the time it still has. After the batch it flushes:
+// nothing else is coming from this goroutine, so boundaries further down
+// should hand the batch on now rather than wait to fill a chunk.
 func (b *stageTimedBatch[T]) expire() bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if len(b.cur) == 0 {
+		b.mu.Unlock()
 		return true
 	}
 	if age := time.Since(b.start); age < b.maxWait {
 		b.timer.Reset(b.maxWait - age)
+		b.mu.Unlock()
 		return true
 	}
 	due := b.cur
 	b.cur = nil
-	if !b.next.push(due) {
-		return false
-	}
-	// Nothing else is coming from this goroutine: let boundaries further
-	// down hand the batch on now rather than wait to fill a chunk.
-	return b.next.flush()
+	return b.handOn(due, true)
 }

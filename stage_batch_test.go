@@ -140,3 +140,46 @@ func TestBatchAllGivesEveryItemInOrder(t *testing.T) {
 		assert.Equal(t, slices.Collect(stageInts(100)), got)
 	}
 }
+
+// A timed Batch must not hold anything that testing/synctest cannot see
+// through while a later stage runs: here the clock cuts every batch (the
+// input is slow), the stage after Batch sleeps on the bubble's clock (or,
+// with workers, pushes back), and meanwhile the feeding goroutine comes
+// back with the next item. Had Batch kept a sync.Mutex locked across the
+// later stage, the feeder would wait on it, a goroutine waiting on a mutex
+// does not count as durably blocked, the bubble's clock would never move
+// again, and the test would hang; the watchdog turns that into a failure.
+func TestBatchLetsSynctestAdvanceWhileALaterStageSleeps(t *testing.T) {
+	for _, workers := range []int{1, 3} {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			synctest.Test(t, func(t *testing.T) {
+				items := make([]stageTimedItem, 40)
+				want := make([]int, len(items))
+				for i := range items {
+					items[i] = stageTimedItem{300 * time.Microsecond, i}
+					want[i] = i
+				}
+				slow := Map(func(_ context.Context, b []int) ([]int, error) {
+					time.Sleep(5 * time.Millisecond)
+					return b, nil
+				}, Workers(workers), Ordered())
+				got, err := Collect(context.Background(), Then(Batch[int](100, time.Millisecond), slow), stageSlowSeq(items))
+				require.NoError(t, err)
+				assert.Equal(t, want, slices.Concat(got...))
+				assert.Greater(t, len(got), 1, "the clock, not the size, must cut the batches")
+			})
+		}()
+		// A guard against the hang, not a timing assertion: the bubble
+		// takes no real time to sleep, so this never fires unless the
+		// clock is stuck.
+		watchdog := time.NewTimer(20 * time.Second)
+		select {
+		case <-done:
+			watchdog.Stop()
+		case <-watchdog.C:
+			t.Fatalf("workers=%d: the bubble's clock stopped: Batch blocked its feeder on a mutex", workers)
+		}
+	}
+}
