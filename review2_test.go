@@ -91,3 +91,35 @@ func TestShutdownPhaseFailingLateMatchesDeadlineExceeded(t *testing.T) {
 		require.Equal(t, "flush", pe.Phase)
 	})
 }
+
+// "A panic is always a failure" (IsFailure, Execute): a panic whose value is
+// context.Canceled unwraps to it, and the Canceled check ran first, so a
+// closed breaker counted it as the caller giving up instead of a failure.
+// Through Execute it depends on the caller's ctx; through Allow's done,
+// which takes any Canceled for the caller's, always.
+func TestBreakerPanicOfContextCanceledIsAFailure(t *testing.T) {
+	t.Run("Allow", func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1))
+		done, err := b.Allow()
+		require.NoError(t, err)
+		done(&PanicError{Value: context.Canceled})
+		require.Equal(t, Open, b.State())
+		st := b.Stats()
+		require.Equal(t, uint64(1), st.Failures)
+		require.Equal(t, uint64(0), st.Canceled)
+	})
+	t.Run("Execute", func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		// fn returns a *PanicError it got from a callee that panicked
+		// with ctx.Err(), while the caller's ctx is done.
+		err := b.Execute(ctx, func(ctx context.Context) error {
+			return &PanicError{Value: ctx.Err()}
+		})
+		var pe *PanicError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, Open, b.State())
+		require.Equal(t, uint64(1), b.Stats().Failures)
+	})
+}
