@@ -90,7 +90,8 @@ func (f keyedOptionFunc) applyKeyed(o *keyedOptions) { f(o) }
 // MaxKeys caps the number of keys a KeyedLimiter remembers (default 131072);
 // it panics with a conc: message when n < 1. The cap is split evenly among
 // the shards, so a shard may refuse a new key slightly before the whole
-// limiter holds n keys.
+// limiter holds n keys; every shard gets at least 1024 of them, so a cap
+// below 2048 is kept by a single shard and is exact.
 func MaxKeys(n int) KeyedOption {
 	checkPositive("MaxKeys", n)
 	return keyedOptionFunc(func(o *keyedOptions) { o.maxKeys = n })
