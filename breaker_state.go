@@ -73,10 +73,10 @@ const (
 )
 
 func (b *Breaker) slotValue(now int64) uint64 {
-	// Milliseconds first, then the sum, capped at the largest deadline the
-	// 40 bits hold: a ProbeTimeout of decades (math.MaxInt64 for "never")
-	// must not wrap into the past, which would make every slot look
-	// expired and admit any number of probes.
+	// The deadline saturates at the largest one the 40 bits hold, and the
+	// sum is only formed when it fits: a ProbeTimeout of decades
+	// (math.MaxInt64 for "never") must not wrap into the past, which would
+	// make every slot look expired and admit any number of probes.
 	ms := int64(time.Millisecond)
 	deadline := int64(slotMaxDeadline)
 	if pt := int64(b.cfg.probeTimeout); pt < deadline*ms-now {
