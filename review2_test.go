@@ -123,3 +123,19 @@ func TestBreakerPanicOfContextCanceledIsAFailure(t *testing.T) {
 		require.Equal(t, uint64(1), b.Stats().Failures)
 	})
 }
+
+// The half-open success count shares the state word's 30 count bits with
+// the closed failure run, but SuccessesToClose, unlike ConsecutiveFailures,
+// took any n: with n above 2^30-1 the count overflowed into the generation
+// bits, which silently started a new half-open generation with a zero count
+// (no state change reported, in-flight probes orphaned) and the breaker
+// could never close. Such an n is now refused at construction.
+func TestBreakerSuccessesToCloseBeyondTheCountBitsPanics(t *testing.T) {
+	require.NotPanics(t, func() { SuccessesToClose(maxBreakerThreshold) })
+	defer func() {
+		r := recover()
+		require.NotNil(t, r, "SuccessesToClose(%d) was accepted", maxBreakerThreshold+1)
+		require.Contains(t, r, "conc: breaker successes to close must be at most")
+	}()
+	SuccessesToClose(maxBreakerThreshold + 1)
+}
