@@ -15,6 +15,11 @@ import (
 // context.Canceled only counts as the caller's when the caller's ctx is
 // done; otherwise it is the dependency's own cancellation, and a failure.
 func (b *Breaker) classify(ctx context.Context, err error) (breakerOutcome, error) {
+	if isPanicErr(err) {
+		// Before the Canceled check: a panic with ctx.Err() as its value
+		// unwraps to context.Canceled, yet a panic is always a failure.
+		return outcomeFailure, nil
+	}
 	if err != nil && errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return outcomeNeutral, nil
 	}
@@ -28,6 +33,9 @@ func (b *Breaker) classify(ctx context.Context, err error) (breakerOutcome, erro
 // done has no error result to carry a panic of the IsFailure predicate, so
 // such a panic is only counted, as a failure.
 func (b *Breaker) classifyReported(err error) breakerOutcome {
+	if isPanicErr(err) {
+		return outcomeFailure // as in classify: even a panic of context.Canceled
+	}
 	if err != nil && errors.Is(err, context.Canceled) {
 		return outcomeNeutral
 	}
@@ -45,7 +53,7 @@ func (b *Breaker) classifyError(err error) (o breakerOutcome, perr error) {
 	if err == nil {
 		return outcomeSuccess, nil
 	}
-	if _, isPanic := err.(*PanicError); isPanic {
+	if isPanicErr(err) {
 		return outcomeFailure, nil // whatever the predicate says
 	}
 	if f := b.cfg.isFailure; f != nil {
@@ -56,6 +64,13 @@ func (b *Breaker) classifyError(err error) (o breakerOutcome, perr error) {
 		return outcomeSuccess, nil
 	}
 	return outcomeFailure, nil
+}
+
+// isPanicErr reports whether err is a *PanicError: a panic of fn, or one that
+// fn or done's caller hands on as its error.
+func isPanicErr(err error) bool {
+	_, ok := err.(*PanicError)
+	return ok
 }
 
 // callIsFailure runs the IsFailure predicate, turning a panic into a

@@ -65,8 +65,9 @@ const (
 	defaultBreakerProbeTimeoutFloor = 10 * time.Second
 )
 
-// maxBreakerThreshold bounds the consecutive-failure threshold so that the failure
-// counter fits in its bits of the breaker's state word.
+// maxBreakerThreshold bounds the consecutive-failure threshold and the
+// successes to close, so that either count fits in its bits of the
+// breaker's state word.
 const maxBreakerThreshold = 1<<30 - 1
 
 func newBreakerConfig(opts []BreakerOption) breakerConfig {
@@ -214,9 +215,13 @@ func HalfOpenProbes(n int) BreakerOption {
 }
 
 // SuccessesToClose sets how many probes must succeed, without a failure in
-// between, before a half-open breaker closes (default 1). It panics if n < 1.
+// between, before a half-open breaker closes (default 1). It panics if n < 1
+// or n > 2^30-1 (the count shares the state word with the generation).
 func SuccessesToClose(n int) BreakerOption {
 	checkPositive("breaker successes to close", n)
+	if n > maxBreakerThreshold {
+		panic(fmt.Sprintf("conc: breaker successes to close must be at most %d, got %d", maxBreakerThreshold, n))
+	}
 	return breakerOptionFunc(func(c *breakerConfig) { c.successes = n })
 }
 

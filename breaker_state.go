@@ -67,10 +67,21 @@ func bwCount(w uint64) int              { return int(w&bwCountMask) >> bwCountSh
 const (
 	slotSeqBits = 24
 	slotSeqMask = 1<<slotSeqBits - 1
+	// slotMaxDeadline is the largest deadline a slot can hold: about 34
+	// years after the breaker was made, which means "never expires".
+	slotMaxDeadline = 1<<(64-slotSeqBits) - 1
 )
 
 func (b *Breaker) slotValue(now int64) uint64 {
-	deadline := (now + int64(b.cfg.probeTimeout) + int64(time.Millisecond) - 1) / int64(time.Millisecond)
+	// The deadline saturates at the largest one the 40 bits hold, and the
+	// sum is only formed when it fits: a ProbeTimeout of decades
+	// (math.MaxInt64 for "never") must not wrap into the past, which would
+	// make every slot look expired and admit any number of probes.
+	ms := int64(time.Millisecond)
+	deadline := int64(slotMaxDeadline)
+	if pt := int64(b.cfg.probeTimeout); pt < deadline*ms-now {
+		deadline = min((now+pt+ms-1)/ms, deadline)
+	}
 	seq := b.probeSeq.Add(1) & slotSeqMask
 	for seq == 0 {
 		seq = b.probeSeq.Add(1) & slotSeqMask

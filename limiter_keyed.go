@@ -62,6 +62,9 @@ type KeyedLimiter[K comparable] struct {
 const (
 	keyedDefaultMaxKeys = 1 << 17
 	keyedMaxShards      = 64
+	// keyedMinShare is the smallest share of MaxKeys a shard is given
+	// while there is more than one shard (see NewKeyedLimiter).
+	keyedMinShare = 1024
 	// keyedRotateEvery is how long a generation lasts before it is retired
 	// when the shard is not full; it bounds how long forgotten-to-be keys
 	// keep memory, and the allocation of a fresh map per shard each time.
@@ -87,7 +90,8 @@ func (f keyedOptionFunc) applyKeyed(o *keyedOptions) { f(o) }
 // MaxKeys caps the number of keys a KeyedLimiter remembers (default 131072);
 // it panics with a conc: message when n < 1. The cap is split evenly among
 // the shards, so a shard may refuse a new key slightly before the whole
-// limiter holds n keys.
+// limiter holds n keys; every shard gets at least 1024 of them, so a cap
+// below 2048 is kept by a single shard and is exact.
 func MaxKeys(n int) KeyedOption {
 	checkPositive("MaxKeys", n)
 	return keyedOptionFunc(func(o *keyedOptions) { o.maxKeys = n })
@@ -135,14 +139,25 @@ func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOp
 		}
 		k.perKey, k.cfgs = fn, make(map[[2]uint64]*limConfig)
 	}
+	// Each shard refuses new keys at its share of the cap, and keys do not
+	// spread evenly: with 64 shards for a cap of 100 (a share of 1), two
+	// throttled keys in one shard were enough to refuse the second while
+	// the limiter held one key. A small cap therefore gets fewer shards,
+	// so that every share is large enough for the imbalance between
+	// shards to stay slight, and the remainder is spread so that the
+	// shares add up to the cap.
 	n := keyedMaxShards
-	for n > 1 && n > o.maxKeys {
+	for n > 1 && o.maxKeys/n < keyedMinShare {
 		n /= 2
 	}
 	k.shards = make([]keyedShard[K], n)
 	k.mask = uint64(n - 1)
 	for i := range k.shards {
-		k.shards[i].max = min(o.maxKeys/n, math.MaxInt32) // entry indexes are uint32
+		share := o.maxKeys / n
+		if i < o.maxKeys%n {
+			share++
+		}
+		k.shards[i].max = min(share, math.MaxInt32) // entry indexes are uint32
 		k.shards[i].cur = make(map[K]uint32)
 		k.shards[i].curMin, k.shards[i].oldMin = math.MaxInt64, math.MaxInt64
 	}

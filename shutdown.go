@@ -285,7 +285,13 @@ func (s *Shutdown) runPhase(base context.Context, p shutdownPhase, force <-chan 
 	select {
 	case err = <-done:
 		if err != nil && errors.Is(pctx.Err(), context.DeadlineExceeded) {
-			err = fmt.Errorf("timed out after %v: %w", p.timeout, err)
+			if errors.Is(err, context.DeadlineExceeded) {
+				err = fmt.Errorf("timed out after %v: %w", p.timeout, err)
+			} else {
+				// An error of the phase's own, after its deadline: it
+				// must match DeadlineExceeded too, as Run promises.
+				err = fmt.Errorf("timed out after %v: %w (%w)", p.timeout, err, context.DeadlineExceeded)
+			}
 		}
 		return false, err
 	case <-force:
