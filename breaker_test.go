@@ -389,3 +389,51 @@ func TestBreakerGoexitInOnStateChangeDoesNotStopLaterDeliveries(t *testing.T) {
 	require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 	assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
 }
+
+// "A panic is always a failure" (IsFailure, Execute): a panic whose value is
+// context.Canceled unwraps to it, and the Canceled check ran first, so a
+// closed breaker counted it as the caller giving up instead of a failure.
+// Through Execute it depends on the caller's ctx; through Allow's done,
+// which takes any Canceled for the caller's, always.
+func TestBreakerPanicOfContextCanceledIsAFailure(t *testing.T) {
+	t.Run("Allow", func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1))
+		done, err := b.Allow()
+		require.NoError(t, err)
+		done(&PanicError{Value: context.Canceled})
+		require.Equal(t, Open, b.State())
+		st := b.Stats()
+		require.Equal(t, uint64(1), st.Failures)
+		require.Equal(t, uint64(0), st.Canceled)
+	})
+	t.Run("Execute", func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1))
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		// fn returns a *PanicError it got from a callee that panicked
+		// with ctx.Err(), while the caller's ctx is done.
+		err := b.Execute(ctx, func(ctx context.Context) error {
+			return &PanicError{Value: ctx.Err()}
+		})
+		var pe *PanicError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, Open, b.State())
+		require.Equal(t, uint64(1), b.Stats().Failures)
+	})
+}
+
+// The half-open success count shares the state word's 30 count bits with
+// the closed failure run, but SuccessesToClose, unlike ConsecutiveFailures,
+// took any n: with n above 2^30-1 the count overflowed into the generation
+// bits, which silently started a new half-open generation with a zero count
+// (no state change reported, in-flight probes orphaned) and the breaker
+// could never close. Such an n is now refused at construction.
+func TestBreakerSuccessesToCloseBeyondTheCountBitsPanics(t *testing.T) {
+	require.NotPanics(t, func() { SuccessesToClose(maxBreakerThreshold) })
+	defer func() {
+		r := recover()
+		require.NotNil(t, r, "SuccessesToClose(%d) was accepted", maxBreakerThreshold+1)
+		require.Contains(t, r, "conc: breaker successes to close must be at most")
+	}()
+	SuccessesToClose(maxBreakerThreshold + 1)
+}

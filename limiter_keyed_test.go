@@ -356,3 +356,35 @@ func TestKeyedShardSweepWalksRetiredEntriesInOrderAndCountsEachOnce(t *testing.T
 	assert.Zero(t, s.oldLive)
 	assert.Nil(t, s.oldE)
 }
+
+// MaxKeys(100) split its cap over 64 shards of 100/64 = 1 key each: the
+// limiter kept at most 64 keys, and two throttled keys that hashed to the
+// same shard were enough to refuse the second (Allow false, Wait
+// ErrTooManyKeys) while the limiter held one key of its 100. A small cap
+// now gets few enough shards for its share to be meaningful, and the
+// shares add up to the cap exactly.
+func TestKeyedLimiterSmallMaxKeysHoldsThatManyKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const maxKeys = 100
+		l := NewKeyedLimiter[int](1, 1, MaxKeys(maxKeys))
+		for i := range maxKeys {
+			require.True(t, l.Allow(i), "key %d of %d refused", i, maxKeys)
+		}
+		require.Equal(t, maxKeys, l.Len())
+		require.False(t, l.Allow(maxKeys), "one more key than the cap")
+		st := l.Stats()
+		require.Equal(t, KeyedLimiterStats{Keys: maxKeys, Allowed: maxKeys, Refused: 1}, st)
+	})
+}
+
+func TestKeyedLimiterShardSharesAddUpToMaxKeys(t *testing.T) {
+	for _, maxKeys := range []int{1, 3, 100, 1000, 4097, 1<<17 + 5} {
+		l := NewKeyedLimiter[int](1, 1, MaxKeys(maxKeys))
+		sum := 0
+		for i := range l.shards {
+			require.Positive(t, l.shards[i].max)
+			sum += l.shards[i].max
+		}
+		require.Equal(t, maxKeys, sum, "MaxKeys(%d) over %d shards", maxKeys, len(l.shards))
+	}
+}

@@ -278,3 +278,25 @@ func TestShutdownWithSignalsStartsOnFirstAndForcesOnSecond(t *testing.T) {
 	assert.Contains(t, runErr.Error(), `"stuck": abandoned while running`)
 	assert.Contains(t, runErr.Error(), `"never": skipped`)
 }
+
+// Run's doc: "A phase that fails after its deadline is reported as timed
+// out (its error matches context.DeadlineExceeded too)". Only the phase's
+// own error was wrapped, so a phase that failed late with an error of its
+// own (not ctx.Err()) did not match context.DeadlineExceeded.
+func TestShutdownPhaseFailingLateMatchesDeadlineExceeded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errFlush := errors.New("flush failed")
+		s := NewShutdown()
+		require.NoError(t, s.Add("flush", time.Second, func(ctx context.Context) error {
+			<-ctx.Done()
+			return errFlush // its own error, not ctx.Err()
+		}))
+		s.Trigger()
+		err := s.Run(t.Context())
+		require.ErrorIs(t, err, errFlush)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "reported as timed out")
+		var pe *PhaseError
+		require.ErrorAs(t, err, &pe)
+		require.Equal(t, "flush", pe.Phase)
+	})
+}
