@@ -27,7 +27,8 @@ import (
 // about 35 ns), and it keeps at most 64 items waiting per output.
 const defaultOutBuffer = 64
 
-// A MergeOption configures NewFanIn, FanOut, Tee and Partition.
+// A MergeOption configures NewFanIn, FanOut, Tee and Partition. Each of
+// them panics with a conc: message when one of its options is nil.
 type MergeOption interface {
 	applyMerge(*mergeConfig)
 }
@@ -53,10 +54,11 @@ func OutBuffer(n int) MergeOption {
 
 func newMergeConfig(opts []MergeOption) mergeConfig {
 	c := mergeConfig{buffer: defaultOutBuffer}
-	for _, o := range opts {
-		if o != nil {
-			o.applyMerge(&c)
-		}
+	for i, o := range opts {
+		// A nil option (a variable never set) is a programmer error, as
+		// it is for every other constructor: ignoring it would hide it.
+		checkFunc(fmt.Sprintf("MergeOption %d", i), o == nil)
+		o.applyMerge(&c)
 	}
 	return c
 }

@@ -318,3 +318,16 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 		})
 	}
 }
+
+// A nil MergeOption is a programmer error, refused like a nil option of any
+// other constructor rather than silently ignored.
+func TestNilMergeOptionPanics(t *testing.T) {
+	in := make(chan int)
+	const want = "conc: MergeOption 1 must not be nil"
+	assert.PanicsWithValue(t, want, func() { NewFanIn[int](t.Context(), OutBuffer(1), nil) })
+	assert.PanicsWithValue(t, want, func() { FanOut(t.Context(), in, 2, OutBuffer(1), nil) })
+	assert.PanicsWithValue(t, want, func() { Tee(t.Context(), in, 2, OutBuffer(1), nil) })
+	assert.PanicsWithValue(t, want, func() {
+		Partition(t.Context(), in, 2, func(v int) int { return v }, OutBuffer(1), nil)
+	})
+}
