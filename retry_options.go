@@ -107,8 +107,9 @@ func RetryBaseDelay(d time.Duration) RetryOption { return retryBase(d) }
 
 // RetryMaxDelay caps every delay between attempts, a server-supplied one
 // (RetryAfter) included. The default is 10s, or the base delay when that is
-// larger and no max delay was given. A negative d, or one below the base
-// delay, panics when the retry is built.
+// larger and no max delay was given (a RetryPolicy among the options gives
+// one only if it was built with RetryMaxDelay). A negative d, or one below
+// the base delay, panics when the retry is built.
 func RetryMaxDelay(d time.Duration) RetryOption { return retryMax(d) }
 
 // RetryMaxElapsed bounds the time, measured from the start of the call,
@@ -154,6 +155,7 @@ type retryConfig struct {
 	max      time.Duration
 	elapsed  time.Duration
 	jitter   Jitter
+	maxGiven bool // max came from RetryMaxDelay, not from the default
 	retryIf  func(error) bool
 	onRetry  func(int, error, time.Duration)
 }
@@ -183,7 +185,7 @@ var defaultRetryConfig = retryConfig{
 // barrier check its function fields bring, would be paid twice per call.
 func resolve(c *retryConfig, opts []RetryOption) {
 	c.attempts, c.base, c.max = defaultRetryAttempts, defaultRetryBase, defaultRetryMax
-	var maxSet, nilPred, nilHook bool
+	var nilPred, nilHook bool
 	for _, o := range opts {
 		switch o := o.(type) {
 		case retryAttempts:
@@ -191,7 +193,7 @@ func resolve(c *retryConfig, opts []RetryOption) {
 		case retryBase:
 			c.base = time.Duration(o)
 		case retryMax:
-			c.max, maxSet = time.Duration(o), true
+			c.max, c.maxGiven = time.Duration(o), true
 		case retryElapsed:
 			c.elapsed = time.Duration(o)
 		case retryJitter:
@@ -206,8 +208,15 @@ func resolve(c *retryConfig, opts []RetryOption) {
 			}
 			p := o.configPtr()
 			c.attempts, c.base, c.max, c.elapsed, c.jitter = p.attempts, p.base, p.max, p.elapsed, p.jitter
+			c.maxGiven = p.maxGiven
+			if !c.maxGiven {
+				// The policy's max is the default, perhaps raised to its
+				// base: start from the default again, so that a base
+				// given after the policy raises it in turn rather than
+				// running into it.
+				c.max = defaultRetryMax
+			}
 			nilPred, nilHook = false, false
-			maxSet = true // a policy's max delay was already settled
 		default:
 			// nil, or a foreign type that embeds RetryOption. Only the
 			// type goes out: passing o itself would let it escape, and
@@ -215,7 +224,7 @@ func resolve(c *retryConfig, opts []RetryOption) {
 			badRetryOption(reflect.TypeOf(o))
 		}
 	}
-	if !maxSet && c.max < c.base {
+	if !c.maxGiven && c.max < c.base {
 		// Only a base delay was given and it exceeds the default cap: the
 		// caller clearly wants the larger delay, not a panic.
 		c.max = c.base

@@ -100,6 +100,21 @@ func TestRetryOptionsAfterAPolicyOverrideIt(t *testing.T) {
 func TestRetryBaseDelayAboveTheDefaultMaxRaisesTheMax(t *testing.T) {
 	c := policyConfig(RetryBaseDelay(time.Minute))
 	assert.Equal(t, time.Minute, c.max)
+
+	// Also when the base comes after a policy that gave no max delay: the
+	// policy's max is the default, not a choice of the caller's.
+	plain := NewRetryPolicy(RetryAttempts(3))
+	c = policyConfig(plain, RetryBaseDelay(time.Minute))
+	assert.Equal(t, time.Minute, c.max)
+	raised := NewRetryPolicy(RetryBaseDelay(time.Minute))
+	c = policyConfig(raised, RetryBaseDelay(time.Second))
+	assert.Equal(t, defaultRetryMax, c.max, "the default again, not the policy's raised base")
+
+	// A max delay the caller did give still binds.
+	capped := NewRetryPolicy(RetryMaxDelay(time.Second))
+	assert.PanicsWithValue(t, "conc: retry max delay 1s is less than base delay 1m0s", func() {
+		policyConfig(capped, RetryBaseDelay(time.Minute))
+	})
 }
 
 // foreignOption satisfies RetryOption by embedding it, the only way code
