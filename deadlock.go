@@ -168,7 +168,7 @@ func (ls *lockSet) lock(mus []sync.Locker) {
 		// also checks for nil.
 		s = ls.small[:]
 		for i, l := range mus {
-			if l == nil {
+			if _, data := lockWords(&l); data == 0 {
 				lockNilPanic(i)
 			}
 			j := n
@@ -186,7 +186,7 @@ func (ls *lockSet) lock(mus []sync.Locker) {
 		}
 	} else {
 		for i, l := range mus {
-			if l == nil {
+			if _, data := lockWords(&l); data == 0 {
 				lockNilPanic(i)
 			}
 		}
@@ -231,7 +231,10 @@ func (ls *lockSet) lock(mus []sync.Locker) {
 	}
 }
 
-// lockNilPanic reports a nil Locker; it is kept out of lock so that the
+// lockNilPanic reports a nil Locker: a nil interface, or a typed nil such
+// as a (*sync.Mutex)(nil), whose data word is zero too (no non-nil value
+// has a zero data word: even a zero-size one points at the runtime's
+// zero-size base). It is kept out of lock so that the
 // message formatting does not weigh on lock's code.
 func lockNilPanic(i int) {
 	panic(fmt.Sprintf("conc: LockAll mus[%d] must not be nil", i))

@@ -207,6 +207,15 @@ func TestLockAllPanicsOnNilLocker(t *testing.T) {
 	}
 	big[11] = nil
 	assert.PanicsWithValue(t, "conc: LockAll mus[11] must not be nil", func() { LockAll(big...) })
+
+	// A typed nil is as nil: without the check it would be sorted first
+	// and fail inside Lock with a bare nil dereference.
+	var none *sync.Mutex
+	mu.Unlock()
+	assert.PanicsWithValue(t, "conc: LockAll mus[1] must not be nil", func() { LockAll(&mu, none) })
+	assert.True(t, mu.TryLock(), "nothing is locked when the arguments are rejected")
+	big[11] = none
+	assert.PanicsWithValue(t, "conc: LockAll mus[11] must not be nil", func() { LockAll(big...) })
 }
 
 func TestLockAllDoesNotAllocateForFewLockers(t *testing.T) {
