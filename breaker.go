@@ -130,9 +130,7 @@ func (b *Breaker) Execute(ctx context.Context, fn func(context.Context) error) (
 	if fn == nil {
 		panic("conc: Breaker.Execute fn must not be nil")
 	}
-	if ctx == nil {
-		panic("conc: context must not be nil")
-	}
+	checkCtx(ctx)
 	var t breakerTicket
 	if t.e = b.closedEpoch(); t.e == nil {
 		if t, err = b.admitSlow(); err != nil {
@@ -155,9 +153,7 @@ func ExecuteValue[T any](ctx context.Context, b *Breaker, fn func(context.Contex
 	if fn == nil {
 		panic("conc: ExecuteValue fn must not be nil")
 	}
-	if ctx == nil {
-		panic("conc: context must not be nil")
-	}
+	checkCtx(ctx)
 	t, err := b.admit()
 	if err != nil {
 		return v, err

@@ -341,11 +341,9 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 // wildcard. It does not allocate, and takes no lock except, briefly, when
 // it is the last publisher an unsubscribed channel was waiting for.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
-	if ctx == nil {
-		// Checked up front: ctx is used only when a Block subscriber is
-		// full, and a nil one must not pass until that day.
-		panic("conc: context must not be nil")
-	}
+	// Checked up front: ctx is used only when a Block subscriber is full,
+	// and a nil one must not pass until that day.
+	checkCtx(ctx)
 	p := publication[E]{b: b, ctx: ctx, e: e}
 	var seq uint64
 	p.ticket, seq = b.readLock(unsafe.Pointer(&p))

@@ -115,6 +115,16 @@ func checkNonNegative(what string, n int) {
 	}
 }
 
+// checkCtx panics with a conc: message when ctx is nil. Every function that
+// takes a context calls it first, so a nil one fails where it is passed,
+// not on whichever slow path first needs it. The message is a constant so
+// that checkCtx inlines: a hot path pays one comparison.
+func checkCtx(ctx context.Context) {
+	if ctx == nil {
+		panic("conc: context must not be nil")
+	}
+}
+
 // checkFunc panics with a conc: message when a required function is nil.
 func checkFunc(what string, isNil bool) {
 	if isNil {

@@ -36,9 +36,7 @@ var ErrChanClosed = errors.New("conc: channel closed")
 // Turning it into an error would invite receivers to close channels to stop
 // senders, a pattern that loses any value sent just before the close.
 func Send[T any](ctx context.Context, ch chan<- T, v T) error {
-	if ctx == nil {
-		panic("conc: context must not be nil")
-	}
+	checkCtx(ctx)
 	// The one-case select with default compiles to a non-blocking send,
 	// which is several times cheaper than the two-case select below.
 	select {
@@ -59,9 +57,7 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 // when ctx is done first. As with Send, a ready ch wins over a done ctx, and
 // a nil ch blocks until ctx is done.
 func Recv[T any](ctx context.Context, ch <-chan T) (T, error) {
-	if ctx == nil {
-		panic("conc: context must not be nil")
-	}
+	checkCtx(ctx)
 	select {
 	case v, ok := <-ch:
 		if !ok {

@@ -29,7 +29,7 @@ func (k *KeyedLimiter[K]) Wait(ctx context.Context, key K) error {
 // gives a *PanicError. Each call that has to wait uses one timer; no lock is
 // held while waiting.
 func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	if len(k.shards) == 0 {
 		if n > 0 {
 			return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst 0", n)

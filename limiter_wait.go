@@ -208,7 +208,7 @@ func (l *Limiter) WaitN(ctx context.Context, n int) error {
 // waitN is WaitN with the state s loaded by the caller, so that a test can
 // hand it a state that a SetBurst has already replaced.
 func (l *Limiter) waitN(ctx context.Context, n int, s *limState) error {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	var burst int
 	var inf bool
 	if s != nil {

@@ -91,7 +91,7 @@ func Or[T any](chans ...<-chan T) <-chan struct{} {
 // tell the two outcomes apart with ctx.Err(). With no inputs it returns
 // ctx.Done() itself; with a ctx that is never done it is exactly Or.
 func OrContext[T any](ctx context.Context, chans ...<-chan T) <-chan struct{} {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	done := ctx.Done()
 	if done == nil {
 		return orStart(nil, chans)
@@ -253,7 +253,7 @@ func orWaitMany[T any](out chan<- struct{}, done, extra <-chan struct{}, chans [
 // the consumer asked to stop, and there is nobody to give it to. When
 // ctx.Done() is nil (context.Background()), OrDone returns in itself.
 func OrDone[T any](ctx context.Context, in <-chan T) <-chan T {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	done := ctx.Done()
 	if done == nil {
 		return in
@@ -320,7 +320,7 @@ var errRaceEmpty = errors.New("conc: race with no functions")
 // saying so when it runs on a goroutine of Race's own; the lone fn of a single-function Race runs on the
 // caller's goroutine, so there Goexit ends the caller, as a direct call would.
 func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (T, error) {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	var zero T
 	for i, fn := range fns {
 		if fn == nil {

@@ -198,7 +198,7 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 // a deadlock. A ctx that is already done never adds the job. A nil ctx
 // panics with a conc: message.
 func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	if ctx.Err() != nil {
 		p.mu.Lock()
 		p.st.Rejected++
@@ -346,7 +346,7 @@ func (p *Pool[J, R]) Close() error {
 // it is safe to call more than once and with Close. A job that calls Stop
 // on its own pool waits for itself: give it a context that ends.
 func (p *Pool[J, R]) Stop(ctx context.Context) error {
-	checkFunc("context", ctx == nil) // before Close: a bad call changes nothing
+	checkCtx(ctx) // before Close: a bad call changes nothing
 	p.Close()
 	select {
 	case <-p.done:

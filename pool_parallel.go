@@ -151,7 +151,7 @@ func (r *parRun) addDone(n int) {
 
 // mapRun is MapN and MapAll.
 func mapRun[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error), all bool) ([]U, error) {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	checkPositive("limit", limit)
 	checkFunc("fn", fn == nil)
 	out := make([]U, len(items))
@@ -285,7 +285,7 @@ type feWork[T any] struct {
 // forEachRun is ForEach and ForEachAll. The calling goroutine reads the
 // sequence; workers are started lazily, one per item, up to limit.
 func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error, all bool) (err error) {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	checkPositive("limit", limit)
 	checkFunc("items", items == nil)
 	checkFunc("fn", fn == nil)

@@ -42,7 +42,7 @@ import (
 // before fn is called, as does a nil fn.
 func Retry(ctx context.Context, fn func(context.Context) error, opts ...RetryOption) error {
 	checkFunc("retry function", fn == nil)
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	// local is zeroed on every call, the preset ones included; that is
 	// cheaper than the extra call a separate function for the resolving
 	// path would cost (measured both ways).
@@ -60,7 +60,7 @@ func Retry(ctx context.Context, fn func(context.Context) error, opts ...RetryOpt
 // error Retry would have returned.
 func RetryValue[T any](ctx context.Context, fn func(context.Context) (T, error), opts ...RetryOption) (T, error) {
 	checkFunc("retry function", fn == nil)
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	var local retryConfig
 	c := presetConfig(opts)
 	if c == nil {
@@ -128,7 +128,7 @@ func NewRetryPolicy(opts ...RetryOption) *RetryPolicy {
 func (p *RetryPolicy) Do(ctx context.Context, fn func(context.Context) error) error {
 	checkFunc("retry policy", p == nil)
 	checkFunc("retry function", fn == nil)
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	return p.configPtr().run(ctx, fn, nil)
 }
 

@@ -192,7 +192,7 @@ func (s *Shutdown) Force() {
 //
 // Run may be called once; later calls return ErrClosed.
 func (s *Shutdown) Run(ctx context.Context) error {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	s.mu.Lock()
 	if s.running {
 		s.mu.Unlock()

@@ -67,7 +67,7 @@ type stageRun struct {
 }
 
 func newStageRun(ctx context.Context) *stageRun {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	r := &stageRun{parent: ctx}
 	r.ctx, r.cancel = context.WithCancelCause(ctx)
 	r.done = r.ctx.Done()
@@ -293,7 +293,7 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2[U, error] {
 	s.check()
 	checkFunc("All input", in == nil)
-	checkFunc("context", ctx == nil) // now, not when the loop starts
+	checkCtx(ctx) // now, not when the loop starts
 	return func(yield func(U, error) bool) {
 		r := newStageRun(ctx)
 		// Deferred in this order so that, whatever way this function

@@ -104,7 +104,7 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 // not, Run sees a short input and reports success. Sharing the ctx avoids
 // that too, since Run then sees the cancellation and reports ctx's error.
 func From[T any](ctx context.Context, items ...T) <-chan T {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	n := min(len(items), stageChunk)
 	ch := make(chan T, n)
 	for _, v := range items[:n] {
@@ -130,7 +130,7 @@ func From[T any](ctx context.Context, items ...T) <-chan T {
 // worse. When seq may panic, use Collect or All, which report the panic as
 // a *PanicError, or recover inside seq.
 func FromSeq[T any](ctx context.Context, seq iter.Seq[T]) <-chan T {
-	checkFunc("context", ctx == nil)
+	checkCtx(ctx)
 	checkFunc("FromSeq input", seq == nil)
 	ch := make(chan T, stageChunk)
 	go stageSend(ctx, ch, seq)
