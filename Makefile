@@ -23,10 +23,18 @@ PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
 all: test
 
-## test: vet, then every test with the race detector and goroutine-leak checks.
+# Every module of the repository: the root and each nested go.mod (service
+# clients, the browser test, the peers). `make test` and `make lint` walk them
+# all, each in its own directory, since ./... stops at a nested go.mod.
+MODULES     := . $(filter-out .,$(patsubst ./%/go.mod,%,$(shell find . -name go.mod -not -path "./$(RESULTS)/*" | sort)))
+
+## test: vet, then every test with the race detector and goroutine-leak checks,
+## in every module.
 test:
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 8m ./...
+	@for m in $(MODULES); do \
+		echo "== $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 8m ./...) || exit 1; \
+	done
 
 ## bench: the comparison suites (conc vs naive mutex vs naive channel) as one table.
 bench:
@@ -76,8 +84,10 @@ bench-chart: bench
 
 ## lint: go vet and staticcheck.
 lint:
-	$(GO) vet ./...
-	$(GO) run $(STATICCHECK) ./...
+	@for m in $(MODULES); do \
+		echo "== $$m"; \
+		(cd $$m && $(GO) vet ./... && $(GO) run $(STATICCHECK) ./...) || exit 1; \
+	done
 
 ## fuzz: each fuzz target for FUZZTIME.
 fuzz:

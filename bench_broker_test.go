@@ -61,7 +61,7 @@ type concBenchBroker struct {
 }
 
 func newConcBenchBroker() concBenchBroker {
-	return concBenchBroker{NewBroker[int](SubBuffer(benchkit.BrokerBuffer), SubPolicy(Block)), context.Background()}
+	return concBenchBroker{NewBroker[int](SubBuffer(benchkit.BrokerBuffer), SubPolicy(BlockPublisher)), context.Background()}
 }
 
 func (c concBenchBroker) Subscribe() (<-chan int, func(int)) {

@@ -82,7 +82,7 @@ type breakerTicket struct {
 	probe uint64
 }
 
-type breakerChange struct{ from, to State }
+type breakerChange struct{ from, to BreakerState }
 
 type breakerOutcome uint8
 
@@ -202,7 +202,7 @@ func (b *Breaker) admit() (breakerTicket, error) {
 // it.
 func (b *Breaker) closedEpoch() *closedEpoch {
 	w := b.word.Load()
-	if e := b.epoch.Load(); bwState(w) == Closed && e.gen == bwGen(w) {
+	if e := b.epoch.Load(); bwState(w) == BreakerClosed && e.gen == bwGen(w) {
 		return e
 	}
 	return nil
@@ -212,7 +212,7 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 	for {
 		w := b.word.Load()
 		switch bwState(w) {
-		case Closed:
+		case BreakerClosed:
 			if e := b.epoch.Load(); e.gen == bwGen(w) {
 				return breakerTicket{e: e}, nil
 			}
@@ -220,7 +220,7 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 			// published; taking it waits for that without spinning.
 			b.mu.Lock()
 			b.mu.Unlock()
-		case Open:
+		case BreakerOpen:
 			if b.now() < b.openUntil.Load() {
 				b.rejected.Add(1)
 				return breakerTicket{}, ErrOpen
@@ -228,7 +228,7 @@ func (b *Breaker) admitSlow() (breakerTicket, error) {
 			// A panic of OnStateChange is dropped (and counted): the
 			// call itself is yet to be decided and must not fail for it.
 			_ = b.toHalfOpen(w)
-		case HalfOpen:
+		case BreakerHalfOpen:
 			if t, ok, err := b.admitProbe(w); ok || err != nil {
 				return t, err
 			}
@@ -331,12 +331,12 @@ func (b *Breaker) record(t breakerTicket, o breakerOutcome) error {
 	case tripCountWindow:
 		calls, fails := e.count.record(o == outcomeFailure)
 		if o == outcomeFailure && b.rateTrips(calls, fails) {
-			return b.trip(e.gen, Closed)
+			return b.trip(e.gen, BreakerClosed)
 		}
 	case tripTimeWindow:
 		calls, fails := e.timed.record(b.now(), o == outcomeFailure)
 		if o == outcomeFailure && b.rateTrips(calls, fails) {
-			return b.trip(e.gen, Closed)
+			return b.trip(e.gen, BreakerClosed)
 		}
 	}
 	return nil
@@ -357,11 +357,11 @@ func (b *Breaker) rateTrips(calls, fails int) bool {
 func (b *Breaker) countFailure(gen uint32) error {
 	for {
 		w := b.word.Load()
-		if bwGen(w) != gen || bwState(w) != Closed {
+		if bwGen(w) != gen || bwState(w) != BreakerClosed {
 			return nil
 		}
 		if bwCount(w)+1 >= b.cfg.threshold {
-			return b.trip(gen, Closed)
+			return b.trip(gen, BreakerClosed)
 		}
 		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
 			return nil
@@ -387,9 +387,9 @@ func (b *Breaker) resetFailures(gen uint32) {
 // State returns the breaker's current state. It reads the clock when open,
 // so an open breaker whose cooldown has passed reports HalfOpen (and makes
 // the change, calling OnStateChange) even if no call has come in.
-func (b *Breaker) State() State {
+func (b *Breaker) State() BreakerState {
 	w := b.word.Load()
-	if bwState(w) == Open && b.now() >= b.openUntil.Load() {
+	if bwState(w) == BreakerOpen && b.now() >= b.openUntil.Load() {
 		_ = b.toHalfOpen(w) // a callback panic is counted in Stats
 		w = b.word.Load()
 	}

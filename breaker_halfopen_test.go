@@ -23,12 +23,12 @@ func TestBreakerStateReportsHalfOpenAfterCooldownWithoutTraffic(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var changes []string
 		b := NewBreaker(ConsecutiveFailures(1), Cooldown(10*time.Second),
-			OnStateChange(func(from, to State) { changes = append(changes, from.String()+">"+to.String()) }))
+			OnStateChange(func(from, to BreakerState) { changes = append(changes, from.String()+">"+to.String()) }))
 		tripBreakerN(t, b, 1)
 		time.Sleep(10*time.Second - time.Nanosecond)
-		assert.Equal(t, Open, b.State())
+		assert.Equal(t, BreakerOpen, b.State())
 		time.Sleep(time.Nanosecond)
-		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, BreakerHalfOpen, b.State())
 		assert.Equal(t, []string{"closed>open", "open>half-open"}, changes)
 	})
 }
@@ -63,7 +63,7 @@ func TestBreakerHalfOpenAdmitsExactlyTheConfiguredProbes(t *testing.T) {
 				assert.Equal(t, probes, b.Stats().ProbesInFlight)
 				close(release)
 				wg.Wait()
-				assert.Equal(t, Closed, b.State(), "all probes succeeded")
+				assert.Equal(t, BreakerClosed, b.State(), "all probes succeeded")
 				s := b.Stats()
 				assert.Equal(t, uint64(probes), s.Probes)
 				assert.Equal(t, uint64(probes), s.ProbeSuccesses)
@@ -88,9 +88,9 @@ func TestBreakerHungProbeIsReplacedAfterProbeTimeout(t *testing.T) {
 		done, err := b.Allow()
 		require.NoError(t, err, "past the probe timeout the slot is free again")
 		hung(errBreakerBoom) // too late: must not reopen the breaker
-		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, BreakerHalfOpen, b.State())
 		done(nil)
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		s := b.Stats()
 		assert.Equal(t, uint64(1), s.ProbesAbandoned)
 		assert.Equal(t, uint64(0), s.ProbeFailures)
@@ -110,10 +110,10 @@ func TestBreakerExecuteProbeHangingPastTimeoutIsReplaced(t *testing.T) {
 		synctest.Wait()
 		time.Sleep(3 * time.Second)
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		close(unblock)
 		synctest.Wait()
-		assert.Equal(t, Closed, b.State(), "the late failure belongs to an expired probe")
+		assert.Equal(t, BreakerClosed, b.State(), "the late failure belongs to an expired probe")
 	})
 }
 
@@ -124,14 +124,14 @@ func TestBreakerFailedProbeReopensAndSuccessesToCloseAreCounted(t *testing.T) {
 		time.Sleep(time.Second)
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
-		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, BreakerHalfOpen, b.State())
 		tripBreakerN(t, b, 1) // a failed probe reopens at once
-		assert.Equal(t, Open, b.State())
+		assert.Equal(t, BreakerOpen, b.State())
 		time.Sleep(time.Second)
 		for range 3 {
 			require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		}
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		s := b.Stats()
 		assert.Equal(t, uint64(2), s.Trips)
 		assert.Equal(t, uint64(5), s.ProbeSuccesses)
@@ -145,16 +145,16 @@ func TestBreakerCooldownGrowsOnRepeatedTripsAndIsCapped(t *testing.T) {
 		tripBreakerN(t, b, 1)
 		for _, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second} {
 			time.Sleep(want - time.Nanosecond)
-			require.Equal(t, Open, b.State(), "cooldown %v not over yet", want)
+			require.Equal(t, BreakerOpen, b.State(), "cooldown %v not over yet", want)
 			time.Sleep(time.Nanosecond)
-			require.Equal(t, HalfOpen, b.State(), "cooldown %v over", want)
+			require.Equal(t, BreakerHalfOpen, b.State(), "cooldown %v over", want)
 			tripBreakerN(t, b, 1) // the probe fails
 		}
 		time.Sleep(5 * time.Second)
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		tripBreakerN(t, b, 1) // closed in between: back to the base cooldown
 		time.Sleep(time.Second)
-		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, BreakerHalfOpen, b.State())
 	})
 }
 
@@ -167,8 +167,8 @@ func TestBreakerCooldownJitterStaysInBounds(t *testing.T) {
 			tripBreakerN(t, b, 1)
 			start := time.Now()
 			time.Sleep(base - time.Nanosecond)
-			require.Equal(t, Open, b.State(), "jitter never shortens the cooldown")
-			for b.State() == Open {
+			require.Equal(t, BreakerOpen, b.State(), "jitter never shortens the cooldown")
+			for b.State() == BreakerOpen {
 				time.Sleep(100 * time.Millisecond)
 			}
 			d := time.Since(start)
@@ -242,12 +242,12 @@ func TestBreakerLateProbeCountsUnlessItsSlotWasTaken(t *testing.T) {
 				done(nil)
 				s := b.Stats()
 				if taken {
-					assert.Equal(t, HalfOpen, s.State, "a replaced probe's result is ignored")
+					assert.Equal(t, BreakerHalfOpen, s.State, "a replaced probe's result is ignored")
 					assert.Equal(t, uint64(1), s.ProbesAbandoned)
 					assert.Equal(t, uint64(0), s.ProbeSuccesses)
 					assert.Equal(t, 1, s.ProbesInFlight)
 				} else {
-					assert.Equal(t, Closed, s.State, "a late probe still holding its slot counts")
+					assert.Equal(t, BreakerClosed, s.State, "a late probe still holding its slot counts")
 					assert.Equal(t, uint64(0), s.ProbesAbandoned)
 					assert.Equal(t, uint64(1), s.ProbeSuccesses)
 					assert.Equal(t, 0, s.ProbesInFlight)
@@ -274,7 +274,7 @@ func TestBreakerShortCooldownSlowCallsCanClose(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 		wg.Wait()
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		assert.Equal(t, uint64(0), b.Stats().ProbesAbandoned)
 	})
 }
@@ -307,7 +307,7 @@ func TestBreakerProbeSlotsBoundConcurrencyUnderContention(t *testing.T) {
 	b := NewBreaker(ConsecutiveFailures(1), Cooldown(0), HalfOpenProbes(probes),
 		SuccessesToClose(1<<20), ProbeTimeout(time.Hour))
 	tripBreakerN(t, b, 1)
-	require.Equal(t, HalfOpen, b.State())
+	require.Equal(t, BreakerHalfOpen, b.State())
 	var running, peak atomic.Int64
 	var wg sync.WaitGroup
 	for range 16 {
@@ -327,7 +327,7 @@ func TestBreakerProbeSlotsBoundConcurrencyUnderContention(t *testing.T) {
 	wg.Wait()
 	s := b.Stats()
 	assert.LessOrEqual(t, peak.Load(), int64(probes))
-	assert.Equal(t, HalfOpen, s.State)
+	assert.Equal(t, BreakerHalfOpen, s.State)
 	assert.Equal(t, s.Probes, s.ProbeSuccesses)
 	assert.Equal(t, uint64(16*2000), s.Probes+s.Rejected)
 }

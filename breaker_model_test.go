@@ -22,7 +22,7 @@ type modelBreaker struct {
 	mu sync.Mutex
 	modelConfig
 
-	state                  State
+	state                  BreakerState
 	gen                    int
 	fails                  int    // consecutive failures
 	ring                   []bool // count window, true = failed
@@ -71,13 +71,13 @@ type modelToken struct {
 }
 
 func (m *modelBreaker) advance(now time.Time) {
-	if m.state == Open && !now.Before(m.openUntil) {
-		m.move(HalfOpen, now)
+	if m.state == BreakerOpen && !now.Before(m.openUntil) {
+		m.move(BreakerHalfOpen, now)
 	}
 }
 
-func (m *modelBreaker) move(to State, now time.Time) {
-	if m.state == HalfOpen {
+func (m *modelBreaker) move(to BreakerState, now time.Time) {
+	if m.state == BreakerHalfOpen {
 		for i := range m.slots {
 			if m.slots[i].ticket != 0 {
 				m.abandons++
@@ -88,7 +88,7 @@ func (m *modelBreaker) move(to State, now time.Time) {
 	m.state = to
 	m.gen++
 	switch to {
-	case Open:
+	case BreakerOpen:
 		m.tripsInRow++
 		m.trips++
 		c := float64(m.cooldown)
@@ -96,9 +96,9 @@ func (m *modelBreaker) move(to State, now time.Time) {
 			c = min(c*math.Pow(m.growth, float64(m.tripsInRow-1)), float64(m.maxCooldown))
 		}
 		m.openUntil = now.Add(time.Duration(c))
-	case HalfOpen:
+	case BreakerHalfOpen:
 		m.probeOK = 0
-	case Closed:
+	case BreakerClosed:
 		m.tripsInRow, m.fails = 0, 0
 		m.ring, m.recorded, m.timed = make([]bool, m.window), 0, nil
 	}
@@ -109,9 +109,9 @@ func (m *modelBreaker) allow(now time.Time) (modelToken, bool) {
 	defer m.mu.Unlock()
 	m.advance(now)
 	switch m.state {
-	case Closed:
+	case BreakerClosed:
 		return modelToken{gen: m.gen}, true
-	case HalfOpen:
+	case BreakerHalfOpen:
 		// The first slot that is free, or whose probe outlived its
 		// deadline (that probe is abandoned), goes to the caller.
 		for i := range m.slots {
@@ -147,10 +147,10 @@ func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 		m.probeResults++
 		switch o {
 		case outcomeFailure:
-			m.move(Open, now)
+			m.move(BreakerOpen, now)
 		case outcomeSuccess:
 			if m.probeOK++; m.probeOK >= m.successes {
-				m.move(Closed, now)
+				m.move(BreakerClosed, now)
 			}
 		}
 		return
@@ -174,7 +174,7 @@ func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 			}
 		}
 		if o == outcomeFailure && calls >= m.minCalls && float64(fails) >= m.rate*float64(calls) {
-			m.move(Open, now)
+			m.move(BreakerOpen, now)
 		}
 		return
 	}
@@ -182,7 +182,7 @@ func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 		if o == outcomeSuccess {
 			m.fails = 0
 		} else if m.fails++; m.fails >= m.threshold {
-			m.move(Open, now)
+			m.move(BreakerOpen, now)
 		}
 		return
 	}
@@ -195,11 +195,11 @@ func (m *modelBreaker) report(t modelToken, o breakerOutcome, now time.Time) {
 		}
 	}
 	if o == outcomeFailure && calls >= m.minCalls && float64(fails) >= m.rate*float64(calls) {
-		m.move(Open, now)
+		m.move(BreakerOpen, now)
 	}
 }
 
-func (m *modelBreaker) currentState(now time.Time) State {
+func (m *modelBreaker) currentState(now time.Time) BreakerState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.advance(now)

@@ -52,7 +52,7 @@ type breakerConfig struct {
 	probeTimeout time.Duration // after this an unreported probe frees its slot
 
 	isFailure func(error) bool
-	onChange  func(from, to State)
+	onChange  func(from, to BreakerState)
 }
 
 // Defaults, chosen to match what users of gobreaker and failsafe-go expect
@@ -271,7 +271,7 @@ func IsFailure(fn func(err error) bool) BreakerOption {
 // otherwise (a successful call, State, Stats, Allow or done) the panic is
 // dropped, since a result that already succeeded must not be turned into a
 // failure the caller might retry. It panics if fn is nil.
-func OnStateChange(fn func(from, to State)) BreakerOption {
+func OnStateChange(fn func(from, to BreakerState)) BreakerOption {
 	checkFunc("breaker OnStateChange callback", fn == nil)
 	return breakerOptionFunc(func(c *breakerConfig) { c.onChange = fn })
 }

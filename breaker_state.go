@@ -12,30 +12,30 @@ import (
 // breaker's mutex, so that they and their OnStateChange calls are
 // serialised; everything else, probes included, is atomic words.
 
-// State is the state of a Breaker.
-type State uint32
+// BreakerState is the state of a Breaker.
+type BreakerState uint32
 
 const (
-	// Closed lets every call through and watches its outcome.
-	Closed State = iota
-	// Open rejects every call with ErrOpen until the cooldown has passed.
-	Open
-	// HalfOpen lets a few probe calls through; their outcomes decide
+	// BreakerClosed lets every call through and watches its outcome.
+	BreakerClosed BreakerState = iota
+	// BreakerOpen rejects every call with ErrOpen until the cooldown has passed.
+	BreakerOpen
+	// BreakerHalfOpen lets a few probe calls through; their outcomes decide
 	// between Closed and Open again.
-	HalfOpen
+	BreakerHalfOpen
 )
 
 // String returns "closed", "open" or "half-open".
-func (s State) String() string {
+func (s BreakerState) String() string {
 	switch s {
-	case Closed:
+	case BreakerClosed:
 		return "closed"
-	case Open:
+	case BreakerOpen:
 		return "open"
-	case HalfOpen:
+	case BreakerHalfOpen:
 		return "half-open"
 	}
-	return "State(" + strconv.Itoa(int(s)) + ")"
+	return "BreakerState(" + strconv.Itoa(int(s)) + ")"
 }
 
 // The breaker's state word packs, from the low bits up: the state (2 bits),
@@ -52,10 +52,10 @@ const (
 	bwGenShift   = 32
 )
 
-func bwPack(s State, gen uint32) uint64 { return uint64(gen)<<bwGenShift | uint64(s) }
-func bwState(w uint64) State            { return State(w & bwStateMask) }
-func bwGen(w uint64) uint32             { return uint32(w >> bwGenShift) }
-func bwCount(w uint64) int              { return int(w&bwCountMask) >> bwCountShift }
+func bwPack(s BreakerState, gen uint32) uint64 { return uint64(gen)<<bwGenShift | uint64(s) }
+func bwState(w uint64) BreakerState            { return BreakerState(w & bwStateMask) }
+func bwGen(w uint64) uint32                    { return uint32(w >> bwGenShift) }
+func bwCount(w uint64) int                     { return int(w&bwCountMask) >> bwCountShift }
 
 // A probe slot holds 0 when free, or the probe's deadline in milliseconds
 // since the breaker's base (upper 40 bits: 34 years) and a sequence number
@@ -126,7 +126,7 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 			// The slot was claimed after the check of w; if half-open
 			// ended in between, the state change may have cleared the
 			// slots before this claim, so give it back.
-			if cur := b.word.Load(); bwGen(cur) != bwGen(w) || bwState(cur) != HalfOpen {
+			if cur := b.word.Load(); bwGen(cur) != bwGen(w) || bwState(cur) != BreakerHalfOpen {
 				if slot.CompareAndSwap(v, 0) {
 					b.probes.abandoned.Add(1)
 				}
@@ -164,7 +164,7 @@ func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) error {
 		b.probes.canceled.Add(1)
 	case outcomeFailure:
 		b.probes.failures.Add(1)
-		return b.trip(t.gen, HalfOpen)
+		return b.trip(t.gen, BreakerHalfOpen)
 	case outcomeSuccess:
 		b.probes.successes.Add(1)
 		return b.probeSucceeded(t.gen)
@@ -179,12 +179,12 @@ func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) error {
 func (b *Breaker) probeSucceeded(gen uint32) error {
 	for {
 		w := b.word.Load()
-		if bwGen(w) != gen || bwState(w) != HalfOpen {
+		if bwGen(w) != gen || bwState(w) != BreakerHalfOpen {
 			return nil
 		}
 		if bwCount(w)+1 >= b.cfg.successes {
 			b.mu.Lock()
-			b.moveLocked(gen, HalfOpen, Closed)
+			b.moveLocked(gen, BreakerHalfOpen, BreakerClosed)
 			return b.unlockAndNotify()
 		}
 		if b.word.CompareAndSwap(w, w+1<<bwCountShift) {
@@ -194,9 +194,9 @@ func (b *Breaker) probeSucceeded(gen uint32) error {
 }
 
 // trip opens the breaker if it is still in generation gen and state from.
-func (b *Breaker) trip(gen uint32, from State) error {
+func (b *Breaker) trip(gen uint32, from BreakerState) error {
 	b.mu.Lock()
-	b.moveLocked(gen, from, Open)
+	b.moveLocked(gen, from, BreakerOpen)
 	return b.unlockAndNotify()
 }
 
@@ -206,7 +206,7 @@ func (b *Breaker) trip(gen uint32, from State) error {
 func (b *Breaker) toHalfOpen(w uint64) error {
 	b.mu.Lock()
 	if b.now() >= b.openUntil.Load() {
-		b.moveLocked(bwGen(w), Open, HalfOpen)
+		b.moveLocked(bwGen(w), BreakerOpen, BreakerHalfOpen)
 	}
 	return b.unlockAndNotify()
 }
@@ -220,16 +220,16 @@ func (b *Breaker) toHalfOpen(w uint64) error {
 // side effects can be prepared before the compare-and-swap that publishes
 // the change: nobody reads openUntil or a new epoch before the word says
 // Open or Closed.
-func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
+func (b *Breaker) moveLocked(gen uint32, from, to BreakerState) bool {
 	if w := b.word.Load(); bwGen(w) != gen || bwState(w) != from {
 		return false
 	}
 	switch to {
-	case Open:
+	case BreakerOpen:
 		b.tripsInRow++
 		b.trips++
 		b.openUntil.Store(b.now() + b.cooldownLocked())
-	case Closed:
+	case BreakerClosed:
 		b.tripsInRow = 0
 		b.epoch.Store(b.newEpoch(gen + 1))
 	}
@@ -245,7 +245,7 @@ func (b *Breaker) moveLocked(gen uint32, from, to State) bool {
 	// Probes still in flight are abandoned. This must come after the word
 	// has changed: a probe claiming a slot checks the word afterwards, so
 	// either this sweep sees its claim or it sees the new word.
-	if from == HalfOpen {
+	if from == BreakerHalfOpen {
 		for i := range b.slots {
 			if b.slots[i].Swap(0) != 0 {
 				b.probes.abandoned.Add(1)
@@ -326,7 +326,7 @@ func (b *Breaker) unlockAndNotify() (perr error) {
 
 // callOnChange runs the OnStateChange callback for change c, turning a
 // panic into a *PanicError.
-func callOnChange(fn func(from, to State), c breakerChange) (perr error) {
+func callOnChange(fn func(from, to BreakerState), c breakerChange) (perr error) {
 	defer recoverTo(&perr)
 	fn(c.from, c.to)
 	return nil

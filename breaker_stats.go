@@ -20,7 +20,7 @@ import "sync/atomic"
 // The atomic counters are read one at a time while calls go on, so they
 // need not describe the same instant.
 type BreakerStats struct {
-	State State
+	State BreakerState
 	// Failures and Canceled count closed-state calls that failed or that
 	// the caller canceled (neither success nor failure), in every closed
 	// generation, including results that came in after the breaker opened.
@@ -76,14 +76,14 @@ func (b *Breaker) Stats() BreakerStats {
 	s.ProbesAbandoned = b.probes.abandoned.Load()
 	s.CallbackPanics = b.callbackPanics.Load()
 	w := b.word.Load()
-	if bwState(w) == HalfOpen {
+	if bwState(w) == BreakerHalfOpen {
 		for i := range b.slots {
 			if b.slots[i].Load() != 0 {
 				s.ProbesInFlight++
 			}
 		}
 	}
-	if bwState(w) != Closed {
+	if bwState(w) != BreakerClosed {
 		return s
 	}
 	s.ConsecutiveFailures = bwCount(w)

@@ -33,10 +33,10 @@ func TestBreakerTripsAtExactlyTheThreshold(t *testing.T) {
 		t.Run(fmt.Sprint(threshold), func(t *testing.T) {
 			b := NewBreaker(ConsecutiveFailures(threshold))
 			tripBreakerN(t, b, threshold-1)
-			assert.Equal(t, Closed, b.State(), "one failure short of the threshold")
+			assert.Equal(t, BreakerClosed, b.State(), "one failure short of the threshold")
 			assert.Equal(t, threshold-1, b.Stats().ConsecutiveFailures)
 			tripBreakerN(t, b, 1)
-			assert.Equal(t, Open, b.State())
+			assert.Equal(t, BreakerOpen, b.State())
 			assert.Equal(t, uint64(1), b.Stats().Trips)
 		})
 	}
@@ -48,7 +48,7 @@ func TestBreakerSuccessResetsTheFailureRun(t *testing.T) {
 		tripBreakerN(t, b, 2)
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 	}
-	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, BreakerClosed, b.State())
 	assert.Equal(t, uint64(20), b.Stats().Failures)
 }
 
@@ -81,15 +81,15 @@ func TestBreakerLateResultFromPreviousGenerationIsIgnored(t *testing.T) {
 		}
 		tripBreakerN(t, b, 2) // generation 0 ends
 		old[0](nil)           // a success from gen 0 must not close an open breaker
-		assert.Equal(t, Open, b.State())
+		assert.Equal(t, BreakerOpen, b.State())
 
 		time.Sleep(time.Second)
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil))) // probe closes: new generation
-		require.Equal(t, Closed, b.State())
+		require.Equal(t, BreakerClosed, b.State())
 		tripBreakerN(t, b, 1)
 		old[1](errBreakerBoom) // would be the second failure in a row, but of gen 0
 		old[2](errBreakerBoom)
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
 		old[3](nil) // nor may it reset the current run
 		assert.Equal(t, 1, b.Stats().ConsecutiveFailures)
@@ -99,14 +99,14 @@ func TestBreakerLateResultFromPreviousGenerationIsIgnored(t *testing.T) {
 func TestBreakerOnStateChangeMayCallBackIntoTheBreaker(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		type change struct {
-			from, to, seen State
+			from, to, seen BreakerState
 		}
 		var changes []change
 		var b *Breaker
-		b = NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(from, to State) {
+		b = NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(from, to BreakerState) {
 			changes = append(changes, change{from, to, b.State()})
 			_ = b.Stats()
-			if to == HalfOpen {
+			if to == BreakerHalfOpen {
 				// A probe from inside the callback closes the breaker
 				// again; that change is reported after this call returns.
 				assert.NoError(t, b.Execute(context.Background(), breakerFn(nil)))
@@ -114,11 +114,11 @@ func TestBreakerOnStateChangeMayCallBackIntoTheBreaker(t *testing.T) {
 		}))
 		tripBreakerN(t, b, 1)
 		time.Sleep(time.Second)
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		assert.Equal(t, []change{
-			{Closed, Open, Open},
-			{Open, HalfOpen, HalfOpen},
-			{HalfOpen, Closed, Closed},
+			{BreakerClosed, BreakerOpen, BreakerOpen},
+			{BreakerOpen, BreakerHalfOpen, BreakerHalfOpen},
+			{BreakerHalfOpen, BreakerClosed, BreakerClosed},
 		}, changes)
 	})
 }
@@ -134,23 +134,23 @@ func TestBreakerCanceledCallsAreNeutral(t *testing.T) {
 		for range 5 {
 			assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
 		}
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		assert.Equal(t, 1, b.Stats().ConsecutiveFailures, "a canceled call neither fails nor resets the run")
 		assert.Equal(t, uint64(5), b.Stats().Canceled)
 
 		// A Canceled that is not the caller's (ctx is live) is a failure.
 		assert.ErrorIs(t, b.Execute(t.Context(), breakerFn(context.Canceled)), context.Canceled)
-		require.Equal(t, Open, b.State())
+		require.Equal(t, BreakerOpen, b.State())
 
 		time.Sleep(time.Second)
 		assert.ErrorIs(t, b.Execute(ctx, canceled), context.Canceled)
-		assert.Equal(t, HalfOpen, b.State(), "a canceled probe frees its slot and decides nothing")
+		assert.Equal(t, BreakerHalfOpen, b.State(), "a canceled probe frees its slot and decides nothing")
 		done, err := b.Allow()
 		require.NoError(t, err)
 		done(fmt.Errorf("wrapped: %w", context.Canceled))
-		assert.Equal(t, HalfOpen, b.State())
+		assert.Equal(t, BreakerHalfOpen, b.State())
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 		assert.Equal(t, uint64(2), b.Stats().ProbeCanceled)
 	})
 }
@@ -164,7 +164,7 @@ func TestBreakerPanicCountsAsFailureAndReturnsPanicError(t *testing.T) {
 	_, err = ExecuteValue(t.Context(), b, func(context.Context) (string, error) { panic(errBreakerBoom) })
 	assert.ErrorIs(t, err, errBreakerBoom)
 	assert.ErrorAs(t, err, &pe)
-	assert.Equal(t, Open, b.State())
+	assert.Equal(t, BreakerOpen, b.State())
 }
 
 func TestBreakerGoexitInFnCountsAsFailure(t *testing.T) {
@@ -175,7 +175,7 @@ func TestBreakerGoexitInFnCountsAsFailure(t *testing.T) {
 		_ = b.Execute(context.Background(), func(context.Context) error { runtime.Goexit(); return nil })
 	}()
 	<-done
-	assert.Equal(t, Open, b.State())
+	assert.Equal(t, BreakerOpen, b.State())
 }
 
 func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
@@ -184,11 +184,11 @@ func TestBreakerIsFailureDecidesWhatCounts(t *testing.T) {
 	for range 10 {
 		assert.ErrorIs(t, b.Execute(t.Context(), breakerFn(errNotFound)), errNotFound)
 	}
-	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, BreakerClosed, b.State())
 	done, err := b.Allow()
 	require.NoError(t, err)
 	done(&PanicError{Value: errNotFound}) // a panic is a failure whatever the predicate says
-	assert.Equal(t, Open, b.State())
+	assert.Equal(t, BreakerOpen, b.State())
 }
 
 // A panic in the IsFailure predicate must not escape from the deferred
@@ -225,7 +225,7 @@ func TestBreakerPanicInIsFailureCountsAsFailureAndIsReturned(t *testing.T) {
 					if halfOpen {
 						tripBreakerN(t, b, 1)
 						time.Sleep(time.Second)
-						require.Equal(t, HalfOpen, b.State())
+						require.Equal(t, BreakerHalfOpen, b.State())
 					}
 					var err error
 					require.NotPanics(t, func() { err = call(b) })
@@ -234,7 +234,7 @@ func TestBreakerPanicInIsFailureCountsAsFailureAndIsReturned(t *testing.T) {
 						require.ErrorAs(t, err, &pe)
 						assert.Equal(t, "predicate bug", pe.Value)
 					}
-					assert.Equal(t, Open, b.State(), "the call counted as a failure")
+					assert.Equal(t, BreakerOpen, b.State(), "the call counted as a failure")
 					s := b.Stats()
 					assert.Equal(t, 0, s.ProbesInFlight, "a probe's slot is released")
 					if halfOpen {
@@ -273,7 +273,7 @@ func TestBreakerClosedPathDoesNotAllocate(t *testing.T) {
 }
 
 func TestStateString(t *testing.T) {
-	for s, want := range map[State]string{Closed: "closed", Open: "open", HalfOpen: "half-open", 7: "State(7)"} {
+	for s, want := range map[BreakerState]string{BreakerClosed: "closed", BreakerOpen: "open", BreakerHalfOpen: "half-open", 7: "BreakerState(7)"} {
 		assert.Equal(t, want, s.String())
 	}
 }
@@ -328,7 +328,7 @@ func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
 	}
 	wg.Wait()
 	s := b.Stats()
-	assert.Equal(t, Open, s.State)
+	assert.Equal(t, BreakerOpen, s.State)
 	assert.Equal(t, uint64(1), s.Trips)
 	assert.Equal(t, uint64(goroutines*calls), s.Failures+s.Rejected)
 	assert.GreaterOrEqual(t, s.Failures, uint64(50))
@@ -340,8 +340,8 @@ func TestBreakerConcurrentFailuresTripOnceAndEveryCallIsCounted(t *testing.T) {
 // reporting later changes, and every panic is counted.
 func TestBreakerPanicInOnStateChangeIsRecoveredAndCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		var changes []State
-		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(_, to State) {
+		var changes []BreakerState
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), OnStateChange(func(_, to BreakerState) {
 			changes = append(changes, to)
 			panic("callback bug " + to.String())
 		}))
@@ -351,21 +351,21 @@ func TestBreakerPanicInOnStateChangeIsRecoveredAndCounted(t *testing.T) {
 		var pe *PanicError
 		require.ErrorAs(t, err, &pe)
 		assert.Equal(t, "callback bug open", pe.Value)
-		assert.Equal(t, Open, b.State())
+		assert.Equal(t, BreakerOpen, b.State())
 
 		time.Sleep(time.Second)
-		var st State
+		var st BreakerState
 		require.NotPanics(t, func() { st = b.State() }) // delivers open>half-open
-		assert.Equal(t, HalfOpen, st)
+		assert.Equal(t, BreakerHalfOpen, st)
 		require.NotPanics(t, func() { err = b.Execute(t.Context(), breakerFn(nil)) })
 		assert.NoError(t, err, "a successful call stays successful")
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 
 		done, err := b.Allow()
 		require.NoError(t, err)
 		require.NotPanics(t, func() { done(errBreakerBoom) })
-		assert.Equal(t, Open, b.State())
-		assert.Equal(t, []State{Open, HalfOpen, Closed, Open}, changes)
+		assert.Equal(t, BreakerOpen, b.State())
+		assert.Equal(t, []BreakerState{BreakerOpen, BreakerHalfOpen, BreakerClosed, BreakerOpen}, changes)
 		assert.Equal(t, uint64(4), b.Stats().CallbackPanics)
 	})
 }
@@ -373,8 +373,8 @@ func TestBreakerPanicInOnStateChangeIsRecoveredAndCounted(t *testing.T) {
 // runtime.Goexit in the callback cannot be stopped, but must not leave the
 // breaker unable to deliver later changes.
 func TestBreakerGoexitInOnStateChangeDoesNotStopLaterDeliveries(t *testing.T) {
-	var changes []State
-	b := NewBreaker(ConsecutiveFailures(1), Cooldown(0), OnStateChange(func(_, to State) {
+	var changes []BreakerState
+	b := NewBreaker(ConsecutiveFailures(1), Cooldown(0), OnStateChange(func(_, to BreakerState) {
 		changes = append(changes, to)
 		if len(changes) == 1 {
 			runtime.Goexit()
@@ -387,7 +387,7 @@ func TestBreakerGoexitInOnStateChangeDoesNotStopLaterDeliveries(t *testing.T) {
 	}()
 	<-done
 	require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
-	assert.Equal(t, []State{Open, HalfOpen, Closed}, changes)
+	assert.Equal(t, []BreakerState{BreakerOpen, BreakerHalfOpen, BreakerClosed}, changes)
 }
 
 // "A panic is always a failure" (IsFailure, Execute): a panic whose value is
@@ -401,7 +401,7 @@ func TestBreakerPanicOfContextCanceledIsAFailure(t *testing.T) {
 		done, err := b.Allow()
 		require.NoError(t, err)
 		done(&PanicError{Value: context.Canceled})
-		require.Equal(t, Open, b.State())
+		require.Equal(t, BreakerOpen, b.State())
 		st := b.Stats()
 		require.Equal(t, uint64(1), st.Failures)
 		require.Equal(t, uint64(0), st.Canceled)
@@ -417,7 +417,7 @@ func TestBreakerPanicOfContextCanceledIsAFailure(t *testing.T) {
 		})
 		var pe *PanicError
 		require.ErrorAs(t, err, &pe)
-		require.Equal(t, Open, b.State())
+		require.Equal(t, BreakerOpen, b.State())
 		require.Equal(t, uint64(1), b.Stats().Failures)
 	})
 }

@@ -23,15 +23,15 @@ func TestBreakerCountWindowTripsOnRate(t *testing.T) {
 		}
 	}
 	run(bad, bad, bad) // 3 failures, but fewer than minCalls
-	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, BreakerClosed, b.State())
 	run(ok, ok, ok, ok, ok, ok) // the failures slide out of the window
 	s := b.Stats()
 	assert.Equal(t, 6, s.WindowCalls)
 	assert.Equal(t, 0, s.WindowFailures)
 	run(bad, bad) // 2 of 6
-	assert.Equal(t, Closed, b.State())
+	assert.Equal(t, BreakerClosed, b.State())
 	run(bad) // 3 of 6 = 50%
-	assert.Equal(t, Open, b.State())
+	assert.Equal(t, BreakerOpen, b.State())
 }
 
 func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
@@ -43,7 +43,7 @@ func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
 		}
 		_ = b.Execute(t.Context(), ok)
 		_ = b.Execute(t.Context(), ok)
-		assert.Equal(t, Closed, b.State(), "3 of 5 after minCalls came from a success")
+		assert.Equal(t, BreakerClosed, b.State(), "3 of 5 after minCalls came from a success")
 		time.Sleep(10 * time.Second) // everything ages out
 		assert.Equal(t, 0, b.Stats().WindowCalls)
 		_ = b.Execute(t.Context(), ok)
@@ -51,15 +51,15 @@ func TestBreakerTimeWindowForgetsOldFailures(t *testing.T) {
 		time.Sleep(5 * time.Second)
 		_ = b.Execute(t.Context(), bad)
 		_ = b.Execute(t.Context(), ok)
-		assert.Equal(t, Closed, b.State(), "1 of 4")
+		assert.Equal(t, BreakerClosed, b.State(), "1 of 4")
 		time.Sleep(5 * time.Second) // the first two successes leave
 		_ = b.Execute(t.Context(), bad)
-		assert.Equal(t, Closed, b.State(), "2 of 3, fewer than minCalls")
+		assert.Equal(t, BreakerClosed, b.State(), "2 of 3, fewer than minCalls")
 		s := b.Stats()
 		assert.Equal(t, 3, s.WindowCalls)
 		assert.Equal(t, 2, s.WindowFailures)
 		_ = b.Execute(t.Context(), bad)
-		assert.Equal(t, Open, b.State(), "3 of 4")
+		assert.Equal(t, BreakerOpen, b.State(), "3 of 4")
 	})
 }
 
@@ -71,7 +71,7 @@ func TestBreakerClosingStartsAnEmptyWindow(t *testing.T) {
 		require.NoError(t, b.Execute(t.Context(), breakerFn(nil)))
 		assert.Equal(t, 0, b.Stats().WindowCalls)
 		tripBreakerN(t, b, 1)
-		assert.Equal(t, Closed, b.State())
+		assert.Equal(t, BreakerClosed, b.State())
 	})
 }
 

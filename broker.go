@@ -18,40 +18,40 @@ import (
 // not of its input.
 var ErrInvalidTopic = errors.New("conc: invalid topic")
 
-// A Policy says what a publisher does when a subscriber's buffer is full.
+// A Overflow says what a publisher does when a subscriber's buffer is full.
 // Every policy keeps messages from one publisher to one subscriber in the
 // order they were published; the drop policies may leave gaps in it.
-type Policy int
+type Overflow int
 
 const (
 	// DropNewest discards the message being published, for that subscriber
 	// only. The publisher never waits. This is the default.
-	DropNewest Policy = iota
+	DropNewest Overflow = iota
 	// DropOldest evicts the oldest buffered message to make room, so that
 	// the subscriber always sees the latest messages. The publisher never
 	// waits for the subscriber, only, on a full buffer, for other publishers
 	// evicting from the same subscription.
 	DropOldest
-	// Block makes the publisher wait for room, until the publisher's context
+	// BlockPublisher makes the publisher wait for room, until the publisher's context
 	// is done or the subscription closes. Other subscribers of the same
-	// message are served first (up to 256 full Block subscribers of one
+	// message are served first (up to 256 full BlockPublisher subscribers of one
 	// message are put off; past that, later ones are waited for in turn),
 	// so a stuck subscriber delays only the publishers that publish to it,
 	// never other subscribers of that message, never the broker.
-	Block
+	BlockPublisher
 )
 
 // String returns the policy's name.
-func (p Policy) String() string {
+func (p Overflow) String() string {
 	switch p {
 	case DropNewest:
 		return "DropNewest"
 	case DropOldest:
 		return "DropOldest"
-	case Block:
-		return "Block"
+	case BlockPublisher:
+		return "BlockPublisher"
 	}
-	return fmt.Sprintf("Policy(%d)", int(p))
+	return fmt.Sprintf("Overflow(%d)", int(p))
 }
 
 // DefaultSubBuffer is the buffer of a subscription when neither Subscribe nor
@@ -73,7 +73,7 @@ type SubOption interface {
 type subConfig struct {
 	buffer    int
 	bufferSet bool // so that the zero Broker gets DefaultSubBuffer
-	policy    Policy
+	policy    Overflow
 }
 
 type subBuffer int
@@ -81,9 +81,9 @@ type subBuffer int
 func (o subBuffer) applySub(c *subConfig)    { c.buffer, c.bufferSet = int(o), true }
 func (o subBuffer) applyBroker(c *subConfig) { o.applySub(c) }
 
-type subPolicy Policy
+type subPolicy Overflow
 
-func (o subPolicy) applySub(c *subConfig)    { c.policy = Policy(o) }
+func (o subPolicy) applySub(c *subConfig)    { c.policy = Overflow(o) }
 func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 
 // SubBuffer sets how many messages may wait in a subscription's channel
@@ -97,10 +97,10 @@ func SubBuffer(n int) SubOption {
 }
 
 // SubPolicy sets a subscription's slow-subscriber policy. It panics on a
-// value that is not one of DropNewest, DropOldest or Block. The default is
+// value that is not one of DropNewest, DropOldest or BlockPublisher. The default is
 // DropNewest.
-func SubPolicy(p Policy) SubOption {
-	if p < DropNewest || p > Block {
+func SubPolicy(p Overflow) SubOption {
+	if p < DropNewest || p > BlockPublisher {
 		panic(fmt.Sprintf("conc: unknown subscription policy %d", int(p)))
 	}
 	return subPolicy(p)

@@ -24,7 +24,7 @@ type Subscription[E any] struct {
 	// done is closed when the subscription starts closing; it wakes a
 	// Block publisher waiting for room in ch.
 	done   chan struct{}
-	policy Policy
+	policy Overflow
 
 	b       *Broker[E]
 	pattern string
@@ -229,7 +229,7 @@ func (p *publication[E]) full(s *Subscription[E], i int) {
 		s.drop(&p.b.dropNew)
 	case DropOldest:
 		p.sent += s.pushOut(p.e)
-	case Block:
+	case BlockPublisher:
 		if i < maxWaits {
 			p.wait[i/64] |= 1 << (i % 64)
 			p.waits++

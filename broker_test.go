@@ -45,7 +45,7 @@ type pubMsg struct{ pub, seq int }
 
 func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 	const pubs, subs, perPub = 8, 50, 200
-	for _, policy := range []Policy{Block, DropNewest, DropOldest} {
+	for _, policy := range []Overflow{BlockPublisher, DropNewest, DropOldest} {
 		t.Run(policy.String(), func(t *testing.T) {
 			b := NewBroker[pubMsg](SubBuffer(8), SubPolicy(policy))
 			var consumers sync.WaitGroup
@@ -59,7 +59,7 @@ func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 					}
 					for m := range s.C() {
 						// FIFO per publisher: gaps only where the policy drops.
-						if m.seq <= last[m.pub] || (policy == Block && m.seq != last[m.pub]+1) {
+						if m.seq <= last[m.pub] || (policy == BlockPublisher && m.seq != last[m.pub]+1) {
 							t.Errorf("publisher %d: got %d after %d", m.pub, m.seq, last[m.pub])
 						}
 						last[m.pub] = m.seq
@@ -84,7 +84,7 @@ func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 			assert.Equal(t, uint64(pubs*perPub), st.Published)
 			assert.Equal(t, uint64(pubs*perPub*subs), st.Deliveries)
 			assert.Equal(t, received.Load(), st.Delivered, "consumers drained every channel")
-			if policy == Block {
+			if policy == BlockPublisher {
 				assert.Equal(t, uint64(pubs*perPub*subs), st.Delivered)
 			}
 		})
@@ -93,7 +93,7 @@ func TestBrokerDeliversEveryMessageInOrderPerPublisher(t *testing.T) {
 
 func TestBrokerDropPoliciesKeepTheRightMessages(t *testing.T) {
 	tests := []struct {
-		policy  Policy
+		policy  Overflow
 		buffer  int
 		want    []int
 		dropped func(BrokerStats) uint64
@@ -167,7 +167,7 @@ func TestBrokerDropOldestUnderConcurrentPublishersKeepsOrderAndNewest(t *testing
 
 func TestBrokerBlockWithStuckSubscriberReturnsWhenContextEnds(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBroker[int](SubPolicy(Block), SubBuffer(1))
+		b := NewBroker[int](SubPolicy(BlockPublisher), SubBuffer(1))
 		stuck := b.Subscribe("t")
 		live := b.Subscribe("t")
 		var got []int
@@ -203,7 +203,7 @@ func TestBrokerBlockWithStuckSubscriberReturnsWhenContextEnds(t *testing.T) {
 func TestBrokerBlockServesOtherSubscribersBeforeWaiting(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBroker[int](SubBuffer(1))
-		stuck := b.Subscribe("t", SubPolicy(Block)) // first in the walk
+		stuck := b.Subscribe("t", SubPolicy(BlockPublisher)) // first in the walk
 		other := b.Subscribe("t")
 		require.NoError(t, b.Publish(context.Background(), "t", 1))
 		assert.Equal(t, []int{1}, drainC(other.C()))
@@ -222,7 +222,7 @@ func TestBrokerBlockServesOtherSubscribersBeforeWaiting(t *testing.T) {
 
 func TestBrokerUnsubscribeWakesBlockedPublisher(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := NewBroker[int](SubPolicy(Block), SubBuffer(1))
+		b := NewBroker[int](SubPolicy(BlockPublisher), SubBuffer(1))
 		s := b.Subscribe("t")
 		require.NoError(t, b.Publish(context.Background(), "t", 1))
 		published := make(chan error)
@@ -241,7 +241,7 @@ func TestBrokerUnsubscribeWakesBlockedPublisher(t *testing.T) {
 }
 
 func TestBrokerUnsubscribeFromInsideConsumerLoop(t *testing.T) {
-	for _, policy := range []Policy{Block, DropNewest, DropOldest} {
+	for _, policy := range []Overflow{BlockPublisher, DropNewest, DropOldest} {
 		t.Run(policy.String(), func(t *testing.T) {
 			b := NewBroker[int](SubBuffer(2), SubPolicy(policy))
 			s := b.Subscribe("t")
@@ -274,7 +274,7 @@ func TestBrokerUnsubscribeFromInsideConsumerLoop(t *testing.T) {
 }
 
 func TestBrokerPublishFromInsideSubscriberDoesNotDeadlock(t *testing.T) {
-	for _, policy := range []Policy{DropNewest, DropOldest} {
+	for _, policy := range []Overflow{DropNewest, DropOldest} {
 		t.Run(policy.String(), func(t *testing.T) {
 			b := NewBroker[int](SubBuffer(1), SubPolicy(policy))
 			s := b.Subscribe("echo")
@@ -292,7 +292,7 @@ func TestBrokerPublishFromInsideSubscriberDoesNotDeadlock(t *testing.T) {
 	}
 	t.Run("Block", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
-			b := NewBroker[int](SubBuffer(1), SubPolicy(Block))
+			b := NewBroker[int](SubBuffer(1), SubPolicy(BlockPublisher))
 			s := b.Subscribe("echo")
 			require.NoError(t, b.Publish(context.Background(), "echo", 0))
 			<-s.C()
@@ -439,8 +439,8 @@ func TestBrokerRejectsInvalidTopics(t *testing.T) {
 
 func TestBrokerOptionsRejectBadValues(t *testing.T) {
 	assert.PanicsWithValue(t, "conc: subscription buffer must not be negative, got -1", func() { SubBuffer(-1) })
-	assert.PanicsWithValue(t, "conc: unknown subscription policy 7", func() { SubPolicy(Policy(7)) })
-	assert.Equal(t, "Policy(7)", Policy(7).String())
+	assert.PanicsWithValue(t, "conc: unknown subscription policy 7", func() { SubPolicy(Overflow(7)) })
+	assert.Equal(t, "Overflow(7)", Overflow(7).String())
 	assert.PanicsWithValue(t, "conc: NewBroker option 0 must not be nil", func() { NewBroker[int](nil) })
 	b := NewBroker[int]()
 	assert.PanicsWithValue(t, "conc: Subscribe option 1 must not be nil", func() { b.Subscribe("t", SubBuffer(1), nil) })
@@ -450,11 +450,11 @@ func TestBrokerOptionsRejectBadValues(t *testing.T) {
 func TestBrokerOptionsSetDefaultsAndOverride(t *testing.T) {
 	b := NewBroker[int](SubBuffer(2), SubPolicy(DropOldest))
 	d := b.Subscribe("t")
-	o := b.Subscribe("t", SubBuffer(5), SubPolicy(Block))
+	o := b.Subscribe("t", SubBuffer(5), SubPolicy(BlockPublisher))
 	assert.Equal(t, 2, cap(d.C()))
 	assert.Equal(t, DropOldest, d.policy)
 	assert.Equal(t, 5, cap(o.C()))
-	assert.Equal(t, Block, o.policy)
+	assert.Equal(t, BlockPublisher, o.policy)
 	require.NoError(t, b.Close())
 }
 
@@ -481,7 +481,7 @@ func TestBrokerStressConcurrentUse(t *testing.T) {
 	b := NewBroker[pubMsg](SubBuffer(4))
 	patterns := []string{"s.a", "s.b", "s.*", "s.>", ">", "s.a.x", "*.a"}
 	topics := []string{"s.a", "s.b", "s.a.x", "t.a"}
-	policies := []Policy{DropNewest, DropOldest, Block}
+	policies := []Overflow{DropNewest, DropOldest, BlockPublisher}
 	var received atomic.Uint64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -583,7 +583,7 @@ func TestBrokerUnsubscribeClosesChannelAfterPublishersInsideLeave(t *testing.T) 
 func TestBrokerBlockedPublisherDoesNotDelayOtherUnsubscribes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		b := NewBroker[int](SubBuffer(1))
-		stuck := b.Subscribe("a", SubPolicy(Block))
+		stuck := b.Subscribe("a", SubPolicy(BlockPublisher))
 		other := b.Subscribe("b")
 		require.NoError(t, b.Publish(context.Background(), "a", 1))
 		published := make(chan error)
@@ -713,7 +713,7 @@ func FuzzBrokerMatch(f *testing.F) {
 
 func TestBrokerBlockWithMoreFullSubscribersThanNotedStillEndsWithContext(t *testing.T) {
 	const n = maxWaits + 44 // past what the first pass can note
-	b := NewBroker[int](SubBuffer(1), SubPolicy(Block))
+	b := NewBroker[int](SubBuffer(1), SubPolicy(BlockPublisher))
 	subs := make([]*Subscription[int], n)
 	for i := range subs {
 		subs[i] = b.Subscribe("t")
@@ -759,7 +759,7 @@ func TestBrokerUnsubscribeRacingPublishersClosesEveryChannel(t *testing.T) {
 			}
 		})
 	}
-	policies := []Policy{DropNewest, DropOldest, Block}
+	policies := []Overflow{DropNewest, DropOldest, BlockPublisher}
 	for i := range 5000 {
 		s := b.Subscribe("t", SubPolicy(policies[i%3]))
 		if i%2 == 0 {
@@ -822,7 +822,7 @@ func TestBrokerBlockPublisherCountsSubscriptionsItSkipsAfterReentering(t *testin
 		// makes the publisher wait outside the epoch; the one after it is
 		// then found closing and skipped, which must count as a drop.
 		const n = maxWaits + 2
-		b := NewBroker[int](SubBuffer(1), SubPolicy(Block))
+		b := NewBroker[int](SubBuffer(1), SubPolicy(BlockPublisher))
 		subs := make([]*Subscription[int], n)
 		for i := range subs {
 			subs[i] = b.Subscribe("t")

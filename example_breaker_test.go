@@ -62,7 +62,7 @@ func ExampleOnStateChange() {
 	b = conc.NewBreaker(
 		conc.ConsecutiveFailures(1),
 		conc.Cooldown(0), // probe again at once (for the example)
-		conc.OnStateChange(func(from, to conc.State) {
+		conc.OnStateChange(func(from, to conc.BreakerState) {
 			fmt.Printf("%v -> %v (trips so far: %d)\n", from, to, b.Stats().Trips)
 		}),
 	)

@@ -64,10 +64,10 @@ func ExampleSubscription_Unsubscribe() {
 
 // A Block subscription makes the publisher wait for room, but never longer
 // than the publisher's context allows.
-func ExampleBlock() {
+func ExampleBlockPublisher() {
 	b := conc.NewBroker[string]()
 	defer b.Close()
-	b.Subscribe("jobs", conc.SubBuffer(1), conc.SubPolicy(conc.Block))
+	b.Subscribe("jobs", conc.SubBuffer(1), conc.SubPolicy(conc.BlockPublisher))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	_ = b.Publish(ctx, "jobs", "first") // fills the buffer

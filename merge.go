@@ -41,13 +41,13 @@ type outBuffer int
 
 func (b outBuffer) applyMerge(c *mergeConfig) { c.buffer = int(b) }
 
-// OutBuffer sets the capacity of each output channel to n (default 64).
+// MergeBuffer sets the capacity of each output channel to n (default 64).
 // Buffered items are not lost when the context ends: the output is closed
 // behind them and a consumer that keeps reading until it is closed receives
-// them. OutBuffer(0) makes every delivery a hand-off to a reader, which is
+// them. MergeBuffer(0) makes every delivery a hand-off to a reader, which is
 // slower per item but keeps no item waiting in front of a stalled consumer.
-// OutBuffer panics if n is negative.
-func OutBuffer(n int) MergeOption {
+// MergeBuffer panics if n is negative.
+func MergeBuffer(n int) MergeOption {
 	checkNonNegative("OutBuffer n", n)
 	return outBuffer(n)
 }

@@ -45,7 +45,7 @@ func TestFanOutDeliversEachItemToExactlyOneOutputInOrder(t *testing.T) {
 	for _, tt := range tests {
 		name := strconv.Itoa(tt.items) + "/n=" + strconv.Itoa(tt.n) + "/buffer=" + strconv.Itoa(tt.buffer)
 		t.Run(name, func(t *testing.T) {
-			outs := FanOut(context.Background(), ints(tt.items, tt.inCap), tt.n, OutBuffer(tt.buffer))
+			outs := FanOut(context.Background(), ints(tt.items, tt.inCap), tt.n, MergeBuffer(tt.buffer))
 			require.Len(t, outs, tt.n)
 			var all []int
 			for _, got := range drainAll(outs) {
@@ -60,7 +60,7 @@ func TestFanOutDeliversEachItemToExactlyOneOutputInOrder(t *testing.T) {
 func TestFanOutKeepsFlowingWhileOneOutputStalls(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const items = 100
-		outs := FanOut(context.Background(), ints(items, 0), 3, OutBuffer(0))
+		outs := FanOut(context.Background(), ints(items, 0), 3, MergeBuffer(0))
 		// Outputs 1 and 2 are read; output 0 is not read until they close.
 		got := drainAll(outs[1:])
 		synctest.Wait()
@@ -73,7 +73,7 @@ func TestFanOutKeepsFlowingWhileOneOutputStalls(t *testing.T) {
 func TestTeeDeliversEveryItemToEveryOutputInOrder(t *testing.T) {
 	for _, n := range []int{1, 2, 5} {
 		t.Run("n="+strconv.Itoa(n), func(t *testing.T) {
-			outs := Tee(context.Background(), ints(3000, 8), n, OutBuffer(n-1))
+			outs := Tee(context.Background(), ints(3000, 8), n, MergeBuffer(n-1))
 			for i, got := range drainAll(outs) {
 				assert.Equal(t, seq(3000), got, "output %d", i)
 			}
@@ -86,7 +86,7 @@ func TestTeeDeliversEveryItemToEveryOutputInOrder(t *testing.T) {
 func TestTeeSlowOutputStallsTheOthers(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
-		outs := Tee(ctx, ints(10, 10), 2, OutBuffer(1))
+		outs := Tee(ctx, ints(10, 10), 2, MergeBuffer(1))
 		var fast []int
 		done := make(chan struct{})
 		go func() {
@@ -209,13 +209,13 @@ func TestPartitionDoesNotAllocatePerItem(t *testing.T) {
 		run  func(in <-chan int) ([]<-chan int, func() error)
 	}{
 		{"int", func(in <-chan int) ([]<-chan int, func() error) {
-			return Partition(context.Background(), in, 4, func(v int) int { return v }, OutBuffer(10_000))
+			return Partition(context.Background(), in, 4, func(v int) int { return v }, MergeBuffer(10_000))
 		}},
 		{"string", func(in <-chan int) ([]<-chan int, func() error) {
-			return Partition(context.Background(), in, 4, func(v int) string { return strs[v%64] }, OutBuffer(10_000))
+			return Partition(context.Background(), in, 4, func(v int) string { return strs[v%64] }, MergeBuffer(10_000))
 		}},
 		{"struct with pointer", func(in <-chan int) ([]<-chan int, func() error) {
-			return Partition(context.Background(), in, 4, func(v int) partitionKey { return partitionKey{ptrs[v%64], strs[v%64]} }, OutBuffer(10_000))
+			return Partition(context.Background(), in, 4, func(v int) partitionKey { return partitionKey{ptrs[v%64], strs[v%64]} }, MergeBuffer(10_000))
 		}},
 	}
 	for _, tt := range tests {
@@ -250,9 +250,9 @@ func TestFanOutFunctionsCancelCloseOutputsAndLeakNothing(t *testing.T) {
 		split func(ctx context.Context, in <-chan int) []<-chan int
 	}{
 		{"FanOut", func(ctx context.Context, in <-chan int) []<-chan int { return FanOut(ctx, in, 3) }},
-		{"Tee", func(ctx context.Context, in <-chan int) []<-chan int { return Tee(ctx, in, 3, OutBuffer(0)) }},
+		{"Tee", func(ctx context.Context, in <-chan int) []<-chan int { return Tee(ctx, in, 3, MergeBuffer(0)) }},
 		{"Partition", func(ctx context.Context, in <-chan int) []<-chan int {
-			outs, _ := Partition(ctx, in, 3, key, OutBuffer(2))
+			outs, _ := Partition(ctx, in, 3, key, MergeBuffer(2))
 			return outs
 		}},
 	}

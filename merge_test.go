@@ -172,7 +172,7 @@ func TestFanInAddAfterCancelReturnsErrClosedWithCause(t *testing.T) {
 
 func TestFanInOutClosesOnlyAfterSealAndEveryInputDrained(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		f := NewFanIn[int](context.Background(), OutBuffer(0))
+		f := NewFanIn[int](context.Background(), MergeBuffer(0))
 		a, b := make(chan int), make(chan int)
 		require.NoError(t, f.Add(a))
 		require.NoError(t, f.Add(b))
@@ -200,7 +200,7 @@ func TestFanInOutClosesOnlyAfterSealAndEveryInputDrained(t *testing.T) {
 func TestFanInAddRacingWithSealDeliversEveryAcceptedInput(t *testing.T) {
 	const rounds, adders, perInput = 50, 8, 20
 	for round := range rounds {
-		f := NewFanIn[item](context.Background(), OutBuffer(round%3))
+		f := NewFanIn[item](context.Background(), MergeBuffer(round%3))
 		var accepted sync.Map // src -> true
 		var wg sync.WaitGroup
 		for a := range adders {
@@ -243,7 +243,7 @@ func TestFanInStatsAccountForEveryItemTakenOnCancel(t *testing.T) {
 	for _, buffer := range []int{0, 1, 8} {
 		t.Run("buffer="+strconv.Itoa(buffer), func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
-			f := NewFanIn[int](ctx, OutBuffer(buffer))
+			f := NewFanIn[int](ctx, MergeBuffer(buffer))
 			var sent atomic.Uint64
 			var producers sync.WaitGroup
 			for range 4 {
@@ -303,7 +303,7 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 		{"Merge nil input", "conc: Merge: input 1 is a nil channel", func() { Merge(bg, ok, nil) }},
 		{"NewFanIn nil ctx", "conc: NewFanIn: ctx must not be nil", func() { NewFanIn[int](nilCtx) }},
 		{"FanIn.Add nil", "conc: FanIn.Add: in must not be a nil channel", func() { NewFanIn[int](bg).Add(nil) }},
-		{"OutBuffer negative", "conc: OutBuffer n must not be negative, got -1", func() { OutBuffer(-1) }},
+		{"OutBuffer negative", "conc: OutBuffer n must not be negative, got -1", func() { MergeBuffer(-1) }},
 		{"FanOut n=0", "conc: FanOut n must be at least 1, got 0", func() { FanOut(bg, ok, 0) }},
 		{"FanOut nil in", "conc: FanOut: in must not be a nil channel", func() { FanOut[int](bg, nil, 2) }},
 		{"Tee n=-1", "conc: Tee n must be at least 1, got -1", func() { Tee(bg, ok, -1) }},
@@ -324,10 +324,10 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 func TestNilMergeOptionPanics(t *testing.T) {
 	in := make(chan int)
 	const want = "conc: MergeOption 1 must not be nil"
-	assert.PanicsWithValue(t, want, func() { NewFanIn[int](t.Context(), OutBuffer(1), nil) })
-	assert.PanicsWithValue(t, want, func() { FanOut(t.Context(), in, 2, OutBuffer(1), nil) })
-	assert.PanicsWithValue(t, want, func() { Tee(t.Context(), in, 2, OutBuffer(1), nil) })
+	assert.PanicsWithValue(t, want, func() { NewFanIn[int](t.Context(), MergeBuffer(1), nil) })
+	assert.PanicsWithValue(t, want, func() { FanOut(t.Context(), in, 2, MergeBuffer(1), nil) })
+	assert.PanicsWithValue(t, want, func() { Tee(t.Context(), in, 2, MergeBuffer(1), nil) })
 	assert.PanicsWithValue(t, want, func() {
-		Partition(t.Context(), in, 2, func(v int) int { return v }, OutBuffer(1), nil)
+		Partition(t.Context(), in, 2, func(v int) int { return v }, MergeBuffer(1), nil)
 	})
 }

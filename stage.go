@@ -89,13 +89,13 @@ func Ordered() StageOption {
 	return stageOptionFunc(func(c *stageConfig) { c.ordered = true })
 }
 
-// Buffer lets about n items wait between this stage and the next, so that
+// StageBuffer lets about n items wait between this stage and the next, so that
 // the two run on separate goroutines and a burst in one does not stall the
-// other. Buffer(0), like no Buffer, keeps the stages fused. On the last stage
-// given to Run, Buffer sets the capacity of the output channel instead (64
-// when absent; Buffer(0) makes it unbuffered); Collect and All have no
-// channel to size and ignore it there. Buffer panics if n < 0.
-func Buffer(n int) StageOption {
+// other. StageBuffer(0), like no StageBuffer, keeps the stages fused. On the last stage
+// given to Run, StageBuffer sets the capacity of the output channel instead (64
+// when absent; StageBuffer(0) makes it unbuffered); Collect and All have no
+// channel to size and ignore it there. StageBuffer panics if n < 0.
+func StageBuffer(n int) StageOption {
 	checkNonNegative("Buffer", n)
 	return stageOptionFunc(func(c *stageConfig) { c.buffer = n })
 }

@@ -148,7 +148,7 @@ func TestStageCtxCancelledMidRunStopsEveryGoroutine(t *testing.T) {
 						cancel()
 					}
 					return v, nil
-				}, Buffer(10))),
+				}, StageBuffer(10))),
 				Filter(func(context.Context, int) (bool, error) { return true, nil }, Workers(2), Ordered()))
 			_, err := r.run(ctx, s, stageInts(1<<30))
 			require.ErrorIs(t, err, context.Canceled)
@@ -182,7 +182,7 @@ func TestRunConsumerThatStopsAndCancelsLeaksNothing(t *testing.T) {
 	for _, w := range []int{1, 4} {
 		defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 		ctx, cancel := context.WithCancel(context.Background())
-		s := Then(Map(stageIdentity, Workers(w)), Map(stageIdentity, Buffer(0)))
+		s := Then(Map(stageIdentity, Workers(w)), Map(stageIdentity, StageBuffer(0)))
 		out, wait := s.Run(ctx, FromSeq(ctx, stageInts(1<<30)))
 		for range 10 {
 			<-out
@@ -198,7 +198,7 @@ func TestRunConsumerThatStopsAndCancelsLeaksNothing(t *testing.T) {
 func TestAllBrokenAfterOneItemStopsTheRun(t *testing.T) {
 	for _, s := range []Stage[int, int]{
 		Map(stageIdentity),
-		Then(Map(stageIdentity, Workers(4)), Map(stageIdentity, Buffer(3))),
+		Then(Map(stageIdentity, Workers(4)), Map(stageIdentity, StageBuffer(3))),
 		Then(Map(stageIdentity, Workers(2), Ordered()), Map(stageIdentity)),
 	} {
 		func() {
@@ -280,8 +280,8 @@ func TestRunHandsOnAnItemWithoutWaitingForAChunk(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := Then(Then(
 			Map(stageIdentity, Workers(3)),
-			Map(stageIdentity, Buffer(100))),
-			Map(stageIdentity, Workers(2), Ordered(), Buffer(0)))
+			Map(stageIdentity, StageBuffer(100))),
+			Map(stageIdentity, Workers(2), Ordered(), StageBuffer(0)))
 		in := make(chan int)
 		out, wait := s.Run(context.Background(), in)
 		for i := range 50 {

@@ -52,7 +52,7 @@ func (sp stageSpec) stage() Stage[int, int] {
 		opts = append(opts, Ordered())
 	}
 	if sp.buffer > 0 {
-		opts = append(opts, Buffer(sp.buffer))
+		opts = append(opts, StageBuffer(sp.buffer))
 	}
 	switch sp.kind {
 	case 0:
@@ -248,14 +248,14 @@ func TestStageSingleWorkerStageIsNeverCalledConcurrently(t *testing.T) {
 func TestStageStressManyItemsManyWorkersDeliversEachItemOnce(t *testing.T) {
 	const n = 60000
 	for _, ordered := range []bool{false, true} {
-		opts, opts5 := []StageOption{Workers(8)}, []StageOption{Workers(5), Buffer(100)}
+		opts, opts5 := []StageOption{Workers(8)}, []StageOption{Workers(5), StageBuffer(100)}
 		if ordered {
 			opts, opts5 = append(opts, Ordered()), append(opts5, Ordered())
 		}
 		s := Then(Then(
 			Map(func(_ context.Context, v int) (int, error) { return v, nil }, opts...),
 			Filter(func(_ context.Context, v int) (bool, error) { return true, nil }, opts5...)),
-			FlatMap(func(_ context.Context, v int) ([]int, error) { return []int{v}, nil }, append(opts, Buffer(7))...))
+			FlatMap(func(_ context.Context, v int) ([]int, error) { return []int{v}, nil }, append(opts, StageBuffer(7))...))
 		ctx := context.Background()
 		out, wait := s.Run(ctx, FromSeq(ctx, stageInts(n)))
 		seen := make([]bool, n)
@@ -314,7 +314,7 @@ func TestStageBadInputPanicsWithConcMessage(t *testing.T) {
 	}{
 		{"Workers(0)", "conc: Workers must be at least 1, got 0", func() { Workers(0) }},
 		{"Workers(-3)", "conc: Workers must be at least 1, got -3", func() { Workers(-3) }},
-		{"Buffer(-1)", "conc: Buffer must not be negative, got -1", func() { Buffer(-1) }},
+		{"Buffer(-1)", "conc: Buffer must not be negative, got -1", func() { StageBuffer(-1) }},
 		{"Batch(0)", "conc: Batch size must be at least 1, got 0", func() { Batch[int](0, 0) }},
 		{"Batch(1,-1s)", "conc: Batch maxWait must not be negative, got -1s", func() { Batch[int](1, -1e9) }},
 		{"Map(nil)", "conc: Map function must not be nil", func() { Map[int, int](nil) }},

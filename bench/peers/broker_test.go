@@ -47,7 +47,7 @@ func brokerPeerNop(int) {}
 type concBrokerPeer struct{ b *conc.Broker[int] }
 
 func newConcBrokerPeer() concBrokerPeer {
-	return concBrokerPeer{conc.NewBroker[int](conc.SubBuffer(benchkit.BrokerBuffer), conc.SubPolicy(conc.Block))}
+	return concBrokerPeer{conc.NewBroker[int](conc.SubBuffer(benchkit.BrokerBuffer), conc.SubPolicy(conc.BlockPublisher))}
 }
 
 func (c concBrokerPeer) Subscribe() (<-chan int, func(int)) {
