@@ -26,7 +26,7 @@ all: test
 # Every module of the repository: the root and each nested go.mod (service
 # clients, the browser test, the peers). `make test` and `make lint` walk them
 # all, each in its own directory, since ./... stops at a nested go.mod.
-MODULES     := . $(filter-out .,$(patsubst ./%/go.mod,%,$(shell find . -name go.mod -not -path "./$(RESULTS)/*" | sort)))
+MODULES     := . $(sort $(patsubst ./%/go.mod,%,$(filter-out ./go.mod,$(shell find . -name go.mod -not -path "./$(RESULTS)/*"))))
 
 ## test: vet, then every test with the race detector and goroutine-leak checks,
 ## in every module.
