@@ -214,7 +214,8 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 	b := &Broker[E]{}
 	for i, o := range opts {
 		// A nil option is a programmer error: a conc: panic naming it
-		// (DESIGN §2.6), not a nil-pointer dereference.
+		// (contract 6 in docs/ARCHITECTURE.md), not a nil-pointer
+		// dereference.
 		checkFunc(fmt.Sprintf("NewBroker option %d", i), o == nil)
 		o.applyBroker(&b.defaults)
 	}

@@ -86,7 +86,8 @@ func call[C, T, U any](fn func(C, T) (U, error), c C, v T) (u U, err error) {
 // ctxErr is the error every primitive returns when ctx ends a blocking
 // call: ctx.Err(), so errors.Is matches context.Canceled or
 // DeadlineExceeded, joined with context.Cause(ctx) when the cause is a
-// different error, so that errors.Is matches the cause too (DESIGN §2.1).
+// different error, so that errors.Is matches the cause too (contract 1 in
+// docs/ARCHITECTURE.md).
 func ctxErr(ctx context.Context) error {
 	err := ctx.Err()
 	if cause := context.Cause(ctx); cause != nil && cause != err {
@@ -101,7 +102,8 @@ func ctxErr(ctx context.Context) error {
 var errGoexit = errors.New("conc: user function called runtime.Goexit")
 
 // checkPositive panics with a conc: message when n < 1; it guards the
-// constructors against programmer errors (DESIGN.md §2.6).
+// constructors against programmer errors (contract 6 in
+// docs/ARCHITECTURE.md).
 func checkPositive(what string, n int) {
 	if n < 1 {
 		panic(fmt.Sprintf("conc: %s must be at least 1, got %d", what, n))

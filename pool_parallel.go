@@ -301,7 +301,8 @@ func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn fun
 		// The sequence itself panicked, or called runtime.Goexit (then
 		// recover returns nil and the Goexit carries on once the workers
 		// are done). A panic is reported like a panic in fn, as Collect
-		// and All report one in their input (DESIGN §2.2); either way
+		// and All report one in their input (contract 2 in
+		// docs/ARCHITECTURE.md); either way
 		// no worker outlives the call.
 		v := recover()
 		if v == nil {

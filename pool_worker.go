@@ -46,9 +46,10 @@ const (
 // checking for new jobs in between, before it parks. Parking a goroutine and
 // waking it again costs a few hundred nanoseconds, more than a short job;
 // workers that keep pulling work without parking are what lets short jobs
-// use most of the machine (DESIGN §4). Only one worker spins at a time, the
-// way the Go scheduler limits its spinning threads, so an idle pool burns at
-// most one processor for a few microseconds before it goes quiet.
+// use most of the machine (see "What things cost" in docs/ARCHITECTURE.md).
+// Only one worker spins at a time, the way the Go scheduler limits its
+// spinning threads, so an idle pool burns at most one processor for a few
+// microseconds before it goes quiet.
 const spinLimit = 16
 
 // work is a worker goroutine's body: take a job, run it, repeat, until the

@@ -101,7 +101,8 @@ func NewShutdown(opts ...ShutdownOption) *Shutdown {
 	s := new(Shutdown)
 	for i, o := range opts {
 		// A nil option is a programmer error: a conc: panic naming it
-		// (DESIGN §2.6), not a nil-pointer dereference.
+		// (contract 6 in docs/ARCHITECTURE.md), not a nil-pointer
+		// dereference.
 		checkFunc(fmt.Sprintf("NewShutdown option %d", i), o == nil)
 		o.applyShutdown(s)
 	}

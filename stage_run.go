@@ -10,8 +10,9 @@ import (
 
 // stageChunk is the most items a chunk carries across a goroutine boundary
 // of a pipeline, and the default capacity of Run's output channel. At 64 an
-// int costs about 4 ns per item to cross (DESIGN §4) against 35–150 ns for
-// a channel operation per item; larger chunks gain little and make a slow
+// int costs about 4 ns per item to cross, against 35–150 ns for a channel
+// operation per item (measured on the project's machines; see "What things
+// cost" in docs/ARCHITECTURE.md); larger chunks gain little and make a slow
 // consumer hold more items.
 const stageChunk = 64
 
@@ -328,7 +329,8 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 
 // stageChanSink is Run's output: a send that tries the fast non-blocking
 // path first and falls back to a select with the run's done channel only
-// when out is full (about 40 ns against 85 ns per item, DESIGN §4).
+// when out is full (about 40 ns against 85 ns per item; see "What things
+// cost" in docs/ARCHITECTURE.md).
 type stageChanSink[T any] struct {
 	r  *stageRun
 	ch chan T
