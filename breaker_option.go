@@ -126,10 +126,17 @@ type Window struct {
 	buckets int
 }
 
+// maxWindowCalls bounds LastCalls: the window keeps one bit per call
+// (2 MiB at the limit), allocated when the breaker is built and again each
+// time it closes, and positions are taken modulo 2^32.
+const maxWindowCalls = 1 << 24
+
 // LastCalls is a Window over the outcomes of the last n calls. It costs one
-// shared atomic increment per call and no clock read. It panics if n < 1.
+// shared atomic increment per call and no clock read, and holds one bit per
+// call. It panics if n < 1 or n > 2^24 (16777216).
 func LastCalls(n int) Window {
 	checkPositive("breaker window calls", n)
+	checkAtMost("breaker window calls", n, maxWindowCalls)
 	return Window{calls: n}
 }
 

@@ -117,6 +117,17 @@ func checkNonNegative(what string, n int) {
 	}
 }
 
+// checkAtMost panics with a conc: message that names the limit when n >
+// limit. Sizes that the package would allocate, or pack into a narrower
+// word, are bounded this way, so that a huge value is refused at
+// construction rather than truncated or met by a fatal out-of-memory,
+// which no recover can catch.
+func checkAtMost(what string, n, limit int) {
+	if n > limit {
+		panic(fmt.Sprintf("conc: %s must be at most %d, got %d", what, limit, n))
+	}
+}
+
 // checkCtx panics with a conc: message when ctx is nil. Every function that
 // takes a context calls it first, so a nil one fails where it is passed,
 // not on whichever slow path first needs it. The message is a constant so
