@@ -90,9 +90,10 @@ func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 // before its policy applies. 0 makes the channel unbuffered: a message is
 // then handed over only to a consumer already waiting on C (with DropOldest
 // there is nothing to evict, so the new message is the one dropped). It
-// panics if n is negative. The default is DefaultSubBuffer.
+// panics if n is negative or above 2^20 (1048576). The default is
+// DefaultSubBuffer.
 func SubBuffer(n int) SubOption {
-	checkNonNegative("subscription buffer", n)
+	checkBuffer("subscription buffer", n)
 	return subBuffer(n)
 }
 

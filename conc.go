@@ -128,6 +128,18 @@ func checkAtMost(what string, n, limit int) {
 	}
 }
 
+// maxBuffer bounds every channel buffer an option asks for (ResultBuffer,
+// MergeBuffer, StageBuffer, SubBuffer): Go allocates a channel's buffer in
+// full when it is made, so a huge one would be a fatal out-of-memory.
+const maxBuffer = 1 << 20
+
+// checkBuffer panics with a conc: message when a buffer size is negative or
+// above maxBuffer.
+func checkBuffer(what string, n int) {
+	checkNonNegative(what, n)
+	checkAtMost(what, n, maxBuffer)
+}
+
 // checkCtx panics with a conc: message when ctx is nil. Every function that
 // takes a context calls it first, so a nil one fails where it is passed,
 // not on whichever slow path first needs it. The message is a constant so
