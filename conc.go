@@ -20,8 +20,10 @@ var ErrOpen = errors.New("conc: circuit breaker is open")
 
 // PanicError is the error a primitive reports when user code it ran panicked.
 // It is delivered exactly where that call's error would have gone, so a panic
-// never crashes the process, never leaves Wait or Close hanging, and cancels
-// sibling work the way an ordinary error does.
+// does not crash the process, never leaves Wait or Close hanging, and cancels
+// sibling work the way an ordinary error does. The few callbacks that have
+// no error to go to (FromSeq's seq, PerKey, a Locker given to LockAll, and
+// counted-only callbacks) are listed in the package documentation.
 //
 // Find it with errors.As:
 //
