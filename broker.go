@@ -156,7 +156,9 @@ type BrokerStats struct {
 // matches it, through that subscription's own buffered channel and under its
 // own slow-subscriber Policy.
 //
-// Publishing takes no lock and does not allocate: the subscriber lists form
+// Publishing does not allocate and takes no lock (except the brief one that
+// Publish documents, for the last publisher an unsubscribed channel waits
+// for): the subscriber lists form
 // an immutable snapshot (a map for literal topics and a token trie for
 // wildcard patterns) behind an atomic pointer, and publishers announce
 // themselves with a few atomic adds on a cache line of their own so that

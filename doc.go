@@ -20,7 +20,8 @@
 // their collect-every-error siblings ForEachAll and MapAll bound the
 // parallelism of a loop. Retry and RetryPolicy retry with jittered backoff;
 // Breaker stops calling a dependency that keeps failing. Limiter is a token
-// bucket with the API of golang.org/x/time/rate, and KeyedLimiter keeps one
+// bucket with the semantics and most of the API of golang.org/x/time/rate
+// (Limiter's documentation lists what differs), and KeyedLimiter keeps one
 // per client in bounded memory. Or, OrDone and Race combine cancellation
 // signals and competing calls; Send, Recv and LockAll avoid the classic
 // deadlocks; Shutdown runs a service's shutdown in phases with deadlines;
