@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -143,4 +145,45 @@ func TestPoolResultBufferWithOnResultIsRefused(t *testing.T) {
 	p.Close()
 	for range p.Results() {
 	}
+}
+
+// TestPoolQueueSizeZeroStress: many submitters and workers through the
+// hand-off, some Submit calls cancelled while they wait; every accepted job
+// gets one result and the counters add up.
+func TestPoolQueueSizeZeroStress(t *testing.T) {
+	const submitters, jobs = 4, 500
+	p := NewPool(3, double, QueueSize(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var accepted atomic.Int64
+	var wg sync.WaitGroup
+	for s := range submitters {
+		wg.Go(func() {
+			for i := range jobs {
+				if s == 0 && i == jobs/2 {
+					cancel() // submitter 0 gives up halfway, maybe while waiting
+				}
+				c := context.Background()
+				if s == 0 {
+					c = ctx
+				}
+				if p.Submit(c, i) == nil {
+					accepted.Add(1)
+				} else if s != 0 {
+					t.Errorf("submit %d/%d failed", s, i)
+				}
+				if i%7 == 0 && p.TrySubmit(i) {
+					accepted.Add(1)
+				}
+			}
+		})
+	}
+	done := make(chan int)
+	go func() { done <- len(drain(p)) }()
+	wg.Wait()
+	p.Close()
+	assert.Equal(t, int(accepted.Load()), <-done)
+	s := p.Stats()
+	assert.Equal(t, uint64(accepted.Load()), s.Completed)
+	checkIdentity(t, s)
 }
