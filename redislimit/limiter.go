@@ -123,11 +123,12 @@ func OnFailure(p Policy) Option {
 	return func(o *options) { o.policy = p }
 }
 
-// Timeout bounds each round trip to Redis (default 500ms); a call that
-// takes longer counts as a failure.
+// Timeout bounds each round trip to Redis; a call that takes longer counts
+// as a failure. By default (0) the client's own read and write timeouts
+// bound it, and a call costs no timer of its own.
 func Timeout(d time.Duration) Option {
-	if d <= 0 {
-		panic(fmt.Sprintf("conc: redislimit Timeout must be positive, got %v", d))
+	if d < 0 {
+		panic(fmt.Sprintf("conc: redislimit Timeout must not be negative, got %v", d))
 	}
 	return func(o *options) { o.timeout = d }
 }
@@ -182,7 +183,8 @@ type Limiter struct {
 	prefix    string
 	rate      float64
 	burst     int
-	ivArg     string        // the emission interval in µs, as the script's argument
+	ivArg     any           // the emission interval in µs, as the script's argument
+	burstArg  any           // the burst, boxed once rather than on every call
 	iv        time.Duration // the emission interval, rounded
 	timeout   time.Duration
 	policy    Policy
@@ -210,7 +212,7 @@ func New(client redis.UniversalClient, prefix string, perSecond float64, burst i
 	if burst < 1 {
 		panic(fmt.Sprintf("conc: redislimit burst must be at least 1, got %d", burst))
 	}
-	o := options{policy: FailClosed, timeout: 500 * time.Millisecond, denyKeys: 1 << 16, retryDown: time.Second}
+	o := options{policy: FailClosed, denyKeys: 1 << 16, retryDown: time.Second}
 	for _, opt := range opts {
 		if opt == nil {
 			panic("conc: redislimit option must not be nil")
@@ -224,6 +226,7 @@ func New(client redis.UniversalClient, prefix string, perSecond float64, burst i
 		rate:      perSecond,
 		burst:     burst,
 		ivArg:     strconv.FormatFloat(ivUS, 'g', -1, 64),
+		burstArg:  burst,
 		iv:        time.Duration(math.Ceil(ivUS * 1e3)),
 		timeout:   o.timeout,
 		policy:    o.policy,
@@ -345,13 +348,16 @@ func (l *Limiter) eval(ctx context.Context, key string, n int) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
+	if l.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
 	keys := []string{l.prefix + key}
-	v, err := l.client.EvalSha(ctx, gcraSHA, keys, l.ivArg, l.burst, n).Int64Slice()
+	v, err := l.client.EvalSha(ctx, gcraSHA, keys, l.ivArg, l.burstArg, n).Int64Slice()
 	if isNoScript(err) {
 		l.count(statLoads)
-		v, err = l.client.Eval(ctx, gcraScript, keys, l.ivArg, l.burst, n).Int64Slice()
+		v, err = l.client.Eval(ctx, gcraScript, keys, l.ivArg, l.burstArg, n).Int64Slice()
 	}
 	var r reply
 	if err == nil {
