@@ -61,9 +61,10 @@ type ringSlot[E any] struct {
 // A wakeShard lists parked readers. Sharding keeps the lock short when
 // a thousand parked subscriptions come back to park after each event.
 type wakeShard[E any] struct {
-	mu   sync.Mutex
-	subs []*Subscription[E]
-	_    [32]byte
+	mu    sync.Mutex
+	subs  []*Subscription[E]
+	spare []*Subscription[E] // the other list, while subs is being woken
+	_     [8]byte
 }
 
 // A brokerGroup is a ring and the subscriptions that read it.
@@ -265,21 +266,32 @@ func (g *brokerGroup[E]) wakeRoom() {
 }
 
 // wakeParked wakes every parked reader of the shards marked in parkMask.
+// A shard's list is swapped for its spare under the lock and the readers
+// are woken outside it, so that those that come back to park at once (on
+// another CPU) do not queue behind the waking.
 func (g *brokerGroup[E]) wakeParked() {
 	for m := g.parkMask.Load(); m != 0; m &= m - 1 {
 		i := bits.TrailingZeros32(m)
 		sh := &g.shards[i]
 		sh.mu.Lock()
 		g.parkMask.And(^(uint32(1) << i))
-		for j, s := range sh.subs {
+		list := sh.subs
+		for _, s := range list {
 			s.parked = false
+		}
+		sh.subs, sh.spare = sh.spare[:0], nil
+		sh.mu.Unlock()
+		for j, s := range list {
 			select {
 			case s.wake <- struct{}{}:
 			default:
 			}
-			sh.subs[j] = nil
+			list[j] = nil
 		}
-		sh.subs = sh.subs[:0]
+		sh.mu.Lock()
+		if sh.spare == nil {
+			sh.spare = list[:0]
+		}
 		sh.mu.Unlock()
 	}
 }
