@@ -96,6 +96,20 @@ func ctxErr(ctx context.Context) error {
 	return err
 }
 
+// ctxGaveUp reports whether err is ctx giving up rather than a failure of
+// its own: ctx is done and err matches context.Canceled or
+// DeadlineExceeded, but is not a *PanicError. A panic whose value is a
+// context error unwraps to it, yet it is a panic, with its stack, and is
+// never rewritten (contract 2 in docs/ARCHITECTURE.md). The runs use it to
+// replace a bare context.Canceled by ctxErr(ctx), which carries the cause.
+func ctxGaveUp(ctx context.Context, err error) bool {
+	if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return false
+	}
+	var pe *PanicError
+	return !errors.As(err, &pe)
+}
+
 // errGoexit is what a primitive reports for a call of user code that ended
 // with runtime.Goexit (t.FailNow, log.Fatal's cousins in tests): the call
 // neither returned nor panicked, yet it must not be lost silently.

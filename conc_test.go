@@ -1,8 +1,10 @@
 package conc
 
 import (
+	"context"
 	"errors"
 	"io"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -60,4 +62,73 @@ func TestConstructorChecksPanicWithConcPrefix(t *testing.T) {
 	assert.PanicsWithValue(t, "conc: buffer must not be negative, got -1", func() { checkNonNegative("buffer", -1) })
 	assert.PanicsWithValue(t, "conc: fn must not be nil", func() { checkFunc("fn", true) })
 	assert.NotPanics(t, func() { checkPositive("workers", 1); checkNonNegative("buffer", 0); checkFunc("fn", false) })
+}
+
+// A panic whose value is context.Canceled or DeadlineExceeded, raised after
+// the caller's ctx is done, is still a panic: every runner reports it as a
+// *PanicError with its stack, never as the context's error it unwraps to
+// (issue 13 §1.1; contract 2 in docs/ARCHITECTURE.md).
+func TestPanicOfContextErrorAfterCancelStaysPanicError(t *testing.T) {
+	// run calls fn once, on the item 1, through one runner.
+	runners := []struct {
+		name string
+		run  func(ctx context.Context, fn func(context.Context, int) (int, error)) error
+	}{
+		{"MapN", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			_, err := MapN(ctx, []int{1}, 1, fn)
+			return err
+		}},
+		{"MapAll", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			_, err := MapAll(ctx, []int{1}, 1, fn)
+			return err
+		}},
+		{"ForEach", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			return ForEach(ctx, slices.Values([]int{1}), 1, func(ctx context.Context, v int) error {
+				_, err := fn(ctx, v)
+				return err
+			})
+		}},
+		{"ForEachAll", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			return ForEachAll(ctx, slices.Values([]int{1}), 1, func(ctx context.Context, v int) error {
+				_, err := fn(ctx, v)
+				return err
+			})
+		}},
+		{"Collect", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			_, err := Collect(ctx, Map(fn), slices.Values([]int{1}))
+			return err
+		}},
+		{"All", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			var last error
+			for _, err := range All(ctx, Map(fn), slices.Values([]int{1})) {
+				last = err
+			}
+			return last
+		}},
+		{"Run", func(ctx context.Context, fn func(context.Context, int) (int, error)) error {
+			in := make(chan int, 1)
+			in <- 1
+			close(in)
+			out, wait := Map(fn).Run(ctx, in)
+			for range out {
+			}
+			return wait()
+		}},
+	}
+	for _, value := range []error{context.Canceled, context.DeadlineExceeded} {
+		for _, r := range runners {
+			t.Run(r.name+"/"+value.Error(), func(t *testing.T) {
+				ctx, cancel := context.WithCancel(t.Context())
+				defer cancel()
+				err := r.run(ctx, func(context.Context, int) (int, error) {
+					cancel()
+					panic(value)
+				})
+				var pe *PanicError
+				require.ErrorAs(t, err, &pe)
+				assert.Equal(t, value, pe.Value)
+				assert.NotEmpty(t, pe.Stack)
+			})
+		}
+	}
 }

@@ -62,7 +62,7 @@ func newParRun(parent context.Context, all bool) *parRun {
 // it is replaced, as stageRun.fail does, by the parent's error with its
 // cause, so that errors.Is matches both ctx.Err() and context.Cause.
 func (r *parRun) fail(i int, err error) {
-	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if ctxGaveUp(r.parent, err) {
 		err = ctxErr(r.parent)
 	}
 	r.mu.Lock()

@@ -108,14 +108,17 @@ func (r *stageRun) release() {
 // function sees context.Cause report the root error. The cancellation is
 // done under mu so that the recorded error and the cause always agree.
 func (r *stageRun) fail(err error) {
-	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+	if ctxGaveUp(r.parent, err) {
 		// A stage function gave up because the caller's context is
 		// done: report that with its cause rather than a bare
 		// context.Canceled.
 		err = ctxErr(r.parent)
 	}
 	r.mu.Lock()
-	if r.err == nil {
+	// A panic also replaces the caller's cancellation recorded before it
+	// (by the watch on parent, which races with the panicking goroutine):
+	// the cancellation is no failure of the run's own, the panic is.
+	if r.err == nil || (ctxGaveUp(r.parent, r.err) && isPanicErr(err)) {
 		r.err = err
 		r.halt.Store(true)
 		r.cancel(err)
