@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"runtime/debug"
 )
 
@@ -146,90 +145,4 @@ func checkFunc(what string, isNil bool) {
 	if isNil {
 		panic(fmt.Sprintf("conc: %s must not be nil", what))
 	}
-}
-
-// ---------------------------------------------------------------------------
-// Bounded parallelism: ForEach, ForEachAll, MapN, MapAll.
-//
-// They run on their own workers rather than on errgroup: a goroutine and a
-// semaphore round trip per item (errgroup with SetLimit) costs a few hundred
-// nanoseconds, while workers that claim runs of indexes with one atomic add
-// (MapN) or receive items in small batches (ForEach) spend a few nanoseconds
-// per item on coordination. The error policy is errgroup's: the first error
-// cancels the context passed to the calls still running and is what the
-// call returns. The machinery is in pool_parallel.go.
-
-// ItemError is the error MapAll and ForEachAll report for one failed item:
-// Index is its position in the input (the n-th value the sequence yielded,
-// from 0 for ForEachAll) and Err what fn returned (or a *PanicError).
-type ItemError struct {
-	Index int
-	Err   error
-}
-
-// Error returns "conc: item <index>: <err>".
-func (e *ItemError) Error() string { return fmt.Sprintf("conc: item %d: %v", e.Index, e.Err) }
-
-// Unwrap returns Err, so errors.Is and errors.As see through the index.
-func (e *ItemError) Unwrap() error { return e.Err }
-
-// MapN calls fn on every item with at most limit calls running at once and
-// returns the results in input order: out[i] belongs to items[i]. It blocks
-// until every call it started has returned.
-//
-// The first error (a panic in fn counts, as a *PanicError) cancels the
-// context passed to the calls still running, no item starts after it, and
-// MapN returns that error itself, never the context.Canceled it caused, with
-// the results gathered so far (the slots of items not run hold the zero
-// value). If ctx ends first, items not yet started are skipped and MapN
-// returns ctx's error. Use MapAll to run every item and collect every error.
-//
-// It panics with a conc: message when ctx or fn is nil or limit < 1.
-func MapN[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
-	return mapRun(ctx, items, limit, fn, false)
-}
-
-// MapAll is MapN without fail-fast: an error does not stop the other items.
-// It returns every successful result in its slot (failed slots hold the zero
-// value) and errors.Join of one *ItemError per failed item, in index order.
-// If ctx ends, items not yet started are skipped and ctx's error is joined
-// to the others.
-func MapAll[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
-	return mapRun(ctx, items, limit, fn, true)
-}
-
-// ForEach calls fn on every item the sequence yields, with at most limit
-// calls running at once, and blocks until every call it started has
-// returned. The sequence is read from the calling goroutine, one item at a
-// time, and is stopped (its loop broken) once the result is decided.
-//
-// Errors follow MapN: the first error or panic cancels the context of the
-// running calls, no further item starts, the sequence is not read further,
-// and that first error is returned. If ctx ends first, ForEach returns ctx's
-// error. A panic in the sequence itself is reported the same way, as a
-// *PanicError, as Collect and All report one in their input; a sequence
-// that calls runtime.Goexit ends the calling goroutine, as in a plain loop,
-// once the running calls have returned. Use ForEachAll to collect every
-// error.
-//
-// While every worker is busy, items read from the sequence are gathered
-// into small batches (up to 32) for the next free worker. If the sequence
-// then pauses before its next item, a worker that becomes free meanwhile
-// waits for that item (or the sequence's end) to receive the batch. A slice
-// or a computation never pauses; for a slow, bursty source whose every item
-// must start at once, feed a Pool or a Stage with Workers from a channel.
-//
-// It panics with a conc: message when ctx, items or fn is nil, or limit < 1.
-func ForEach[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
-	return forEachRun(ctx, items, limit, fn, false)
-}
-
-// ForEachAll is ForEach without fail-fast: it runs fn on every item and
-// returns errors.Join of one *ItemError per failed item (Index counts the
-// values the sequence yielded), in index order, joined with ctx's error if
-// ctx ended before the sequence was exhausted. A panic in the sequence ends
-// the input: the items yielded before it still run, and its *PanicError is
-// joined to the others.
-func ForEachAll[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
-	return forEachRun(ctx, items, limit, fn, true)
 }
