@@ -83,16 +83,19 @@ func call[C, T, U any](fn func(C, T) (U, error), c C, v T) (u U, err error) {
 }
 
 // ctxErr is the error every primitive returns when ctx ends a blocking
-// call: ctx.Err(), so errors.Is matches context.Canceled or
-// DeadlineExceeded, joined with context.Cause(ctx) when the cause is a
-// different error, so that errors.Is matches the cause too (contract 1 in
-// docs/ARCHITECTURE.md).
+// call, and the only place that builds one: ctx.Err(), so errors.Is
+// matches context.Canceled or DeadlineExceeded, joined with
+// context.Cause(ctx) when the cause is a different error, so that errors.Is
+// matches the cause too (contract 1 in docs/ARCHITECTURE.md). A cause that
+// already wraps ctx.Err() is returned as it is. It is nil while ctx is not
+// done.
 func ctxErr(ctx context.Context) error {
 	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
+	cause := context.Cause(ctx)
+	if err == nil || cause == nil || errors.Is(cause, err) {
+		return cause
 	}
-	return err
+	return fmt.Errorf("%w: %w", err, cause)
 }
 
 // ctxGaveUp reports whether err is ctx giving up rather than a failure of

@@ -132,3 +132,25 @@ func TestPanicOfContextErrorAfterCancelStaysPanicError(t *testing.T) {
 		}
 	}
 }
+
+func TestCtxErr(t *testing.T) {
+	custom := errors.New("custom")
+	wrapped := errors.Join(context.Canceled, custom)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	assert.Same(t, context.Canceled, ctxErr(ctx), "plain cancel: ctx.Err itself")
+
+	ctx, cancelCause := context.WithCancelCause(context.Background())
+	cancelCause(custom)
+	err := ctxErr(ctx)
+	assert.ErrorIs(t, err, context.Canceled)
+	assert.ErrorIs(t, err, custom)
+	assert.Equal(t, "context canceled: custom", err.Error())
+
+	ctx, cancelCause = context.WithCancelCause(context.Background())
+	cancelCause(wrapped)
+	assert.Equal(t, wrapped, ctxErr(ctx), "a cause that wraps ctx.Err is kept as is")
+
+	assert.NoError(t, ctxErr(context.Background()))
+}

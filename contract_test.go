@@ -46,8 +46,8 @@ func TestNilContextPanicsAtTheCall(t *testing.T) {
 		assert.PanicsWithValue(t, want, call, name)
 	}
 	// The fan-in and fan-out constructors name themselves in the message.
-	assert.PanicsWithValue(t, "conc: Merge: ctx must not be nil", func() { Merge(nilCtx, (<-chan int)(ready)) })
-	assert.PanicsWithValue(t, "conc: NewFanIn: ctx must not be nil", func() { NewFanIn[int](nilCtx) })
+	assert.PanicsWithValue(t, "conc: context must not be nil", func() { Merge(nilCtx, (<-chan int)(ready)) })
+	assert.PanicsWithValue(t, "conc: context must not be nil", func() { NewFanIn[int](nilCtx) })
 	// Nothing was consumed from the channels by a call that panicked.
 	assert.Len(t, ready, 1)
 	assert.Empty(t, room)

@@ -48,7 +48,7 @@ func Send[T any](ctx context.Context, ch chan<- T, v T) error {
 	case ch <- v:
 		return nil
 	case <-ctx.Done():
-		return errFromCtx(ctx)
+		return ctxErr(ctx)
 	}
 }
 
@@ -74,20 +74,8 @@ func Recv[T any](ctx context.Context, ch <-chan T) (T, error) {
 		return v, nil
 	case <-ctx.Done():
 		var zero T
-		return zero, errFromCtx(ctx)
+		return zero, ctxErr(ctx)
 	}
-}
-
-// errFromCtx is the error for a ctx that is done: ctx.Err(), so that
-// errors.Is(err, context.Canceled) holds, joined with context.Cause(ctx)
-// when a cause was given that does not already wrap it.
-func errFromCtx(ctx context.Context) error {
-	err := ctx.Err()
-	cause := context.Cause(ctx)
-	if err == nil || cause == nil || errors.Is(cause, err) {
-		return cause
-	}
-	return fmt.Errorf("%w: %w", err, cause)
 }
 
 // lockSmall is how many Lockers LockAll sorts in an array inside the lock

@@ -124,28 +124,6 @@ func TestRecvBlocksUntilValueCloseOrCtx(t *testing.T) {
 	})
 }
 
-func TestErrFromCtx(t *testing.T) {
-	custom := errors.New("custom")
-	wrapped := errors.Join(context.Canceled, custom)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	assert.Same(t, context.Canceled, errFromCtx(ctx), "plain cancel: ctx.Err itself")
-
-	ctx, cancelCause := context.WithCancelCause(context.Background())
-	cancelCause(custom)
-	err := errFromCtx(ctx)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, err, custom)
-	assert.Equal(t, "context canceled: custom", err.Error())
-
-	ctx, cancelCause = context.WithCancelCause(context.Background())
-	cancelCause(wrapped)
-	assert.Equal(t, wrapped, errFromCtx(ctx), "a cause that wraps ctx.Err is kept as is")
-
-	assert.NoError(t, errFromCtx(context.Background()))
-}
-
 // logLocker records the order of Lock and Unlock calls on a shared log.
 type logLocker struct {
 	mu   sync.Mutex

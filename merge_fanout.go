@@ -212,7 +212,7 @@ func closeOuts[T any](outs []chan T) {
 
 // fanCheck holds the argument checks shared by the fan-out functions.
 func fanCheck[T any](fn string, ctx context.Context, in <-chan T, n int) {
-	fanCheckCtx(fn, ctx)
+	checkCtx(ctx)
 	if in == nil {
 		panic("conc: " + fn + ": in must not be a nil channel")
 	}

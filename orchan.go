@@ -331,7 +331,7 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 		return zero, errRaceEmpty
 	}
 	if ctx.Err() != nil {
-		return zero, errFromCtx(ctx)
+		return zero, ctxErr(ctx)
 	}
 	if len(fns) == 1 {
 		v, err := raceCall(ctx, fns[0])
@@ -394,7 +394,7 @@ func raceCall[T any](ctx context.Context, fn func(context.Context) (T, error)) (
 func raceFailed(ctx context.Context, errs []error) error {
 	all := make([]error, 0, len(errs)+1)
 	if ctx.Err() != nil {
-		all = append(all, errFromCtx(ctx))
+		all = append(all, ctxErr(ctx))
 	}
 	for i, err := range errs {
 		all = append(all, fmt.Errorf("conc: race fns[%d]: %w", i, err))
