@@ -57,29 +57,41 @@ func newPanicError(v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack()}
 }
 
-// recoverTo is the one place where the package turns a panic into an error.
-// It is meant to be deferred directly — defer recoverTo(&err) — because
-// recover only stops a panic when it is called by the deferred function
-// itself. Deferring a named function rather than a closure keeps the happy
-// path free of allocations.
-func recoverTo(err *error) {
-	if r := recover(); r != nil {
-		*err = newPanicError(r)
+// recovered is the error for a call of user code that did not return:
+// a *PanicError when it panicked with v, errGoexit when it called
+// runtime.Goexit (v is nil). It is the one place that says what such a call
+// becomes. recover stops a panic only when the deferred function itself
+// calls it, so every deferred function that guards user code either is
+// catch or calls recover and hands the value here: a worker that must
+// replace itself, or a run that records its failure, acts on the outcome
+// in its own deferred function.
+func recovered(v any) error {
+	if v != nil {
+		return newPanicError(v)
+	}
+	return errGoexit
+}
+
+// catch is deferred directly, defer catch(&err, &returned), by a function
+// that sets returned once the user's code has returned; otherwise it
+// stores the outcome in err. The flag spares the successful return a call
+// of recover, and a named function rather than a closure keeps the defer
+// free of allocations.
+func catch(err *error, returned *bool) {
+	if !*returned {
+		*err = recovered(recover())
 	}
 }
 
 // protect runs fn and reports a panic in it as a *PanicError. It is the
-// helper for user callbacks of any shape; primitives with a hot path use the
-// typed forms below, which avoid the closure.
+// wrapper for a user callback of any shape: the caller's closure stores
+// the callback's other results.
 func protect(fn func() error) (err error) {
-	defer recoverTo(&err)
-	return fn()
-}
-
-// call runs fn(ctx, v) and reports a panic in it as a *PanicError.
-func call[C, T, U any](fn func(C, T) (U, error), c C, v T) (u U, err error) {
-	defer recoverTo(&err)
-	return fn(c, v)
+	returned := false
+	defer catch(&err, &returned)
+	err = fn()
+	returned = true
+	return err
 }
 
 // ctxErr is the error every primitive returns when ctx ends a blocking

@@ -42,17 +42,24 @@ func TestProtectPassesErrorsThrough(t *testing.T) {
 	assert.NoError(t, protect(func() error { return nil }))
 }
 
-func TestCallRecoversTypedFunctions(t *testing.T) {
+func TestProtectRecoversTypedFunctions(t *testing.T) {
 	fn := func(_ struct{}, v int) (int, error) {
 		if v < 0 {
 			panic("negative")
 		}
 		return v * 2, nil
 	}
-	got, err := call(fn, struct{}{}, 21)
+	call := func(v int) (got int, err error) {
+		err = protect(func() (err error) {
+			got, err = fn(struct{}{}, v)
+			return err
+		})
+		return got, err
+	}
+	got, err := call(21)
 	require.NoError(t, err)
 	assert.Equal(t, 42, got)
-	_, err = call(fn, struct{}{}, -1)
+	_, err = call(-1)
 	var pe *PanicError
 	assert.ErrorAs(t, err, &pe)
 }

@@ -67,7 +67,8 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 		// As in AllowN: the user's function runs outside the lock, and the
 		// key is looked up again afterwards.
 		s.mu.Unlock()
-		cfg, err := k.safeConfigFor(key)
+		var cfg *limConfig
+		err := protect(func() error { cfg = k.configFor(key); return nil })
 		if err != nil {
 			s.count(&s.denied)
 			return err
@@ -191,13 +192,6 @@ func (k *KeyedLimiter[K]) cancel(s *keyedShard[K], key K, n int, act int64) {
 		e.tat = next
 		s.note(*e) // the word moved back: keep curMin a lower bound
 	}
-}
-
-// safeConfigFor is configFor with a panic in the PerKey function turned into
-// a *PanicError.
-func (k *KeyedLimiter[K]) safeConfigFor(key K) (c *limConfig, err error) {
-	defer recoverTo(&err)
-	return k.configFor(key), nil
 }
 
 // count adds one to a counter of s under its lock. The counters are plain

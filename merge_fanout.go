@@ -120,12 +120,7 @@ func Partition[T any, K comparable](ctx context.Context, in <-chan T, n int, key
 			// a panic ends the run anyway, and this keeps the per-item
 			// path free of deferred calls.
 			if !normal {
-				if r := recover(); r != nil {
-					err = newPanicError(r)
-				} else {
-					// Neither a return nor a panic: runtime.Goexit.
-					err = errGoexit
-				}
+				err = recovered(recover())
 			}
 			closeOuts(chans)
 			close(finished)

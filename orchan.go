@@ -334,7 +334,8 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 		return zero, ctxErr(ctx)
 	}
 	if len(fns) == 1 {
-		v, err := raceCall(ctx, fns[0])
+		var v T
+		err := protect(func() (err error) { v, err = fns[0](ctx); return err })
 		if err != nil {
 			return zero, raceFailed(ctx, []error{err})
 		}
@@ -355,7 +356,7 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 			// for a result that never comes.
 			r := raceResult[T]{i: i, err: errGoexit}
 			defer func() { results <- r }()
-			r.v, r.err = raceCall(rctx, fn)
+			r.err = protect(func() (err error) { r.v, err = fn(rctx); return err })
 		})
 	}
 	errs := make([]error, len(fns))
@@ -380,12 +381,6 @@ type raceResult[T any] struct {
 	i   int
 	v   T
 	err error
-}
-
-// raceCall runs fn and reports a panic in it as a *PanicError.
-func raceCall[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
-	defer recoverTo(&err)
-	return fn(ctx)
 }
 
 // raceFailed joins the failures of every fn, each named by its index, and,

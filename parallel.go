@@ -256,13 +256,13 @@ func (m *mapWork[T, U]) span(i, end int, done *int) (next, nend int, more bool) 
 		if finished {
 			return
 		}
-		if v := recover(); v != nil {
-			m.r.failItem(i, newPanicError(v))
+		err := recovered(recover())
+		m.r.failItem(i, err)
+		if err != errGoexit {
 			*done++
 			next, nend, more = i+1, end, true
 			return
 		}
-		m.r.failItem(i, errGoexit)
 		m.r.addRan(*done + 1)
 		m.r.wg.Add(1)
 		m.spawn(i+1, end)

@@ -56,14 +56,14 @@ func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn fun
 		// and All report one in their input (contract 2 in
 		// docs/ARCHITECTURE.md); either way
 		// no worker outlives the call.
-		v := recover()
-		if v == nil {
+		perr := recovered(recover())
+		if perr == errGoexit {
 			f.r.stop.Store(true)
 			close(f.work)
 			f.r.finish(n, true)
 			return
 		}
-		f.r.failSeq(newPanicError(v))
+		f.r.failSeq(perr)
 		if all && !early && cur.items != nil {
 			// ForEachAll runs what was read. Workers always keep
 			// receiving until work closes, so this send cannot hang.
@@ -152,12 +152,15 @@ func (f *feWork[T]) spawn(c feChunk[T], j int) { go f.run(c, j) }
 
 // run processes c.items[j:] and then every batch received on work. After
 // r.stop it keeps receiving, skipping the items, so the producer is never
-// left blocked on a send. Goexit in fn is handled as in mapWork.work.
+// left blocked on a send. A call of fn that panics or calls runtime.Goexit
+// ends the goroutine's loop; the deferred function records that item's
+// error and a new goroutine carries on from the next item, so the items pay
+// no deferred recover each and the limit of running workers is kept.
 func (f *feWork[T]) run(c feChunk[T], j int) {
 	done, cur := 0, -1
 	defer func() {
 		if cur >= 0 {
-			f.r.failItem(c.base+cur, errGoexit)
+			f.r.failItem(c.base+cur, recovered(recover()))
 			done++
 			f.r.wg.Add(1)
 			f.spawn(c, cur+1)
@@ -168,7 +171,7 @@ func (f *feWork[T]) run(c feChunk[T], j int) {
 	for {
 		for ; j < len(c.items) && !f.r.stop.Load(); j++ {
 			cur = j
-			err := callErr(f.fn, f.r.ctx, c.items[j])
+			err := f.fn(f.r.ctx, c.items[j])
 			cur = -1
 			done++
 			if err != nil {
@@ -188,10 +191,4 @@ func (f *feWork[T]) run(c feChunk[T], j int) {
 		}
 		j = 0
 	}
-}
-
-// callErr runs fn(c, v) and reports a panic in it as a *PanicError.
-func callErr[C, T any](fn func(C, T) error, c C, v T) (err error) {
-	defer recoverTo(&err)
-	return fn(c, v)
 }

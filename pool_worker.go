@@ -318,10 +318,9 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 		}
 		var zero R
 		w.res.Value = zero
+		w.res.Err, w.outcome = recovered(v), outcomeFailed
 		if v != nil {
-			w.res.Err, w.outcome = newPanicError(v), outcomePanicked
-		} else {
-			w.res.Err, w.outcome = errGoexit, outcomeFailed
+			w.outcome = outcomePanicked
 		}
 	case inCallback:
 		if v != nil {

@@ -174,19 +174,11 @@ func (c *retryConfig) run(ctx context.Context, fn func(context.Context) error, o
 	if ctx.Err() != nil {
 		return newRetryError(ctx, RetryContextDone, 0, nil, 0)
 	}
-	// A deferred recoverTo would call recover on every return, the
-	// successful one included; checking a flag first skips that call, which
-	// is a measurable part of a call that does nothing else. recover must
-	// be called by the deferred function itself, hence the closure. The
-	// defer is open-coded and the closure stays on the stack.
+	// catch checks the flag before it calls recover, which spares the
+	// successful return that call: a measurable part of a call that does
+	// nothing else.
 	returned := false
-	defer func() {
-		if !returned {
-			if r := recover(); r != nil {
-				err = newPanicError(r)
-			}
-		}
-	}()
+	defer catch(&err, &returned)
 	err = fn(ctx)
 	returned = true
 	if err == nil {
@@ -264,7 +256,7 @@ func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error,
 		}
 
 		if hook != nil {
-			if perr := callOnRetry(hook, n, err, d); perr != nil {
+			if perr := protect(func() error { hook(n, err, d); return nil }); perr != nil {
 				return perr
 			}
 		}
@@ -300,8 +292,8 @@ func retryable(pred func(error) bool, err error) (ok bool, perr error) {
 	if pred == nil {
 		return !isOpen(err), nil
 	}
-	defer recoverTo(&perr)
-	return pred(err), nil
+	perr = protect(func() error { ok = pred(err); return nil })
+	return ok, perr
 }
 
 // isOpen reports whether err matches ErrOpen. It is a separate function so
@@ -312,13 +304,7 @@ func isOpen(err error) bool { return errors.Is(err, ErrOpen) }
 // retries' version of the first attempt in run, with the same flag.
 func attempt(ctx context.Context, fn func(context.Context) error) (err error) {
 	returned := false
-	defer func() {
-		if !returned {
-			if r := recover(); r != nil {
-				err = newPanicError(r)
-			}
-		}
-	}()
+	defer catch(&err, &returned)
 	err = fn(ctx)
 	returned = true
 	return err
@@ -327,23 +313,10 @@ func attempt(ctx context.Context, fn func(context.Context) error) (err error) {
 // attemptValue is attempt for RetryValue's first attempt.
 func attemptValue[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
 	returned := false
-	defer func() {
-		if !returned {
-			if r := recover(); r != nil {
-				err = newPanicError(r)
-			}
-		}
-	}()
+	defer catch(&err, &returned)
 	v, err = fn(ctx)
 	returned = true
 	return v, err
-}
-
-// callOnRetry runs the hook, turning a panic in it into a *PanicError.
-func callOnRetry(hook func(int, error, time.Duration), n int, err error, d time.Duration) (perr error) {
-	defer recoverTo(&perr)
-	hook(n, err, d)
-	return nil
 }
 
 // stopTimer stops the call's timer, if it ever made one, when retry returns.

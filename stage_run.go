@@ -59,11 +59,7 @@ func (r *stageRun) guard(f func(), body *bool) (ok bool) {
 		if ok || (body != nil && *body) {
 			return
 		}
-		if v := recover(); v != nil {
-			r.fail(newPanicError(v))
-		} else {
-			r.fail(errGoexit)
-		}
+		r.fail(recovered(recover()))
 	}()
 	f()
 	return true
