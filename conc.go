@@ -155,6 +155,21 @@ func checkCtx(ctx context.Context) {
 	}
 }
 
+// checkOption panics with a conc: message when the i-th option (counting
+// from 0) given to what is nil: a variable never set is a programmer error,
+// named where it is passed rather than found as a nil dereference later.
+// It inlines to one comparison; the message is built out of line.
+func checkOption(what string, i int, isNil bool) {
+	if isNil {
+		panicNilOption(what, i)
+	}
+}
+
+//go:noinline
+func panicNilOption(what string, i int) {
+	panic(fmt.Sprintf("conc: %s option %d must not be nil", what, i))
+}
+
 // checkFunc panics with a conc: message when a required function is nil.
 func checkFunc(what string, isNil bool) {
 	if isNil {

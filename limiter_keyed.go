@@ -125,9 +125,7 @@ func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOp
 	}
 	o := keyedOptions{maxKeys: keyedDefaultMaxKeys}
 	for i, opt := range opts {
-		// A nil option (a variable never set) is a programmer error
-		// like a bad rate: a conc: panic naming it, not a nil dereference.
-		checkFunc(fmt.Sprintf("NewKeyedLimiter option %d", i), opt == nil)
+		checkOption("NewKeyedLimiter", i, opt == nil)
 		opt.applyKeyed(&o)
 	}
 	def := newLimConfig(perSecond, burst)

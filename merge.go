@@ -56,9 +56,7 @@ func MergeBuffer(n int) MergeOption {
 func newMergeConfig(opts []MergeOption) mergeConfig {
 	c := mergeConfig{buffer: defaultOutBuffer}
 	for i, o := range opts {
-		// A nil option (a variable never set) is a programmer error, as
-		// it is for every other constructor: ignoring it would hide it.
-		checkFunc(fmt.Sprintf("MergeOption %d", i), o == nil)
+		checkOption("Merge", i, o == nil)
 		o.applyMerge(&c)
 	}
 	return c

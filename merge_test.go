@@ -323,7 +323,7 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 // other constructor rather than silently ignored.
 func TestNilMergeOptionPanics(t *testing.T) {
 	in := make(chan int)
-	const want = "conc: MergeOption 1 must not be nil"
+	const want = "conc: Merge option 1 must not be nil"
 	assert.PanicsWithValue(t, want, func() { NewFanIn[int](t.Context(), MergeBuffer(1), nil) })
 	assert.PanicsWithValue(t, want, func() { FanOut(t.Context(), in, 2, MergeBuffer(1), nil) })
 	assert.PanicsWithValue(t, want, func() { Tee(t.Context(), in, 2, MergeBuffer(1), nil) })

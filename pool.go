@@ -141,9 +141,7 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 	checkFunc("fn", fn == nil)
 	cfg := poolConfig{queue: -1, results: -1}
 	for i, o := range opts {
-		if o == nil {
-			panic(fmt.Sprintf("conc: pool option %d (counting from 0) must not be nil", i))
-		}
+		checkOption("NewPool", i, o == nil)
 		o.applyPool(&cfg)
 	}
 	if cfg.queue < 0 {

@@ -186,7 +186,7 @@ var defaultRetryConfig = retryConfig{
 func resolve(c *retryConfig, opts []RetryOption) {
 	c.attempts, c.base, c.max = defaultRetryAttempts, defaultRetryBase, defaultRetryMax
 	var nilPred, nilHook bool
-	for _, o := range opts {
+	for i, o := range opts {
 		switch o := o.(type) {
 		case retryAttempts:
 			c.attempts = int(o)
@@ -203,9 +203,7 @@ func resolve(c *retryConfig, opts []RetryOption) {
 		case retryOnRetry:
 			nilHook = o == nil
 		case *RetryPolicy:
-			if o == nil {
-				panic("conc: retry policy must not be nil")
-			}
+			checkOption("Retry", i, o == nil)
 			p := o.configPtr()
 			c.attempts, c.base, c.max, c.elapsed, c.jitter = p.attempts, p.base, p.max, p.elapsed, p.jitter
 			c.maxGiven = p.maxGiven
@@ -221,7 +219,7 @@ func resolve(c *retryConfig, opts []RetryOption) {
 			// nil, or a foreign type that embeds RetryOption. Only the
 			// type goes out: passing o itself would let it escape, and
 			// every caller's options with it.
-			badRetryOption(reflect.TypeOf(o))
+			badRetryOption(i, reflect.TypeOf(o))
 		}
 	}
 	if !c.maxGiven && c.max < c.base {
@@ -241,10 +239,8 @@ func resolve(c *retryConfig, opts []RetryOption) {
 // outside this package that embeds RetryOption to satisfy it.
 //
 //go:noinline
-func badRetryOption(t reflect.Type) {
-	if t == nil {
-		panic("conc: retry option must not be nil")
-	}
+func badRetryOption(i int, t reflect.Type) {
+	checkOption("Retry", i, t == nil)
 	panic(fmt.Sprintf("conc: unknown retry option type %v", t))
 }
 
