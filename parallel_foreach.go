@@ -47,32 +47,10 @@ func forEachRun[T any](ctx context.Context, items iter.Seq[T], limit int, fn fun
 	workers, n, early, finished := 0, 0, false, false
 	var cur feChunk[T]
 	defer func() {
-		if finished {
-			return
+		if !finished {
+			err = f.seqEnded(recovered(recover()), cur, n, early)
 		}
-		// The sequence itself panicked, or called runtime.Goexit (then
-		// recover returns nil and the Goexit carries on once the workers
-		// are done). A panic is reported like a panic in fn, as Collect
-		// and All report one in their input (contract 2 in
-		// docs/ARCHITECTURE.md); either way
-		// no worker outlives the call.
-		perr := recovered(recover())
-		if perr == errGoexit {
-			f.r.stop.Store(true)
-			close(f.work)
-			f.r.finish(n, true)
-			return
-		}
-		f.r.failSeq(perr)
-		if all && !early && cur.items != nil {
-			// ForEachAll runs what was read. Workers always keep
-			// receiving until work closes, so this send cannot hang.
-			f.work <- cur
-		}
-		close(f.work)
-		err = f.r.finish(n, early)
 	}()
-loop:
 	for v := range items {
 		if f.r.stop.Load() {
 			early = true
@@ -113,26 +91,50 @@ loop:
 		if len(cur.items) < feChunkCap {
 			continue
 		}
-		// Every worker is busy and the batch is full: wait for one, or
-		// for the run to be decided (first error, or ctx), which is what
-		// r.ctx ending means.
-		select {
-		case f.work <- cur:
-			cur = feChunk[T]{}
-		case <-f.r.done:
-			early = true
-			break loop
+		// Every worker is busy and the batch is full: wait for one.
+		if early = !f.send(cur); early {
+			break
 		}
+		cur = feChunk[T]{}
 	}
 	// The sequence is exhausted; the last partial batch still has to go.
 	if !early && cur.items != nil {
-		select {
-		case f.work <- cur:
-		case <-f.r.done:
-			early = true
-		}
+		early = !f.send(cur)
 	}
 	finished = true
+	close(f.work)
+	return f.r.finish(n, early)
+}
+
+// send hands c to a worker, waiting for one; false when the run was
+// decided first (a first error, or ctx), which is what r.ctx ending means.
+func (f *feWork[T]) send(c feChunk[T]) bool {
+	select {
+	case f.work <- c:
+		return true
+	case <-f.r.done:
+		return false
+	}
+}
+
+// seqEnded ends a run whose sequence panicked (perr is its *PanicError) or
+// called runtime.Goexit (perr is errGoexit, and the Goexit carries on once
+// the workers are done). cur, n and early are forEachRun's at that moment.
+// A panic is reported like a panic in fn, as Collect and All report one in
+// their input (contract 2 in docs/ARCHITECTURE.md); either way no worker
+// outlives the call.
+func (f *feWork[T]) seqEnded(perr error, cur feChunk[T], n int, early bool) error {
+	if perr == errGoexit {
+		f.r.stop.Store(true)
+		close(f.work)
+		return f.r.finish(n, true)
+	}
+	f.r.failSeq(perr)
+	if f.r.all && !early && cur.items != nil {
+		// ForEachAll runs what was read. Workers always keep receiving
+		// until work closes, so this send cannot hang.
+		f.work <- cur
+	}
 	close(f.work)
 	return f.r.finish(n, early)
 }
