@@ -208,82 +208,109 @@ func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error,
 	defer stopTimer(&timer)
 	prev := c.base // the previous delay, for JitterDecorrelated
 	for n := 1; ; n++ {
-		if _, ok := err.(*PanicError); ok {
-			return err
+		if out := c.giveUp(ctx, n, err, pred); out != nil {
+			return out
 		}
-		if p, ok := findErr[*permanentError](err); ok {
-			return p.err
+		d, out := c.delay(ctx, n, err, &prev, start)
+		if out != nil {
+			return out
 		}
-		if ctx.Err() != nil {
-			return newRetryError(ctx, RetryContextDone, n, err, 0)
-		}
-		retry, perr := retryable(pred, err)
-		if perr != nil {
-			return perr
-		}
-		if !retry {
-			return err
-		}
-		if c.attempts > 0 && n >= c.attempts {
-			return newRetryError(ctx, RetryExhausted, n, err, 0)
-		}
-
-		var d time.Duration
-		if ra, ok := findErr[*retryAfterError](err); ok {
-			// The server knows better than our backoff, within our cap.
-			// Feeding its delay to the decorrelated state makes the next
-			// backoff continue from there.
-			d = min(ra.d, c.max)
-			prev = d
-		} else {
-			d = c.backoff(n, &prev)
-		}
-
-		// The time checks read the clock only when there is a limit to
-		// check against. Both are decided before sleeping: a delay that
-		// cannot be followed by an attempt is not worth waiting for.
-		dl, hasDL := ctx.Deadline()
-		if c.elapsed > 0 || hasDL {
-			now := time.Now()
-			if c.elapsed > 0 && d > c.elapsed-now.Sub(start) {
-				return newRetryError(ctx, RetryElapsed, n, err, c.elapsed)
-			}
-			// At the deadline itself ctx is done, so an attempt can only
-			// start strictly before it.
-			if hasDL && d >= dl.Sub(now) {
-				return newRetryError(ctx, RetryDeadline, n, err, d)
-			}
-		}
-
 		if hook != nil {
 			if perr := protect(func() error { hook(n, err, d); return nil }); perr != nil {
 				return perr
 			}
 		}
-		if d > 0 {
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				// Since Go 1.23 Reset needs no Stop-and-drain dance: the
-				// channel holds no stale tick once the timer is reset.
-				timer.Reset(d)
-			}
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return newRetryError(ctx, RetryContextDone, n, err, 0)
-			}
-		}
-		// fn must never run on a done context. ctx may have ended since the
-		// check above: in the predicate or the hook (which may cancel it),
-		// or just as the timer fired, when select may pick either case. With
-		// a zero delay nothing else would notice; one atomic load settles it.
-		if ctx.Err() != nil {
+		// fn must never run on a done context. ctx may have ended since
+		// giveUp: in the predicate or the hook (which may cancel it), or
+		// just as the timer fired, when select may pick either case. With
+		// a zero delay nothing else would notice; one atomic load settles
+		// it.
+		if !sleep(ctx, &timer, d) || ctx.Err() != nil {
 			return newRetryError(ctx, RetryContextDone, n, err, 0)
 		}
 		if err = attempt(ctx, fn); err == nil {
 			return nil
 		}
+	}
+}
+
+// giveUp applies the checks that end retrying before any delay, after
+// attempt n failed with err, in the order documented on Retry: what the
+// error says about itself (panic, Permanent), then ctx, the predicate and
+// the attempt budget. It returns what Retry returns then, or nil to go on.
+func (c *retryConfig) giveUp(ctx context.Context, n int, err error, pred func(error) bool) error {
+	if _, ok := err.(*PanicError); ok {
+		return err
+	}
+	if p, ok := findErr[*permanentError](err); ok {
+		return p.err
+	}
+	if ctx.Err() != nil {
+		return newRetryError(ctx, RetryContextDone, n, err, 0)
+	}
+	retry, perr := retryable(pred, err)
+	if perr != nil {
+		return perr
+	}
+	if !retry {
+		return err
+	}
+	if c.attempts > 0 && n >= c.attempts {
+		return newRetryError(ctx, RetryExhausted, n, err, 0)
+	}
+	return nil
+}
+
+// delay returns the wait before attempt n+1, or the error that ends
+// retrying because the time budget cannot cover it. prev is the previous
+// delay, for JitterDecorrelated.
+func (c *retryConfig) delay(ctx context.Context, n int, err error, prev *time.Duration, start time.Time) (time.Duration, error) {
+	var d time.Duration
+	if ra, ok := findErr[*retryAfterError](err); ok {
+		// The server knows better than our backoff, within our cap.
+		// Feeding its delay to the decorrelated state makes the next
+		// backoff continue from there.
+		d = min(ra.d, c.max)
+		*prev = d
+	} else {
+		d = c.backoff(n, prev)
+	}
+	// The time checks read the clock only when there is a limit to check
+	// against. Both are decided before sleeping: a delay that cannot be
+	// followed by an attempt is not worth waiting for.
+	dl, hasDL := ctx.Deadline()
+	if c.elapsed > 0 || hasDL {
+		now := time.Now()
+		if c.elapsed > 0 && d > c.elapsed-now.Sub(start) {
+			return d, newRetryError(ctx, RetryElapsed, n, err, c.elapsed)
+		}
+		// At the deadline itself ctx is done, so an attempt can only
+		// start strictly before it.
+		if hasDL && d >= dl.Sub(now) {
+			return d, newRetryError(ctx, RetryDeadline, n, err, d)
+		}
+	}
+	return d, nil
+}
+
+// sleep waits d on the call's one timer, made on the first real delay and
+// then Reset; false when ctx ended the wait.
+func sleep(ctx context.Context, timer **time.Timer, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if *timer == nil {
+		*timer = time.NewTimer(d)
+	} else {
+		// Since Go 1.23 Reset needs no Stop-and-drain dance: the channel
+		// holds no stale tick once the timer is reset.
+		(*timer).Reset(d)
+	}
+	select {
+	case <-(*timer).C:
+		return true
+	case <-ctx.Done():
+		return false
 	}
 }
 
