@@ -113,21 +113,7 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			continue
 		}
 		if p.closed {
-			// Closed and drained. The last worker out closes Results and
-			// done: every other worker has delivered its last result by
-			// now (the hasRes branch above runs before this one), so no
-			// send can race with the close.
-			if searching {
-				p.searching--
-			}
-			p.live--
-			last := p.live == 0
-			p.mu.Unlock()
-			if last {
-				close(p.results)
-				p.cancelJob(ErrClosed) // release the context; no job is left to see it
-				close(p.done)
-			}
+			p.exitLocked(searching)
 			return false
 		}
 		if !spun && (searching || p.searching == 0) && p.multi {
@@ -137,13 +123,8 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				searching = true
 				p.searching++
 			}
-			p.queued.Store(0) // n is 0 here; see Pool.queued
 			spun = true
-			p.mu.Unlock()
-			for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
-				runtime.Gosched()
-			}
-			p.mu.Lock()
+			p.spinLocked()
 			continue
 		}
 		// Park. sync.Cond rather than a channel per worker: Wait releases
@@ -329,6 +310,36 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 	}
 	w.inUser = inNothing
 	p.spawn(w)
+}
+
+// exitLocked ends a worker of a pool that is closed and drained; p.mu is
+// held on entry and released. The last worker out closes Results and done:
+// every other worker has delivered its last result by now (next hands a
+// result over before it looks at closed), so no send can race with the
+// close.
+func (p *Pool[J, R]) exitLocked(searching bool) {
+	if searching {
+		p.searching--
+	}
+	p.live--
+	last := p.live == 0
+	p.mu.Unlock()
+	if last {
+		close(p.results)
+		p.cancelJob(ErrClosed) // release the context; no job is left to see it
+		close(p.done)
+	}
+}
+
+// spinLocked lets go of p.mu and yields a few times while no job is
+// queued, before the worker parks; p.mu is held again on return.
+func (p *Pool[J, R]) spinLocked() {
+	p.queued.Store(0) // n is 0 here; see Pool.queued
+	p.mu.Unlock()
+	for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
+		runtime.Gosched()
+	}
+	p.mu.Lock()
 }
 
 // spawn starts a worker goroutine over w. (A go statement naming a generic
