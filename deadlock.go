@@ -130,6 +130,8 @@ func LockAll(mus ...sync.Locker) (unlock func()) {
 // word is the pointer itself, which is what makes it a stable global key:
 // the Go heap does not move objects, and every Locker passed to LockAll
 // escapes to the heap (a goroutine's stack, which can move, never holds it).
+// The layout is the runtime's, not a promise of the language:
+// TestLockWordsLayout fails if a Go release changes it.
 func lockWords(l *sync.Locker) (typ, data uintptr) {
 	w := (*[2]uintptr)(unsafe.Pointer(l))
 	return w[0], w[1]
@@ -169,36 +171,7 @@ func (ls *lockSet) lock(mus []sync.Locker) {
 			n++
 		}
 	} else {
-		for i, l := range mus {
-			if _, data := lockWords(&l); data == 0 {
-				lockNilPanic(i)
-			}
-		}
-		// A variable of its own: if s itself were stored in ls.more, escape
-		// analysis, which does not follow branches, would conclude that
-		// ls.small could be stored in *ls and move every lockSet to the heap.
-		more := slices.Clone(mus)
-		slices.SortFunc(more, func(a, b sync.Locker) int {
-			switch {
-			case lockLess(&a, &b):
-				return -1
-			case lockLess(&b, &a):
-				return 1
-			}
-			return 0
-		})
-		// Duplicates are adjacent now; compact them out in place. Equal
-		// means neither is less: both words match. (Comparing the interfaces
-		// with == could panic on a Locker of a non-comparable type.)
-		for i := range more {
-			if n > 0 && !lockLess(&more[n-1], &more[i]) {
-				continue
-			}
-			more[n] = more[i]
-			n++
-		}
-		ls.more = more
-		s = more
+		s, n = ls.sortMore(mus)
 	}
 	ls.n = n
 	// The type switch calls a *sync.Mutex directly: the check is one
@@ -213,6 +186,43 @@ func (ls *lockSet) lock(mus []sync.Locker) {
 			l.Lock()
 		}
 	}
+}
+
+// sortMore is lock's path for more than lockSmall Lockers: a sorted copy
+// of mus on the heap, without duplicates, kept in ls.more.
+func (ls *lockSet) sortMore(mus []sync.Locker) ([]sync.Locker, int) {
+	n := 0
+	for i, l := range mus {
+		if _, data := lockWords(&l); data == 0 {
+			lockNilPanic(i)
+		}
+	}
+	// ls.more is set from this copy only, never from lock's s, which may
+	// be ls.small: escape analysis, which does not follow branches, would
+	// conclude that ls.small could be stored in *ls and move every lockSet
+	// to the heap.
+	more := slices.Clone(mus)
+	slices.SortFunc(more, func(a, b sync.Locker) int {
+		switch {
+		case lockLess(&a, &b):
+			return -1
+		case lockLess(&b, &a):
+			return 1
+		}
+		return 0
+	})
+	// Duplicates are adjacent now; compact them out in place. Equal
+	// means neither is less: both words match. (Comparing the interfaces
+	// with == could panic on a Locker of a non-comparable type.)
+	for i := range more {
+		if n > 0 && !lockLess(&more[n-1], &more[i]) {
+			continue
+		}
+		more[n] = more[i]
+		n++
+	}
+	ls.more = more
+	return more, n
 }
 
 // lockNilPanic reports a nil Locker: a nil interface, or a typed nil such
