@@ -129,16 +129,15 @@ func (p *RetryPolicy) Do(ctx context.Context, fn func(context.Context) error) er
 	checkFunc("retry policy", p == nil)
 	checkFunc("retry function", fn == nil)
 	checkCtx(ctx)
-	return p.configPtr().run(ctx, fn, nil)
+	return p.config().run(ctx, fn, nil)
 }
 
 // retryOption makes a *RetryPolicy usable wherever a RetryOption is.
 func (*RetryPolicy) retryOption() {}
 
 // config returns the policy's settings, the defaults for a zero policy.
-func (p *RetryPolicy) config() retryConfig { return *p.configPtr() }
-
-func (p *RetryPolicy) configPtr() *retryConfig {
+// Both are read-only once the policy is built.
+func (p *RetryPolicy) config() *retryConfig {
 	if !p.ok {
 		return &defaultRetryConfig
 	}
@@ -154,7 +153,7 @@ func presetConfig(opts []RetryOption) *retryConfig {
 		return &defaultRetryConfig
 	case 1:
 		if p, ok := opts[0].(*RetryPolicy); ok && p != nil {
-			return p.configPtr()
+			return p.config()
 		}
 	}
 	return nil

@@ -204,7 +204,7 @@ func resolve(c *retryConfig, opts []RetryOption) {
 			nilHook = o == nil
 		case *RetryPolicy:
 			checkOption("Retry", i, o == nil)
-			p := o.configPtr()
+			p := o.config()
 			c.attempts, c.base, c.max, c.elapsed, c.jitter = p.attempts, p.base, p.max, p.elapsed, p.jitter
 			c.maxGiven = p.maxGiven
 			if !c.maxGiven {
@@ -274,7 +274,7 @@ func funcsOf(opts []RetryOption) (pred func(error) bool, hook func(int, error, t
 		case retryOnRetry:
 			hook = o
 		case *RetryPolicy:
-			p := o.configPtr()
+			p := o.config()
 			pred, hook = p.retryIf, p.onRetry
 		}
 	}

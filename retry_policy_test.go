@@ -74,7 +74,7 @@ func TestRetryPolicySharedBy100GoroutinesKeepsCallsApart(t *testing.T) {
 
 func TestRetryZeroPolicyUsesTheDefaults(t *testing.T) {
 	var p RetryPolicy
-	assert.Equal(t, defaultRetryConfig, p.config())
+	assert.Equal(t, defaultRetryConfig, *p.config())
 	fn, calls := failing(100)
 	synctest.Test(t, func(t *testing.T) {
 		err := p.Do(t.Context(), fn)
