@@ -117,9 +117,10 @@ type lockSet struct {
 // nil; a panic in a Locker's Lock leaves the ones before it locked.
 //
 // With at most 8 arguments, a call that does not let unlock escape does not
-// allocate: measured at under 1.5 times the cost of locking the same mutexes
-// by hand in a fixed order.
+// allocate.
 func LockAll(mus ...sync.Locker) (unlock func()) {
+	// (BenchmarkLockAll: under 1.5 times the cost of locking the same
+	// mutexes by hand in a fixed order.)
 	var ls lockSet
 	ls.lock(mus)
 	return ls.unlock

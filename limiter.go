@@ -30,14 +30,10 @@ func Every(interval time.Duration) float64 {
 // golang.org/x/time/rate, so one can replace the other (see NewLimiter for
 // the few deliberate differences).
 //
-// The state is one atomic word, the GCRA "theoretical arrival time": the
-// moment at which the bucket will be full again, in nanoseconds of the
-// monotonic clock since the limiter was made. A decision loads that word,
-// then reads the clock, then publishes the new word with one compare-and-swap,
-// so a decision is never made with a clock reading older than the state it
-// updates, and the state never moves backwards under contention (the flaw of
-// x/time/rate reported as golang/go#71360, which reads the clock before taking
-// its lock). Allow, AllowN and Reserve take no lock and do not allocate.
+// A decision is never made with a clock reading older than the state it
+// updates, so the bucket never moves backwards under contention (the flaw
+// of x/time/rate reported as golang/go#71360). Allow, AllowN and Reserve
+// take no lock and do not allocate.
 //
 // The zero value is a limiter with rate 0 and burst 0, like x/time/rate's
 // zero Limiter: it denies every event until SetLimit or SetBurst give it a
@@ -46,6 +42,13 @@ func Every(interval time.Duration) float64 {
 // is started, ever. Waiters are not queued: each WaitN reserves its tokens
 // when called, so reservations are served in the order they were made.
 type Limiter struct {
+	// The state is one atomic word, the GCRA "theoretical arrival time":
+	// the moment at which the bucket will be full again, in nanoseconds of
+	// the monotonic clock since the limiter was made. A decision loads that
+	// word, then reads the clock, then publishes the new word with one
+	// compare-and-swap (x/time/rate reads the clock before taking its lock,
+	// which is how its state can move backwards).
+	//
 	// st points at the current configuration together with its bucket
 	// word. A configuration change seals the old state and publishes a new
 	// one, so a racing decision that read the old configuration can never
@@ -130,11 +133,14 @@ func (l *Limiter) Tokens() float64 {
 // LimiterStats is a snapshot of a Limiter: its configuration and its bucket,
 // read together from one state.
 //
-// It holds no admitted/denied counters on purpose: Allow is one CAS on the
-// bucket word, and a count would add a second atomic write to a shared
-// cache line on every call, more than doubling its cost under contention.
-// Count at the call site, where a denial is handled anyway.
+// It holds no admitted/denied counters on purpose, so that Allow writes
+// nothing but the bucket: count at the call site, where a denial is
+// handled anyway.
 type LimiterStats struct {
+	// (Allow is one CAS on the bucket word; a count would add a second
+	// atomic write to a shared cache line on every call, more than
+	// doubling its cost under contention.)
+
 	Limit  float64 // events a second (Inf when unlimited)
 	Burst  int     // bucket size
 	Tokens float64 // tokens now; negative while reservations wait for theirs

@@ -61,13 +61,13 @@ func (j Jitter) String() string {
 // A RetryOption configures Retry, RetryValue or NewRetryPolicy. A
 // *RetryPolicy is itself a RetryOption: it stands for all of its settings,
 // and options after it override them.
-//
+type RetryOption interface{ retryOption() }
+
 // Options are small values behind an interface with an unexported method, and
 // the package reads them with a type switch rather than by calling a method
 // on them. That is what keeps Retry free of allocations: an interface method
-// call would make the escape analysis assume the option — and the config it
-// writes to — escapes, forcing both onto the heap on every call.
-type RetryOption interface{ retryOption() }
+// call would make the escape analysis assume the option (and the config it
+// writes to) escapes, forcing both onto the heap on every call.
 
 type (
 	retryAttempts int
