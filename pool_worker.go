@@ -92,15 +92,6 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				p.searching--
 			}
 			p.takeLocked(w)
-			// woke stays set until the submitter takes the lock (Submit
-			// clears it): one yield is not enough when the woken
-			// submitter is not next in line. A worker's send on Results
-			// also readies the reader into the processor's next slot,
-			// which pushes the submitter to the back of the run queue,
-			// behind the other workers; a single yield then runs the
-			// reader or another worker, the queue runs dry and workers
-			// park (measured: the park count fell from one per ninety
-			// jobs to one per thousand, 1 µs jobs at 2 processors).
 			yield := p.woke && p.n <= p.limit/2
 			p.mu.Unlock()
 			if yield {
