@@ -50,6 +50,19 @@ func TestSizeOptionsRefuseWhatTheyCannotHold(t *testing.T) {
 	})
 }
 
+// TestWorkerCountsBeyondTheLimitAreRefused: NewPool and a stage's Workers
+// start their goroutines at once, so a huge count died of a fatal
+// out-of-memory when the pool was made or the stage run. (MapN, MapAll,
+// ForEach and ForEachAll start goroutines only as items come, and accept
+// any limit.)
+func TestWorkerCountsBeyondTheLimitAreRefused(t *testing.T) {
+	assert.PanicsWithValue(t, "conc: Workers must be at most 65536, got 1099511627776", func() { Workers(1 << 40) })
+	assert.PanicsWithValue(t, "conc: workers must be at most 65536, got 65537", func() { NewPool(1<<16+1, double) })
+	got, err := MapN(t.Context(), []int{1, 2, 3}, 1<<40, func(_ context.Context, v int) (int, error) { return v, nil })
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2, 3}, got)
+}
+
 // TestPoolHugeQueueSizeIsALimitNotAnAllocation: the queue grows as jobs
 // wait. Before, NewPool allocated QueueSize slots at once (16 GiB here) and
 // a Results channel of twice that, which Go refuses.
