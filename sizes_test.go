@@ -200,3 +200,22 @@ func TestPoolQueueSizeZeroStress(t *testing.T) {
 	assert.Equal(t, uint64(accepted.Load()), s.Completed)
 	checkIdentity(t, s)
 }
+
+// TestFanOutCountsBeyondTheLimitAreRefused: FanOut, Tee and Partition make
+// their n outputs (FanOut a goroutine each) at once; FanOut(ctx, in, 1<<40)
+// died of a fatal out-of-memory. The cases use 65537, which the old code
+// accepted without dying, so that the test fails rather than crashes there.
+func TestFanOutCountsBeyondTheLimitAreRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // anything the old code started exits at once
+	in := make(chan int)
+	close(in)
+	const n = 1<<16 + 1
+	for name, fn := range map[string]func(){
+		"FanOut":    func() { FanOut(ctx, in, n) },
+		"Tee":       func() { Tee(ctx, in, n) },
+		"Partition": func() { Partition(ctx, in, n, func(v int) int { return v }) },
+	} {
+		assert.PanicsWithValue(t, fmt.Sprintf("conc: %s n must be at most 65536, got %d", name, n), fn, name)
+	}
+}
