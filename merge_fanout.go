@@ -121,12 +121,7 @@ func Partition[T any, K comparable](ctx context.Context, in <-chan T, n int, key
 			// a panic ends the run anyway, and this keeps the per-item
 			// path free of deferred calls.
 			if !normal {
-				if r := recover(); r != nil {
-					err = newPanicError(r)
-				} else {
-					// Neither a return nor a panic: runtime.Goexit.
-					err = errGoexit
-				}
+				err = recovered(recover())
 			}
 			closeOuts(chans)
 			close(finished)
@@ -213,7 +208,7 @@ func closeOuts[T any](outs []chan T) {
 
 // fanCheck holds the argument checks shared by the fan-out functions.
 func fanCheck[T any](fn string, ctx context.Context, in <-chan T, n int) {
-	fanCheckCtx(fn, ctx)
+	checkCtx(ctx)
 	if in == nil {
 		panic("conc: " + fn + ": in must not be a nil channel")
 	}

@@ -112,10 +112,8 @@ func Named(name string) StageOption {
 
 func newStageConfig(opts []StageOption) stageConfig {
 	c := stageConfig{workers: 1, buffer: -1}
-	for _, o := range opts {
-		if o == nil {
-			panic("conc: StageOption must not be nil")
-		}
+	for i, o := range opts {
+		checkOption("Stage", i, o == nil)
 		o.applyStage(&c)
 	}
 	return c
