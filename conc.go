@@ -163,6 +163,11 @@ func checkAtMost(what string, n, limit int) {
 // full when it is made, so a huge one would be a fatal out-of-memory.
 const maxBuffer = 1 << 20
 
+// maxWorkers bounds the goroutines a constructor starts at once (NewPool's
+// workers, a stage's Workers): they are started eagerly, so a huge count
+// would be a fatal out-of-memory rather than a slow start.
+const maxWorkers = 1 << 16
+
 // checkBuffer panics with a conc: message when a buffer size is negative or
 // above maxBuffer.
 func checkBuffer(what string, n int) {

@@ -146,11 +146,13 @@ type poolWaiter[J any] struct {
 // submitted job, with the context of the job (cancelled by Stop, and bounded
 // by JobTimeout when set) and the job.
 //
-// It panics with a message starting "conc: " when workers < 1, fn is nil,
+// It panics with a message starting "conc: " when workers < 1 or > 65536
+// (they all start at once), fn is nil,
 // an option is nil, an OnResult callback's type does not match the pool's,
 // or ResultBuffer(n > 0) comes with OnResult.
 func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts ...PoolOption) *Pool[J, R] {
 	checkPositive("workers", workers)
+	checkAtMost("workers", workers, maxWorkers)
 	checkFunc("fn", fn == nil)
 	cfg := poolConfig{queue: -1, results: -1}
 	for i, o := range opts {

@@ -74,9 +74,11 @@ func (f stageOptionFunc) applyStage(c *stageConfig) { f(c) }
 // Workers sets how many goroutines call the stage's function (1 by default).
 // With n > 1 the stage runs on its own pool of n goroutines; items reach it
 // in chunks and its output leaves in arrival order unless Ordered is given.
-// Workers panics if n < 1.
+// The n goroutines start with each run. Workers panics if n < 1 or
+// n > 65536.
 func Workers(n int) StageOption {
 	checkPositive("Workers", n)
+	checkAtMost("Workers", n, maxWorkers)
 	return stageOptionFunc(func(c *stageConfig) { c.workers = n })
 }
 
