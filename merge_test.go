@@ -303,7 +303,7 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 		{"Merge nil input", "conc: Merge: input 1 is a nil channel", func() { Merge(bg, ok, nil) }},
 		{"NewFanIn nil ctx", "conc: context must not be nil", func() { NewFanIn[int](nilCtx) }},
 		{"FanIn.Add nil", "conc: FanIn.Add: in must not be a nil channel", func() { NewFanIn[int](bg).Add(nil) }},
-		{"OutBuffer negative", "conc: OutBuffer n must not be negative, got -1", func() { MergeBuffer(-1) }},
+		{"MergeBuffer negative", "conc: MergeBuffer n must not be negative, got -1", func() { MergeBuffer(-1) }},
 		{"FanOut n=0", "conc: FanOut n must be at least 1, got 0", func() { FanOut(bg, ok, 0) }},
 		{"FanOut nil in", "conc: FanOut: in must not be a nil channel", func() { FanOut[int](bg, nil, 2) }},
 		{"Tee n=-1", "conc: Tee n must be at least 1, got -1", func() { Tee(bg, ok, -1) }},
