@@ -447,23 +447,18 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 }
 
 // split turns waiting times into a TimeSplit of span ns for workers
-// goroutines. idle is the workers' total; bp is one goroutine's (the one
-// that hands output on), which for a pool is its merge goroutine.
+// goroutines. idle is the workers' total; bp is the time of the one
+// goroutine that hands output on (for a pool, its merge goroutine). While
+// that one is blocked the node as a whole is backpressured, as Flink counts
+// a task whose output is full, and its workers' idleness is a consequence:
+// idle takes only what backpressure leaves.
 func split(idle, bp, span int64, workers int) TimeSplit {
 	if span <= 0 {
 		return TimeSplit{}
 	}
-	fi := float64(idle) / float64(span) / float64(workers)
-	fb := float64(bp) / float64(span)
-	if workers > 1 {
-		// A pool's output goroutine is one of workers+1; weigh it so.
-		fb = float64(bp) / float64(span) / float64(workers)
-	}
-	fi, fb = min(max(fi, 0), 1), min(max(fb, 0), 1)
-	if s := fi + fb; s > 1 {
-		fi, fb = fi/s, fb/s
-	}
-	return TimeSplit{Busy: 1 - fi - fb, Backpressured: fb, Idle: fi}
+	fb := min(max(float64(bp)/float64(span), 0), 1)
+	fi := min(max(float64(idle)/float64(span)/float64(workers), 0), 1-fb)
+	return TimeSplit{Busy: max(0, 1-fi-fb), Backpressured: fb, Idle: fi}
 }
 
 // watchedInto adds one watched value to s. m.mu is held.

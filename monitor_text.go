@@ -13,10 +13,11 @@ import (
 // busy/backpressured/idle split, and flags for the bottleneck and stalls.
 // It returns the first write error.
 func (m *Monitor) WriteText(w io.Writer) error {
-	return writeText(w, m.Snapshot())
+	return m.Snapshot().WriteText(w)
 }
 
-func writeText(w io.Writer, s MonitorSnapshot) error {
+// WriteText writes s to w as the table Monitor.WriteText describes.
+func (s MonitorSnapshot) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, p := range s.Pipelines {
 		state := "running"
