@@ -78,7 +78,7 @@ func Run(ctx context.Context, m *conc.Monitor) error {
 		conc.Batch[int](20, 500*time.Millisecond)),
 		conc.Map(func(ctx context.Context, b []int) (int, error) {
 			calls++
-			fail := calls%60 >= 57 // a burst of three failures now and then
+			fail := calls%40 >= 37 // a burst of three failures every few seconds
 			_ = breaker.Execute(ctx, func(context.Context) error {
 				if fail {
 					return errors.New("backend unavailable")

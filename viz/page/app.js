@@ -6,7 +6,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const POLL_MS = 500;
-const BOX_W = 200, BOX_H = 112, GAP = 96, PAD_X = 8, PAD_TOP = 26, PAD_BOTTOM = 10;
+const BOX_W = 172, BOX_H = 112, GAP = 66, PAD_X = 8, PAD_TOP = 26, PAD_BOTTOM = 10;
 
 function el(tag, attrs, text) {
   const e = document.createElement(tag);
@@ -55,12 +55,19 @@ function drawNode(n, x, y) {
   if (n.stalled) cls += " stalled";
   g.appendChild(svg("rect", { class: cls, width: BOX_W, height: BOX_H, rx: 8 }));
 
+  // A long name is squeezed to fit the box, up to 40 characters, and
+  // clipped beyond; the tooltip has it whole.
   const name = svg("text", { class: "name", x: 10, y: 20 });
-  name.textContent = clip(n.name, 26);
+  name.textContent = clip(n.name, 40);
+  if (name.textContent.length * 7.6 > BOX_W - 20) {
+    name.setAttribute("textLength", BOX_W - 20);
+    name.setAttribute("lengthAdjust", "spacingAndGlyphs");
+  }
   g.appendChild(name);
 
   let kind = n.kind;
   if (n.timed) kind += ` · ${n.busy_workers}/${n.workers} busy`;
+  else kind += " · fused";
   if (n.kind === "stage" && n.stages.length > 1) kind += ` · ${n.stages.length} fused`;
   g.appendChild(svg("text", { class: "kind", x: 10, y: 37 }, kind));
 
@@ -112,7 +119,7 @@ function drawEdge(e, x0, x1, y) {
     g.appendChild(svg("text", { class: "elabel", x: mid, y: y - 8 }, "fused"));
     return g;
   }
-  const gw = 56, f = e.capacity > 0 ? Math.min(1, e.queued / e.capacity) : 0;
+  const gw = 46, f = e.capacity > 0 ? Math.min(1, e.queued / e.capacity) : 0;
   g.appendChild(svg("rect", { class: "gauge", x: mid - gw / 2, y: y - 19, width: gw, height: 9, rx: 2 }));
   if (f > 0) {
     g.appendChild(svg("rect", { class: "gauge-fill" + (f >= 0.9 ? " full" : ""), x: mid - gw / 2, y: y - 19, width: gw * f, height: 9, rx: 2 }));
