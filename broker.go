@@ -90,9 +90,10 @@ func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 // before its policy applies. 0 makes the channel unbuffered: a message is
 // then handed over only to a consumer already waiting on C (with DropOldest
 // there is nothing to evict, so the new message is the one dropped). It
-// panics if n is negative. The default is DefaultSubBuffer.
+// panics if n is negative or above 2^20 (1048576). The default is
+// DefaultSubBuffer.
 func SubBuffer(n int) SubOption {
-	checkNonNegative("subscription buffer", n)
+	checkBuffer("subscription buffer", n)
 	return subBuffer(n)
 }
 
@@ -155,7 +156,9 @@ type BrokerStats struct {
 // matches it, through that subscription's own buffered channel and under its
 // own slow-subscriber Policy.
 //
-// Publishing takes no lock and does not allocate: the subscriber lists form
+// Publishing does not allocate and takes no lock (except the brief one that
+// Publish documents, for the last publisher an unsubscribed channel waits
+// for): the subscriber lists form
 // an immutable snapshot (a map for literal topics and a token trie for
 // wildcard patterns) behind an atomic pointer, and publishers announce
 // themselves with a few atomic adds on a cache line of their own so that
