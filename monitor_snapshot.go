@@ -174,6 +174,8 @@ type KeyedLimiterSnapshot struct {
 }
 
 // BrokerSnapshot is a watched Broker. Dropped adds up every policy's drops.
+// Stalled is set when messages wait in subscriptions and no subscriber has
+// taken one for StallAfter (WaitsOn "subscriber").
 type BrokerSnapshot struct {
 	Name          string  `json:"name"`
 	Subscribers   int     `json:"subscribers"`
@@ -183,6 +185,9 @@ type BrokerSnapshot struct {
 	Dropped       uint64  `json:"dropped"`
 	PublishedRate float64 `json:"published_per_s"`
 	DroppedRate   float64 `json:"dropped_per_s"`
+	Stalled       bool    `json:"stalled"`
+	WaitsOn       string  `json:"waits_on,omitempty"`
+	StalledFor    float64 `json:"stalled_for_s,omitempty"`
 }
 
 // FanInSnapshot is a watched FanIn.
@@ -514,9 +519,17 @@ func (m *Monitor) watchedInto(s *MonitorSnapshot, w *monWatched, now time.Time) 
 		st := w.broker.Stats()
 		dropped := st.DroppedNewest + st.DroppedOldest + st.DroppedBlock
 		r := w.rates.rates(now, m.window, st.Published, dropped)
-		s.Brokers = append(s.Brokers, BrokerSnapshot{Name: w.name, Subscribers: st.Subscribers,
+		bs := BrokerSnapshot{Name: w.name, Subscribers: st.Subscribers,
 			Buffered: st.Buffered, Published: st.Published, Delivered: st.Delivered, Dropped: dropped,
-			PublishedRate: r[0], DroppedRate: r[1]})
+			PublishedRate: r[0], DroppedRate: r[1]}
+		// What the subscribers have taken out of their buffers so far.
+		if taken := st.Delivered - uint64(max(0, st.Buffered)); taken != w.lastDone {
+			w.lastDone, w.lastMove = taken, now
+		}
+		if stuck := now.Sub(w.lastMove); st.Buffered > 0 && stuck >= m.stallAfter {
+			bs.Stalled, bs.StalledFor, bs.WaitsOn = true, stuck.Seconds(), "subscriber"
+		}
+		s.Brokers = append(s.Brokers, bs)
 	case w.fanIn != nil:
 		st := w.fanIn.Stats()
 		r := w.rates.rates(now, m.window, st.Forwarded)

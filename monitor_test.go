@@ -239,7 +239,7 @@ func TestMonitorFlagsAPoolWaitingOnItself(t *testing.T) {
 func TestMonitorWatchesEveryKind(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		ctx := t.Context()
-		m := NewMonitor()
+		m := NewMonitor(StallAfter(time.Second))
 		b := NewBreaker(ConsecutiveFailures(1))
 		br := NewBroker[int]()
 		defer br.Close()
@@ -277,6 +277,8 @@ func TestMonitorWatchesEveryKind(t *testing.T) {
 		assert.Equal(t, []BreakerTransition{{Time: s.Time, From: "closed", To: "open"}}, s.Breakers[0].Transitions)
 		assert.Equal(t, uint64(1), s.Brokers[0].Published-2)
 		assert.Equal(t, uint64(2), s.Brokers[0].Dropped)
+		assert.True(t, s.Brokers[0].Stalled, "one message waits and nobody reads it")
+		assert.Equal(t, "subscriber", s.Brokers[0].WaitsOn)
 		assert.Equal(t, uint64(2), s.FanIns[0].Forwarded)
 		assert.Equal(t, uint64(1), s.KeyedLimiters[0].Allowed)
 		assert.Equal(t, uint64(1), s.KeyedLimiters[0].Denied)

@@ -76,7 +76,11 @@ func (s MonitorSnapshot) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  keyed limiter %s\tkeys %d\tallowed %.0f/s\tdenied %.0f/s\n", oneLine(k.Name), k.Keys, k.AllowedRate, k.DeniedRate)
 	}
 	for _, b := range s.Brokers {
-		fmt.Fprintf(tw, "  broker %s\tsubscribers %d\tbuffered %d\tpublished %.0f/s\tdropped %d\n", oneLine(b.Name), b.Subscribers, b.Buffered, b.PublishedRate, b.Dropped)
+		stall := ""
+		if b.Stalled {
+			stall = fmt.Sprintf("\tSTALLED %.0fs on %s", b.StalledFor, b.WaitsOn)
+		}
+		fmt.Fprintf(tw, "  broker %s\tsubscribers %d\tbuffered %d\tpublished %.0f/s\tdropped %d%s\n", oneLine(b.Name), b.Subscribers, b.Buffered, b.PublishedRate, b.Dropped, stall)
 	}
 	for _, f := range s.FanIns {
 		fmt.Fprintf(tw, "  fan-in %s\tinputs %d/%d open\tforwarded %.0f/s\tdropped %d\n", oneLine(f.Name), f.Open, f.Inputs, f.ForwardedRate, f.Dropped)

@@ -212,7 +212,7 @@ function drawPanels(s) {
       ["allowed", fmtInt(k.allowed)], ["denied", fmtInt(k.denied)]]));
   }));
   if (s.brokers.length) out.push(panel("Brokers", s.brokers, (d, b) => {
-    head(d, b.name);
+    head(d, b.name, b.stalled ? "subscriber stalled" : "", "stalled");
     d.appendChild(dl([["subscribers", b.subscribers], ["buffered", b.buffered], ["published/s", fmtRate(b.published_per_s)],
       ["dropped", fmtInt(b.dropped)], ["dropped/s", fmtRate(b.dropped_per_s)]]));
   }));
