@@ -94,7 +94,6 @@ type monCount struct {
 	shared     bool
 	pin, pout  atomic.Uint64
 	unpublish  bool // plain counts changed since the last publication
-	registered bool
 }
 
 // tick counts one item in and out items out.
