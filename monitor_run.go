@@ -90,10 +90,10 @@ type monMember struct {
 // plain fields of the goroutine that drives the stage, published to pin and
 // pout; a shared count adds to pin and pout directly.
 type monCount struct {
-	in, out    uint64
-	shared     bool
-	pin, pout  atomic.Uint64
-	unpublish  bool // plain counts changed since the last publication
+	in, out   uint64
+	shared    bool
+	pin, pout atomic.Uint64
+	unpublish bool // plain counts changed since the last publication
 }
 
 // tick counts one item in and out items out.
