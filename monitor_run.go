@@ -52,7 +52,7 @@ type monNode struct {
 	kind    string // "source", "stage", "pool", "sink"
 	name    string // sources and sinks; stages take their members' names
 	workers int
-	members []*monMember // flow order once built
+	members []*monMember // back to front, as built
 	in, out monWait      // waiting for input; blocked handing output on
 	timed   bool         // in and out are recorded for this node
 	shared  bool         // more than one goroutine drives its members
@@ -278,9 +278,9 @@ func (r *monRun) built(m *Monitor) {
 	reverse(r.nodes)
 	reverse(r.edges)
 	reverse(r.members)
-	for _, n := range r.nodes {
-		reverse(n.members)
-	}
+	// The members of each node stay back to front: goroutines of the run
+	// may already be running (pipes and pools start theirs as they are
+	// wired) and read them when they publish. Snapshot reads them backwards.
 	for i, mb := range r.members {
 		if mb.name == "" {
 			mb.name = mb.kind + "#" + itoa(i+1)

@@ -316,7 +316,8 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 		ns := &p.Nodes[i]
 		ns.ID, ns.Kind, ns.Name, ns.Timed = "n"+itoa(i), n.kind, n.name, n.timed
 		ns.Stages = make([]StageSnapshot, len(n.members))
-		for j, mb := range n.members {
+		for j := range n.members {
+			mb := n.members[len(n.members)-1-j]
 			in, out := mb.c.load()
 			st := StageSnapshot{Name: mb.name, Kind: mb.kind, In: in, Out: out, Errors: mb.errors.Load()}
 			if mb.kind == "filter" && in > out {

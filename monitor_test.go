@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -330,4 +331,63 @@ func TestMonitorOptionsPanic(t *testing.T) {
 	require.Panics(t, func() {
 		Monitored[int, int](nil, "x", Map(func(_ context.Context, v int) (int, error) { return v, nil }))
 	})
+}
+
+// Snapshots taken while runs of every shape start, run and end race with
+// nothing (run under -race), and the final counts add up.
+func TestMonitorStressSnapshotsDuringRuns(t *testing.T) {
+	m := NewMonitor()
+	ctx := context.Background()
+	inc := func(_ context.Context, v int) (int, error) { return v + 1, nil }
+	even := func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }
+	stop := make(chan struct{})
+	snapped := make(chan struct{})
+	go func() {
+		defer close(snapped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s := m.Snapshot()
+			_ = s.WriteText(io.Discard)
+		}
+	}()
+	shapes := []Stage[int, int]{
+		Then(Map(inc, StageBuffer(3)), Filter(even, Workers(3))),
+		Then(Then(Filter(even), Map(inc, Workers(2), Ordered(), StageBuffer(5))), Map(inc)),
+		Then(Then(Filter(even), Batch[int](4, time.Millisecond)), FlatMap(func(_ context.Context, b []int) ([]int, error) { return b, nil })),
+	}
+	for round := range 20 {
+		s := Monitored(m, "shape"+itoa(round%len(shapes)), shapes[round%len(shapes)])
+		switch round % 3 {
+		case 0:
+			got, err := Collect(ctx, s, pipeInts(500))
+			require.NoError(t, err)
+			require.Len(t, got, 250)
+		case 1:
+			n := 0
+			for _, err := range All(ctx, s, pipeInts(500)) {
+				require.NoError(t, err)
+				n++
+			}
+			require.Equal(t, 250, n)
+		default:
+			out, wait := s.Run(ctx, FromSeq(ctx, pipeInts(500)))
+			n := 0
+			for range out {
+				n++
+			}
+			require.NoError(t, wait())
+			require.Equal(t, 250, n)
+		}
+	}
+	close(stop)
+	<-snapped
+	for _, p := range m.Snapshot().Pipelines {
+		assert.False(t, p.Running)
+		assert.Equal(t, uint64(500), p.Nodes[0].Out, p.Name)
+		assert.Equal(t, uint64(250), p.Nodes[len(p.Nodes)-1].In, p.Name)
+	}
 }
