@@ -86,7 +86,7 @@ func TestPage(t *testing.T) {
 		chromedp.NoFirstRun,
 		chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1720, 760),
+		chromedp.WindowSize(1440, 600),
 	}
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	defer acancel()
