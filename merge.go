@@ -56,9 +56,7 @@ func MergeBuffer(n int) MergeOption {
 func newMergeConfig(opts []MergeOption) mergeConfig {
 	c := mergeConfig{buffer: defaultOutBuffer}
 	for i, o := range opts {
-		// A nil option (a variable never set) is a programmer error, as
-		// it is for every other constructor: ignoring it would hide it.
-		checkFunc(fmt.Sprintf("MergeOption %d", i), o == nil)
+		checkOption("Merge", i, o == nil)
 		o.applyMerge(&c)
 	}
 	return c
@@ -115,7 +113,7 @@ type FanInStats struct {
 // added input is drained, or soon after ctx is done. The only option is
 // OutBuffer. NewFanIn panics if ctx is nil.
 func NewFanIn[T any](ctx context.Context, opts ...MergeOption) *FanIn[T] {
-	fanCheckCtx("NewFanIn", ctx)
+	checkCtx(ctx)
 	cfg := newMergeConfig(opts)
 	f := &FanIn[T]{
 		done: ctx.Done(),
@@ -226,7 +224,7 @@ func (f *FanIn[T]) closeLocked() {
 // Merge with no inputs returns a closed channel. It panics if ctx or any
 // input is nil. Use FanIn to add inputs while merging or to set OutBuffer.
 func Merge[T any](ctx context.Context, ins ...<-chan T) <-chan T {
-	fanCheckCtx("Merge", ctx)
+	checkCtx(ctx)
 	for i, in := range ins {
 		if in == nil {
 			panic(fmt.Sprintf("conc: Merge: input %d is a nil channel", i))
@@ -325,13 +323,5 @@ func fanSend[T any](done <-chan struct{}, out chan<- T, v T) bool {
 		return true
 	case <-done:
 		return false
-	}
-}
-
-// fanCheckCtx panics with a conc: message when a constructor gets a nil
-// context, rather than letting a goroutine of ours crash later on ctx.Done().
-func fanCheckCtx(fn string, ctx context.Context) {
-	if ctx == nil {
-		panic("conc: " + fn + ": ctx must not be nil")
 	}
 }

@@ -100,10 +100,7 @@ func HardDeadline(d time.Duration) ShutdownOption {
 func NewShutdown(opts ...ShutdownOption) *Shutdown {
 	s := new(Shutdown)
 	for i, o := range opts {
-		// A nil option is a programmer error: a conc: panic naming it
-		// (contract 6 in docs/ARCHITECTURE.md), not a nil-pointer
-		// dereference.
-		checkFunc(fmt.Sprintf("NewShutdown option %d", i), o == nil)
+		checkOption("NewShutdown", i, o == nil)
 		o.applyShutdown(s)
 	}
 	return s

@@ -75,9 +75,11 @@ func (f stageOptionFunc) applyStage(c *stageConfig) { f(c) }
 // Workers sets how many goroutines call the stage's function (1 by default).
 // With n > 1 the stage runs on its own pool of n goroutines; items reach it
 // in chunks and its output leaves in arrival order unless Ordered is given.
-// Workers panics if n < 1.
+// The n goroutines start with each run. Workers panics if n < 1 or
+// n > 65536.
 func Workers(n int) StageOption {
 	checkPositive("Workers", n)
+	checkAtMost("Workers", n, maxWorkers)
 	return stageOptionFunc(func(c *stageConfig) { c.workers = n })
 }
 
@@ -111,10 +113,8 @@ func Named(name string) StageOption {
 
 func newStageConfig(opts []StageOption) stageConfig {
 	c := stageConfig{workers: 1, buffer: -1}
-	for _, o := range opts {
-		if o == nil {
-			panic("conc: StageOption must not be nil")
-		}
+	for i, o := range opts {
+		checkOption("Stage", i, o == nil)
 		o.applyStage(&c)
 	}
 	return c

@@ -2,10 +2,7 @@ package conc
 
 import (
 	"context"
-	"errors"
 	"iter"
-	"sync"
-	"sync/atomic"
 )
 
 // stageChunk is the most items a chunk carries across a goroutine boundary
@@ -34,37 +31,11 @@ type stageSink[T any] interface {
 	end()
 }
 
-// errStageStopped is the cause a run is cancelled with when its consumer
-// went away (All's loop was broken out of) or after it finished; nobody
-// ever sees it as a result.
-var errStageStopped = errors.New("conc: pipeline stopped")
-
-// A stageRun is one execution of a Stage: the context its functions see,
-// the first error, and the goroutines it started. The first failure wins;
-// everything else a goroutine may observe afterwards (a cancelled context,
-// a closed channel) is a consequence of it and is not reported.
+// A stageRun is one execution of a Stage: the run (run.go) whose context
+// its functions see, whose first error is the result, and which owns the
+// goroutines the stages started.
 type stageRun struct {
-	parent context.Context
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   <-chan struct{}
-	wg     sync.WaitGroup
-
-	// halt is set, before ctx is cancelled, whenever the run is to stop.
-	// It is what the per-item check reads: see stopping.
-	halt atomic.Bool
-	// complete is set by the final sink's end: every item has been
-	// delivered, so the run has succeeded whatever happens to parent
-	// afterwards (see stopped).
-	complete atomic.Bool
-	// unwatch deregisters the watch on parent; watched is closed once a
-	// watch that did fire has finished (see release).
-	unwatch  func() bool
-	watched  chan struct{}
-	released bool // release has run; it is only ever called by the owner
-
-	mu  sync.Mutex
-	err error
+	run
 
 	// mon records the run for a Monitor; nil unless the Stage was wrapped
 	// by Monitored. Every hook is guarded by it (see monitor_run.go).
@@ -73,92 +44,9 @@ type stageRun struct {
 
 func newStageRun(ctx context.Context) *stageRun {
 	checkCtx(ctx)
-	r := &stageRun{parent: ctx}
-	r.ctx, r.cancel = context.WithCancelCause(ctx)
-	r.done = r.ctx.Done()
-	if ctx.Err() != nil {
-		r.stopped()
-	} else if ctx.Done() != nil {
-		// The cancellation of parent reaches r.ctx by itself; the watch
-		// is only there to raise halt, which no context can do.
-		r.watched = make(chan struct{})
-		r.unwatch = context.AfterFunc(ctx, func() {
-			defer close(r.watched)
-			r.stopped()
-		})
-	}
+	r := &stageRun{}
+	r.start(ctx, true)
 	return r
-}
-
-// release ends the run's use of its context once the run is over or its
-// consumer has gone: it stops the goroutines still running and
-// deregisters the watch on parent, waiting for the watch if it had
-// already fired, so that not even that goroutine outlives the run. It may
-// be called more than once.
-func (r *stageRun) release() {
-	if r.released {
-		return
-	}
-	r.released = true
-	r.halt.Store(true)
-	r.cancel(errStageStopped)
-	if r.unwatch != nil && !r.unwatch() {
-		<-r.watched
-	}
-}
-
-// fail records err as the run's result if it is the first failure, and
-// cancels the run's context with it as the cause, so that every stage
-// function sees context.Cause report the root error. The cancellation is
-// done under mu so that the recorded error and the cause always agree.
-func (r *stageRun) fail(err error) {
-	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		// A stage function gave up because the caller's context is
-		// done: report that with its cause rather than a bare
-		// context.Canceled.
-		err = ctxErr(r.parent)
-	}
-	r.mu.Lock()
-	if r.err == nil {
-		r.err = err
-		r.halt.Store(true)
-		r.cancel(err)
-	}
-	r.mu.Unlock()
-}
-
-// stopped is called by a goroutine that saw the run's context done. If no
-// failure was recorded, the caller's context was cancelled (our own
-// cancellations always record first), and that is the result - unless the
-// run is already complete: a consumer that drains out and then cancels, or
-// a deadline that lands between the last delivery and release, must not
-// turn a successful run into context.Canceled (MapN treats it the same).
-func (r *stageRun) stopped() {
-	if r.complete.Load() {
-		return
-	}
-	if err := r.parent.Err(); err != nil {
-		r.fail(ctxErr(r.parent))
-	}
-}
-
-// stopping reports, without blocking, whether the run is stopping.
-// Sources and workers check it for every item, so that a cancelled run
-// stops promptly even when no stage ever blocks. It reads halt, an atomic
-// load that inlines: ctx.Err() costs an interface call more, and a
-// non-blocking receive on done twice that, which in a fused chain of three
-// cheap stages is a quarter of the cost per item. halt lags a cancellation
-// of parent by the moment it takes the watch to run; code that must not
-// miss a cancellation (stageEnd) asks the context itself.
-func (r *stageRun) stopping() bool {
-	return r.halt.Load()
-}
-
-// result is the run's error once every goroutine has exited.
-func (r *stageRun) result() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
 }
 
 // guard runs f, turning a panic in it into a *PanicError and a
@@ -175,11 +63,7 @@ func (r *stageRun) guard(f func(), body *bool) (ok bool) {
 		if ok || (body != nil && *body) {
 			return
 		}
-		if v := recover(); v != nil {
-			r.fail(newPanicError(v))
-		} else {
-			r.fail(errGoexit)
-		}
+		r.fail(recovered(recover()))
 	}()
 	f()
 	return true

@@ -16,10 +16,10 @@ import (
 // instead of waiting for full ones.
 
 // stageDrainSeq pushes the items of seq into head, checking before each
-// one that the run is still going: halt for every item, and the context
+// one that the run is still going: stop for every item, and the context
 // itself every stageChunk items, which bounds how far a fused chain that
 // never blocks runs past a cancellation of parent even when the watch that
-// raises halt cannot get a core. It never flushes: an iter.Seq cannot
+// raises stop cannot get a core. It never flushes: an iter.Seq cannot
 // say whether its next item is ready, so boundaries downstream rely on
 // their receivers' idle signal instead (see stagePipe).
 func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
