@@ -391,3 +391,22 @@ func TestMonitorStressSnapshotsDuringRuns(t *testing.T) {
 		assert.Equal(t, uint64(250), p.Nodes[len(p.Nodes)-1].In, p.Name)
 	}
 }
+
+// A monitored run allocates per run, not per item: a run of 10000 items
+// allocates no more than a run of 100.
+func TestMonitorNoAllocationPerItem(t *testing.T) {
+	m := NewMonitor()
+	inc := func(_ context.Context, v int) (int, error) { return v + 1, nil }
+	s := Monitored(m, "allocs", Then(Then(Map(inc), Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })), Map(inc, StageBuffer(64))))
+	allocs := func(n int) float64 {
+		return testing.AllocsPerRun(5, func() {
+			for _, err := range All(context.Background(), s, pipeInts(n)) {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+	small, large := allocs(100), allocs(10000)
+	assert.LessOrEqual(t, large, small+2, "100 items: %v allocations, 10000 items: %v", small, large)
+}
