@@ -155,6 +155,7 @@ type monWait struct {
 	n     int64 // goroutines waiting now
 	since int64 // sum of their start times, ns since start
 	total int64 // ns of waits already over
+	last  int64 // start of the latest wait to begin
 }
 
 // begin records that a goroutine of the node is about to wait, and first
@@ -171,6 +172,7 @@ func (w *monWait) begin() int64 {
 	w.mu.Lock()
 	w.n++
 	w.since += t
+	w.last = t
 	w.mu.Unlock()
 	return t
 }
@@ -189,11 +191,12 @@ func (w *monWait) end(t int64) {
 }
 
 // at returns how long the node's goroutines have waited up to now (ns since
-// start), counting the waits still going on, and how many are waiting.
-func (w *monWait) at(now int64) (total int64, waiting int) {
+// start), counting the waits still going on, how many are waiting, and when
+// the latest wait began.
+func (w *monWait) at(now int64) (total int64, waiting int, last int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.total + w.n*now - w.since, int(w.n)
+	return w.total + w.n*now - w.since, int(w.n), w.last
 }
 
 // publish makes the plain counts of the node's goroutine visible. It is

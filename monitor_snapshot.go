@@ -348,11 +348,11 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 		if q := n.queue.Load(); q != nil && ended == 0 {
 			ns.Queued, ns.Capacity = (*q)()
 		}
-		var idle, bp int64
+		var idle, bp, outSince int64
 		var waitIn, waitOut int
 		if n.timed {
-			idle, waitIn = n.in.at(t)
-			bp, waitOut = n.out.at(t)
+			idle, waitIn, _ = n.in.at(t)
+			bp, waitOut, outSince = n.out.at(t)
 			ns.Workers = max(1, n.workers)
 			ns.Busy = max(0, ns.Workers-waitIn)
 			if n.kind != "pool" {
@@ -389,9 +389,15 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 				ns.Backpressure = "high"
 			}
 		}
-		// Stalls: progress is any count moving between snapshots.
+		// Stalls: progress is any count moving between snapshots. A
+		// node blocked handing output on has made none since it blocked
+		// (it publishes its counts as it does), which may be long before
+		// this snapshot, such as the first one.
 		if ns.In != n.lastIn || ns.Out != n.lastOut || ended != 0 {
 			n.lastIn, n.lastOut, n.lastMove = ns.In, ns.Out, now
+			if waitOut > 0 && ended == 0 && n.kind != "pool" {
+				n.lastMove = r.start.Add(time.Duration(outSince))
+			}
 		}
 		if i > 0 {
 			e := r.edges[i-1]

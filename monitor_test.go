@@ -410,3 +410,20 @@ func TestMonitorNoAllocationPerItem(t *testing.T) {
 	small, large := allocs(100), allocs(10000)
 	assert.LessOrEqual(t, large, small+2, "100 items: %v allocations, 10000 items: %v", small, large)
 }
+
+// The first snapshot after a long block already sees the stall: a node
+// blocked on its output made no progress since it blocked.
+func TestMonitorFirstSnapshotSeesAnOldStall(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := NewMonitor(StallAfter(2 * time.Second))
+		ctx, cancel := context.WithCancel(t.Context())
+		s := Monitored(m, "stuck", Map(func(_ context.Context, v int) (int, error) { return v, nil }, Named("send"), StageBuffer(0)))
+		_, wait := s.Run(ctx, From(ctx, 1, 2, 3))
+		time.Sleep(3 * time.Second)
+		n := nodeNamed(t, m.Snapshot().Pipelines[0], "send")
+		assert.True(t, n.Stalled)
+		assert.Equal(t, "output", n.WaitsOn)
+		cancel()
+		require.ErrorIs(t, wait(), context.Canceled)
+	})
+}
