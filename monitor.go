@@ -118,7 +118,7 @@ func Monitored[T, U any](m *Monitor, name string, s Stage[T, U]) Stage[T, U] {
 // replaces what was watched under it. Watch panics with a conc: message
 // for a nil x or a type it cannot watch.
 func (m *Monitor) Watch(name string, x any) {
-	w := &monWatched{name: name}
+	w := &monWatched{name: name, lastMove: time.Now()}
 	switch v := x.(type) {
 	case nil:
 		panic("conc: Monitor.Watch needs a value, got nil")
