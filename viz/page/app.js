@@ -124,7 +124,7 @@ function drawEdge(e, x0, x1, y) {
   if (f > 0) {
     g.appendChild(svg("rect", { class: "gauge-fill" + (f >= 0.9 ? " full" : ""), x: mid - gw / 2, y: y - 19, width: gw * f, height: 9, rx: 2 }));
   }
-  g.appendChild(svg("text", { class: "elabel", x: mid, y: y + 16 }, `${e.queued}/${e.capacity}`));
+  g.appendChild(svg("text", { class: "elabel", x: mid, y: y + 16 }, e.capacity > 0 ? `${e.queued}/${e.capacity}` : "unbuffered"));
   g.appendChild(svg("title", {}, `${e.kind}: ${e.queued} of ${e.capacity} items waiting`));
   return g;
 }
