@@ -47,7 +47,13 @@ function drawNode(n, x, y) {
     "data-id": n.id, "data-kind": n.kind, "data-in": n.in, "data-out": n.out,
     "data-bottleneck": n.bottleneck ? "true" : "false", "data-stalled": n.stalled ? "true" : "false",
   });
-  g.appendChild(svg("title", {}, n.name + " (" + n.kind + ")"));
+  let tip = n.name + " (" + n.kind + ")";
+  for (const st of n.stages) {
+    tip += `\n  ${st.name} [${st.kind}]: in ${fmtInt(st.in)}, out ${fmtInt(st.out)}`;
+    if (st.dropped > 0) tip += `, dropped ${fmtInt(st.dropped)}`;
+    if (st.errors > 0) tip += `, errors ${fmtInt(st.errors)}`;
+  }
+  g.appendChild(svg("title", {}, tip));
   let cls = "box";
   if (!n.timed) cls += " untimed";
   else cls += " " + n.backpressure;
