@@ -36,6 +36,10 @@ type stageSink[T any] interface {
 // goroutines the stages started.
 type stageRun struct {
 	run
+
+	// mon records the run for a Monitor; nil unless the Stage was wrapped
+	// by Monitored. Every hook is guarded by it (see monitor_run.go).
+	mon *monRun
 }
 
 func newStageRun(ctx context.Context) *stageRun {
@@ -112,7 +116,17 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 		size = stageChunk
 	}
 	ch := make(chan U, size)
+	// A build that panics (Monitored in the wrong place) may already have
+	// started goroutines: stop them before the panic goes on.
+	built := false
+	defer func() {
+		if !built {
+			r.release()
+			r.wg.Wait()
+		}
+	}()
 	head := s.build(r, &stageChanSink[U]{r: r, ch: ch})
+	built = true
 	r.spawn(func() { stageDrainChan(r, in, head) })
 
 	// The closer is the only goroutine of the run not counted in wg: it is
@@ -124,6 +138,7 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 	go func() {
 		r.wg.Wait()
 		r.release()
+		r.monDone()
 		close(ch)
 		close(finished)
 	}()
@@ -158,6 +173,7 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 	defer func() {
 		r.release()
 		r.wg.Wait()
+		r.monDone()
 	}()
 	out := &stageSliceSink[U]{r: r}
 	head := s.build(r, out)
@@ -189,6 +205,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		// Deferred in this order so that, whatever way this function
 		// exits (a break, a panic in the loop body), the run is
 		// cancelled first and then waited for.
+		defer r.monDone()
 		defer r.wg.Wait()
 		defer r.release()
 		tail := &stageYieldSink[U]{r: r, yield: yield}
@@ -200,6 +217,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 			// that yield is only ever called here; the input is fed
 			// by a goroutine of the run.
 			p := newStagePipeSender[U](r, stageChunk, 2)
+			p.last = true
 			head := s.build(r, p)
 			r.spawn(func() { stageDrainSeq(r, in, head) })
 			r.guard(func() { p.drain(tail) }, &tail.body)
@@ -221,16 +239,23 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 // when out is full (about 40 ns against 85 ns per item; see "What things
 // cost" in docs/ARCHITECTURE.md).
 type stageChanSink[T any] struct {
-	r  *stageRun
-	ch chan T
+	r   *stageRun
+	ch  chan T
+	w   *monWait  // monitored: the pushing goroutine blocked on out
+	cnt *monCount // monitored: items delivered
 }
 
 func (s *stageChanSink[T]) push(v T) bool {
+	if s.cnt != nil {
+		s.cnt.tick(0)
+	}
 	select {
 	case s.ch <- v:
 		return true
 	default:
 	}
+	t := s.w.begin()
+	defer s.w.end(t)
 	select {
 	case s.ch <- v:
 		return true
@@ -238,6 +263,15 @@ func (s *stageChanSink[T]) push(v T) bool {
 		s.r.stopped()
 		return false
 	}
+}
+
+func (s *stageChanSink[T]) monEnd() bool { return true }
+
+func (s *stageChanSink[T]) monAttach(r *monRun) {
+	e := r.sinkNode("out", "channel")
+	e.cap = cap(s.ch)
+	e.queue = func() (int, int) { return len(s.ch), cap(s.ch) }
+	s.w, s.cnt = &r.cur.out, r.cur.extra[0]
 }
 
 func (s *stageChanSink[T]) flush() bool { return true }
@@ -254,14 +288,18 @@ func (s *stageChanSink[T]) end() { s.r.complete.Store(true) }
 // block, returned as it is, and a long one wastes at most one block.
 type stageSliceSink[T any] struct {
 	r      *stageRun
-	cur    []T   // the block being filled
-	blocks [][]T // full blocks, in order
-	n      int   // items in blocks
+	cnt    *monCount // monitored: items collected
+	cur    []T       // the block being filled
+	blocks [][]T     // full blocks, in order
+	n      int       // items in blocks
 }
 
 const stageBlockMax = 16384
 
 func (s *stageSliceSink[T]) push(v T) bool {
+	if s.cnt != nil {
+		s.cnt.tick(0)
+	}
 	if len(s.cur) == cap(s.cur) {
 		s.grow()
 	}
@@ -293,7 +331,14 @@ func (s *stageSliceSink[T]) items() []T {
 }
 
 func (s *stageSliceSink[T]) flush() bool { return true }
-func (s *stageSliceSink[T]) end()        { s.r.complete.Store(true) }
+
+func (s *stageSliceSink[T]) monEnd() bool { return true }
+
+func (s *stageSliceSink[T]) monAttach(r *monRun) {
+	r.sinkNode("collect", "fused")
+	s.cnt = r.cur.extra[0]
+}
+func (s *stageSliceSink[T]) end() { s.r.complete.Store(true) }
 
 // stageYieldSink is All's output: the body of the caller's range loop.
 type stageYieldSink[T any] struct {
@@ -301,9 +346,13 @@ type stageYieldSink[T any] struct {
 	yield  func(T, error) bool
 	body   bool // inside yield: a panic now is the caller's, see guard
 	broken bool // yield returned false: the caller broke out of the loop
+	cnt    *monCount
 }
 
 func (s *stageYieldSink[T]) push(v T) bool {
+	if s.cnt != nil {
+		s.cnt.tick(0)
+	}
 	s.body = true
 	ok := s.yield(v, nil)
 	s.body = false
@@ -314,4 +363,11 @@ func (s *stageYieldSink[T]) push(v T) bool {
 }
 
 func (s *stageYieldSink[T]) flush() bool { return true }
-func (s *stageYieldSink[T]) end()        { s.r.complete.Store(true) }
+
+func (s *stageYieldSink[T]) monEnd() bool { return true }
+
+func (s *stageYieldSink[T]) monAttach(r *monRun) {
+	r.sinkNode("all", "fused")
+	s.cnt = r.cur.extra[0]
+}
+func (s *stageYieldSink[T]) end() { s.r.complete.Store(true) }
