@@ -104,10 +104,7 @@ func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 // panics if n is negative or above MaxSubBuffer. The default is
 // DefaultSubBuffer.
 func SubBuffer(n int) SubOption {
-	checkNonNegative("subscription buffer", n)
-	if n > MaxSubBuffer {
-		panic(fmt.Sprintf("conc: subscription buffer must be at most MaxSubBuffer (%d), got %d", MaxSubBuffer, n))
-	}
+	checkBuffer("subscription buffer", n)
 	return subBuffer(n)
 }
 

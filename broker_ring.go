@@ -51,7 +51,7 @@ const (
 )
 
 // MaxSubBuffer is the largest buffer SubBuffer accepts.
-const MaxSubBuffer = 1 << 20
+const MaxSubBuffer = maxBuffer
 
 type ringSlot[E any] struct {
 	stamp atomic.Uint64 // sequence+1 once written; (i+1-size) mod 2^64 before
