@@ -202,3 +202,54 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		}
 	}
 }
+
+// Callers keep going while Redis dies and comes back: every call gets a
+// decision (from Redis, the cache or the policy), nothing else fails, the
+// counters add up to the calls, and Redis decides again at the end.
+func TestRedisKilledUnderLoad(t *testing.T) {
+	for _, batching := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+			srv := redistest.Start(t)
+			opts := []Option{OnFailure(Fallback(0.5)), Timeout(100 * time.Millisecond),
+				BreakerOptions(conc.Cooldown(30 * time.Millisecond))}
+			if batching {
+				opts = append(opts, Batching(2))
+			}
+			l := New(srv.Client(), "load:", 1000, 50, opts...)
+			ctx := context.Background()
+			var calls, afterRestart atomic.Int64
+			var restarted atomic.Bool
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					deadline := time.Now().Add(20 * time.Second)
+					for i := 0; time.Now().Before(deadline); i++ {
+						d, err := l.Allow(ctx, fmt.Sprint(w, i%5))
+						calls.Add(1)
+						var de *DecisionError
+						if err != nil && !assert.ErrorAs(t, err, &de) {
+							return
+						}
+						if err != nil {
+							assert.Equal(t, PathFallback, d.Path)
+						}
+						if restarted.Load() && d.Path == PathRedis && afterRestart.Add(1) >= 100 {
+							return
+						}
+					}
+					t.Error("Redis never decided again after the restart")
+				})
+			}
+			time.Sleep(50 * time.Millisecond)
+			srv.Kill()
+			time.Sleep(200 * time.Millisecond)
+			srv.Restart()
+			restarted.Store(true)
+			wg.Wait()
+			st := l.Stats()
+			assert.Equal(t, uint64(calls.Load()), st.Redis+st.Cache+st.Fallback+st.Open+st.Closed)
+			assert.Positive(t, st.Fallback)
+			assert.Equal(t, st.Errors, st.Fallback)
+		})
+	}
+}
