@@ -144,10 +144,12 @@ func DenyCache(keys int) Option {
 
 // Batching makes concurrent calls share round trips: a call that finds
 // fewer than inFlight batches on the wire sends every call waiting at that
-// moment as one pipeline; the others wait for a batch to take them. No
+// moment as one round trip; the others wait for a batch to take them. No
 // goroutine is started; a caller carries each batch. It panics unless
-// inFlight >= 1. With a cluster client a pipeline is split by node, so every
-// command still has one key.
+// inFlight >= 1. Over a *redis.Client (one node, or a sentinel's master) a
+// batch is one script run over all its keys; over any other client (cluster,
+// ring) it is a pipeline of one-key scripts, which a cluster client splits by
+// node, so every command still has one key.
 func Batching(inFlight int) Option {
 	if inFlight < 1 {
 		panic(fmt.Sprintf("conc: redislimit Batching needs inFlight >= 1, got %d", inFlight))
