@@ -48,14 +48,12 @@ func TestKeysExpireWhenTheirBucketIsFull(t *testing.T) {
 // SCRIPT FLUSH in the middle of a run: the script is sent again and no
 // caller sees an error.
 func TestScriptFlushIsInvisibleToCallers(t *testing.T) {
-	for _, batching := range []bool{false, true} {
-		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			var opts []Option
-			if batching {
-				opts = append(opts, Batching(2))
-			}
-			l := New(srv.Client(), "flush:", 1000, 1000, opts...)
+			opts = m.opts(opts...)
+			l := New(m.client(srv), "flush:", 1000, 1000, opts...)
 			admin := srv.Client()
 			ctx := context.Background()
 			stop := make(chan struct{})
@@ -143,16 +141,14 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		{"fallback", Fallback(0.5), PathFallback},
 	}
 	for _, p := range policies {
-		for _, batching := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/batching=%v", p.name, batching), func(t *testing.T) {
+		for _, m := range modes {
+			t.Run(p.name+"/"+m.name, func(t *testing.T) {
 				srv := redistest.Start(t)
 				opts := []Option{OnFailure(p.policy), Timeout(100 * time.Millisecond), DenyCache(0),
 					BreakerOptions(conc.Cooldown(50 * time.Millisecond))}
-				if batching {
-					opts = append(opts, Batching(2))
-				}
+				opts = m.opts(opts...)
 				// 1 token per 100 s, burst 4: nothing refills during the test.
-				l := New(srv.Client(), "kill:", 0.01, 4, opts...)
+				l := New(m.client(srv), "kill:", 0.01, 4, opts...)
 				ctx := context.Background()
 				d, err := l.Allow(ctx, "k")
 				require.NoError(t, err)
@@ -207,15 +203,13 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 // decision (from Redis, the cache or the policy), nothing else fails, the
 // counters add up to the calls, and Redis decides again at the end.
 func TestRedisKilledUnderLoad(t *testing.T) {
-	for _, batching := range []bool{false, true} {
-		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			opts := []Option{OnFailure(Fallback(0.5)), Timeout(100 * time.Millisecond),
 				BreakerOptions(conc.Cooldown(30 * time.Millisecond))}
-			if batching {
-				opts = append(opts, Batching(2))
-			}
-			l := New(srv.Client(), "load:", 1000, 50, opts...)
+			opts = m.opts(opts...)
+			l := New(m.client(srv), "load:", 1000, 50, opts...)
 			ctx := context.Background()
 			var calls, afterRestart atomic.Int64
 			var restarted atomic.Bool
