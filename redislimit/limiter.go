@@ -449,9 +449,11 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// Stats is a snapshot of a Limiter's counters. Each call that returned a
-// Decision is counted once under the path that decided it, so Redis + Cache
-// + Fallback + Open + Closed is the number of decisions.
+// Stats is a snapshot of a Limiter's counters. Each call for n >= 1 that
+// returned a Decision is counted once under the path that decided it (n
+// above the burst under Redis), so Redis + Cache + Fallback + Open + Closed
+// is the number of decisions. Calls that ended with ctx's error or
+// conc.ErrClosed are not decisions and are not counted.
 type Stats struct {
 	Redis, Cache, Fallback, Open, Closed uint64
 	// Errors counts the Redis failures that sent a call to the policy
