@@ -49,6 +49,11 @@ func TestReadmeSnippetsComeFromExamples(t *testing.T) {
 	files, err := filepath.Glob("example_*_test.go")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
+	// The "Beyond one process" snippets come from the Examples of the
+	// packages and nested modules one directory down.
+	nested, err := filepath.Glob("*/example_test.go")
+	require.NoError(t, err)
+	files = append(files, nested...)
 	inExamples := make(map[string]bool)
 	for _, f := range files {
 		src, err := os.ReadFile(f)

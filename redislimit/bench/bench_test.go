@@ -96,9 +96,9 @@ var impls = []impl{
 		if err != nil {
 			b.Fatal(err)
 		}
-		q := throttled.RateQuota{MaxRate: throttled.PerSec(int(rate)), MaxBurst: burst - 1}
-		if rate < 1 {
-			q = throttled.RateQuota{MaxRate: throttled.PerMin(1), MaxBurst: burst - 1}
+		q := throttled.RateQuota{MaxRate: throttled.PerMin(1), MaxBurst: burst - 1}
+		if rate >= 1 {
+			q.MaxRate = throttled.PerSec(int(rate))
 		}
 		l, err := throttled.NewGCRARateLimiterCtx(store, q)
 		if err != nil {
