@@ -59,19 +59,26 @@ func TestNilContextPanicsAtTheCall(t *testing.T) {
 			_ = p.Stop(nilCtx)
 		},
 	}
-	// The fan-in and fan-out constructors name themselves in the message.
+	// The fan-in and fan-out constructors, with the same message.
 	named := map[string]func(){
-		"Merge":     func() { Merge(nilCtx, (<-chan int)(ready)) },
-		"NewFanIn":  func() { NewFanIn[int](nilCtx) },
-		"FanOut":    func() { FanOut(nilCtx, (<-chan int)(ready), 2) },
-		"Tee":       func() { Tee(nilCtx, (<-chan int)(ready), 2) },
-		"Partition": func() { Partition(nilCtx, (<-chan int)(ready), 2, func(v int) int { return v }) },
+		"Merge":             func() { Merge(nilCtx, (<-chan int)(ready)) },
+		"NewFanIn":          func() { NewFanIn[int](nilCtx) },
+		"FanOut":            func() { FanOut(nilCtx, (<-chan int)(ready), 2) },
+		"Tee":               func() { Tee(nilCtx, (<-chan int)(ready), 2) },
+		"Partition":         func() { Partition(nilCtx, (<-chan int)(ready), 2, func(v int) int { return v }) },
+		"Subscription.Next": func() { b := NewBroker[int](); defer b.Close(); _, _ = b.Subscribe("t").Next(nilCtx) },
+		"Subscription.NextBatch": func() {
+			b := NewBroker[int]()
+			defer b.Close()
+			_, _ = b.Subscribe("t").NextBatch(nilCtx, make([]int, 1))
+		},
+		"Subscription.Events": func() { b := NewBroker[int](); defer b.Close(); b.Subscribe("t").Events(nilCtx) },
 	}
 	for name, call := range cases {
 		assert.PanicsWithValue(t, want, call, name)
 	}
 	for name, call := range named {
-		assert.PanicsWithValue(t, "conc: "+name+": ctx must not be nil", call, name)
+		assert.PanicsWithValue(t, want, call, name)
 	}
 	// Nothing was consumed from the channels by a call that panicked.
 	assert.Len(t, ready, 1)

@@ -25,7 +25,10 @@
 // per client in bounded memory. Or, OrDone and Race combine cancellation
 // signals and competing calls; Send, Recv and LockAll avoid the classic
 // deadlocks; Shutdown runs a service's shutdown in phases with deadlines;
-// Broker is an in-process publish/subscribe hub.
+// Broker is an in-process publish/subscribe hub. A Monitor, attached with
+// Monitored and Watch, shows a running program: per-stage counts, busy,
+// backpressured and idle time, stalls and the bottleneck; the viz
+// sub-package draws it in a browser.
 //
 // # Contracts
 //

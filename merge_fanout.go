@@ -32,11 +32,11 @@ import (
 // further. FanOut panics if ctx or in is nil, n < 1 or n > 65536.
 func FanOut[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []<-chan T {
 	fanCheck("FanOut", ctx, in, n)
-	cfg := newMergeConfig(opts)
+	size := bufferOf(opts)
 	done := ctx.Done()
 	outs := make([]<-chan T, n)
 	for i := range outs {
-		out := make(chan T, cfg.buffer)
+		out := make(chan T, size)
 		outs[i] = out
 		// One goroutine per output rather than one goroutine picking an
 		// output per item: picking "whichever is ready" among n channels
@@ -67,7 +67,7 @@ func FanOut[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption)
 // n > 65536.
 func Tee[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []<-chan T {
 	fanCheck("Tee", ctx, in, n)
-	outs, views := makeOuts[T](n, newMergeConfig(opts).buffer)
+	outs, views := makeOuts[T](n, bufferOf(opts))
 	done := ctx.Done()
 	go func() {
 		defer closeOuts(outs)
@@ -111,7 +111,7 @@ func Tee[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []
 func Partition[T any, K comparable](ctx context.Context, in <-chan T, n int, key func(T) K, opts ...MergeOption) (outs []<-chan T, wait func() error) {
 	fanCheck("Partition", ctx, in, n)
 	checkFunc("Partition key", key == nil)
-	chans, views := makeOuts[T](n, newMergeConfig(opts).buffer)
+	chans, views := makeOuts[T](n, bufferOf(opts))
 	var err error // written by the goroutine before it closes finished
 	finished := make(chan struct{})
 	go func() {
@@ -121,12 +121,7 @@ func Partition[T any, K comparable](ctx context.Context, in <-chan T, n int, key
 			// a panic ends the run anyway, and this keeps the per-item
 			// path free of deferred calls.
 			if !normal {
-				if r := recover(); r != nil {
-					err = newPanicError(r)
-				} else {
-					// Neither a return nor a panic: runtime.Goexit.
-					err = errGoexit
-				}
+				err = recovered(recover())
 			}
 			closeOuts(chans)
 			close(finished)
@@ -213,7 +208,7 @@ func closeOuts[T any](outs []chan T) {
 
 // fanCheck holds the argument checks shared by the fan-out functions.
 func fanCheck[T any](fn string, ctx context.Context, in <-chan T, n int) {
-	fanCheckCtx(fn, ctx)
+	checkCtx(ctx)
 	if in == nil {
 		panic("conc: " + fn + ": in must not be a nil channel")
 	}

@@ -30,7 +30,7 @@ func TestSizeOptionsRefuseWhatTheyCannotHold(t *testing.T) {
 		fn         func()
 	}{
 		{"ResultBuffer", buffer("result buffer"), func() { ResultBuffer(huge) }},
-		{"MergeBuffer", buffer("OutBuffer n"), func() { MergeBuffer(huge) }},
+		{"MergeBuffer", buffer("MergeBuffer n"), func() { MergeBuffer(huge) }},
 		{"StageBuffer", buffer("Buffer"), func() { StageBuffer(huge) }},
 		{"SubBuffer", buffer("subscription buffer"), func() { SubBuffer(huge) }},
 		{"QueueSize", fmt.Sprintf("conc: queue size must be at most 2147483647, got %d", huge), func() { QueueSize(huge) }},
