@@ -70,6 +70,61 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 			sink.Store(int64(len(got)))
 		})
+		// The floor: the loop a programmer writes by hand, calling the
+		// same three functions through the same function values, with a
+		// ctx.Err() check per item.
+		b.Run("direct", func(b *testing.B) {
+			pipeStart(b)
+			ctx := context.Background()
+			sum := 0
+			for v := range pipeInts(b.N) {
+				if err := ctx.Err(); err != nil {
+					b.Fatal(err)
+				}
+				sq, _ := pipeSquare(ctx, v)
+				if keep, _ := pipeKeepEven(ctx, sq); !keep {
+					continue
+				}
+				w, _ := pipeAddOne(ctx, sq)
+				sum += w
+			}
+			sink.Store(int64(sum))
+		})
+	})
+	// gen-cheap3 is cheap3 fed by the seed's generator: one goroutine
+	// sending 0..b.N-1 on an unbuffered channel, as naivePipeGen does.
+	b.Run("gen-cheap3", func(b *testing.B) {
+		s := pipeCheap3()
+		b.Run("conc-run", func(b *testing.B) {
+			pipeStart(b)
+			out, wait := s.Run(context.Background(), naivePipeGen(b.N))
+			sum := 0
+			for v := range out {
+				sum += v
+			}
+			pipeCheck(b, wait())
+			sink.Store(int64(sum))
+		})
+		b.Run("chan", func(b *testing.B) {
+			pipeStart(b)
+			sum := 0
+			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
+		// The floor of any pipeline that takes the generator's channel
+		// and hands its output to another goroutine: one unbuffered hop
+		// (generator to worker) and one buffered hop (worker to consumer)
+		// per item, with the three functions called in between.
+		b.Run("direct-hops", func(b *testing.B) {
+			pipeStart(b)
+			sum := 0
+			for v := range naivePipeHops(context.Background(), naivePipeGen(b.N), stageChunk) {
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
 	})
 	for _, work := range []struct {
 		name string
@@ -123,12 +178,17 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 	}
 }
 
+// The three cheap steps, as package variables so that the stages and the
+// direct loop call them through the same function values.
+var (
+	pipeSquare   = func(_ context.Context, v int) (int, error) { return v * v, nil }
+	pipeKeepEven = func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }
+	pipeAddOne   = func(_ context.Context, v int) (int, error) { return v + 1, nil }
+)
+
 // pipeCheap3 is square, keep even, add one: three fused stages.
 func pipeCheap3() Stage[int, int] {
-	return Then(Then(
-		Map(func(_ context.Context, v int) (int, error) { return v * v, nil }),
-		Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })),
-		Map(func(_ context.Context, v int) (int, error) { return v + 1, nil }))
+	return Then(Then(Map(pipeSquare), Filter(pipeKeepEven)), Map(pipeAddOne))
 }
 
 // pipeInts yields 0..n-1.

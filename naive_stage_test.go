@@ -1,6 +1,9 @@
 package conc
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // The naive pipelines the benchmarks in bench_stage_test.go compare against,
 // written the way the Go blog's "Pipelines and cancellation" article and
@@ -123,4 +126,22 @@ func naiveMutexPipeline(n, workers int, fn func(int) (int, bool)) []int {
 	}
 	wg.Wait()
 	return results
+}
+
+// naivePipeHops is the floor of the generator-fed pipeline: one goroutine
+// receives from in, applies cheap3's three functions, and sends what it keeps
+// on a buffered channel of capacity size.
+func naivePipeHops(ctx context.Context, in <-chan int, size int) <-chan int {
+	out := make(chan int, size)
+	go func() {
+		for v := range in {
+			sq, _ := pipeSquare(ctx, v)
+			if keep, _ := pipeKeepEven(ctx, sq); keep {
+				w, _ := pipeAddOne(ctx, sq)
+				out <- w
+			}
+		}
+		close(out)
+	}()
+	return out
 }

@@ -28,7 +28,7 @@ func classify(impl string) class {
 		return classMutex
 	case impl == "chan" || strings.HasPrefix(impl, "chan-"):
 		return classChan
-	case impl == "direct" || impl == "handordered" || impl == "clock":
+	case impl == "direct" || strings.HasPrefix(impl, "direct-") || impl == "handordered" || impl == "clock":
 		return classFloor
 	}
 	return classOther
