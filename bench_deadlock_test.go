@@ -25,6 +25,35 @@ func BenchmarkLockAll(b *testing.B) {
 				unlock()
 			}
 		})
+		// mutex is the naive answer to lock ordering: one global mutex
+		// taken instead of the n (it serialises every critical section
+		// of the program, which this uncontended loop cannot show).
+		b.Run(w+"/mutex", func(b *testing.B) {
+			b.ReportAllocs()
+			var global sync.Mutex
+			for b.Loop() {
+				global.Lock()
+				global.Unlock()
+			}
+		})
+		// chan uses channels as locks, taken in a fixed order: a send on a
+		// channel of capacity one locks, a receive unlocks. (An unbuffered
+		// channel cannot hold a lock without a goroutine to serve it.)
+		b.Run(w+"/chan", func(b *testing.B) {
+			b.ReportAllocs()
+			locks := make([]chan struct{}, n)
+			for i := range locks {
+				locks[i] = make(chan struct{}, 1)
+			}
+			for b.Loop() {
+				for _, l := range locks {
+					l <- struct{}{}
+				}
+				for i := len(locks) - 1; i >= 0; i-- {
+					<-locks[i]
+				}
+			}
+		})
 		b.Run(w+"/handordered", func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {

@@ -104,7 +104,9 @@ func limiterHalfAllow(r float64) func() bool { return NewLimiter(r, 10).Allow }
 // BenchmarkKeyedLimiter measures one Allow call with a random key out of
 // 100k (IP-address-like strings, precomputed), every call admitted, every
 // key known after a warm-up: the steady state of a per-client limiter. It
-// runs GOMAXPROCS goroutines.
+// runs GOMAXPROCS goroutines. mutex is a map of x/time/rate limiters under
+// one mutex, chan the same map owned by one goroutine that answers requests
+// sent on an unbuffered channel.
 func BenchmarkKeyedLimiter(b *testing.B) {
 	const nkeys = 100_000
 	keys := make([]string, nkeys)
@@ -127,6 +129,11 @@ func BenchmarkKeyedLimiter(b *testing.B) {
 	}{
 		{"conc", func() func(string) bool { return NewKeyedLimiter[string](perSecond, burst).Allow }},
 		{"mutex", func() func(string) bool { return newNaiveKeyedLimiter(perSecond, burst).Allow }},
+		{"chan", func() func(string) bool {
+			k := newNaiveChanKeyedLimiter(perSecond, burst)
+			b.Cleanup(k.Stop)
+			return k.Allow
+		}},
 	}
 	b.Run("keys=100k", func(b *testing.B) {
 		for _, impl := range impls {

@@ -27,13 +27,18 @@ import (
 // faulted in again, and every implementation and the direct floor slow down
 // together, up to 2–3×. Compare rows of the same run. With -cpu 1 the yield parks them
 // for sure; with more Ps, mostly.
+//
+// chan is the recursive or-channel of "Concurrency in Go" (channels and
+// goroutines only), mutex one goroutine per input that closes the output
+// under a mutex, reflect one goroutine in a reflect.Select over every input.
 func BenchmarkOr(b *testing.B) {
 	impls := []struct {
 		name string
 		or   func(...<-chan struct{}) <-chan struct{}
 	}{
 		{"conc", Or[struct{}]},
-		{"recursive", orRecursive},
+		{"chan", orRecursive},
+		{"mutex", orMutex},
 		{"reflect", orReflect},
 		// The floor: the same channels made and the same input fired, with
 		// no or-channel at all (the loop waits on the fired input itself).

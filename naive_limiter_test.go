@@ -120,3 +120,49 @@ func (k *naiveKeyedLimiter) Allow(key string) bool {
 	k.mu.Unlock()
 	return lim.Allow()
 }
+
+// naiveChanKeyedLimiter is the "share memory by communicating" version of
+// naiveKeyedLimiter: one goroutine owns the map, and Allow sends it the key
+// with a reply channel on an unbuffered channel, then waits for the answer.
+type naiveChanKeyedLimiter struct {
+	reqs chan keyedReq
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type keyedReq struct {
+	key   string
+	reply chan bool
+}
+
+func newNaiveChanKeyedLimiter(perSecond float64, burst int) *naiveChanKeyedLimiter {
+	k := &naiveChanKeyedLimiter{reqs: make(chan keyedReq), done: make(chan struct{})}
+	k.wg.Go(func() {
+		limiters := make(map[string]*rate.Limiter)
+		for {
+			select {
+			case r := <-k.reqs:
+				lim, ok := limiters[r.key]
+				if !ok {
+					lim = rate.NewLimiter(rate.Limit(perSecond), burst)
+					limiters[r.key] = lim
+				}
+				r.reply <- lim.Allow()
+			case <-k.done:
+				return
+			}
+		}
+	})
+	return k
+}
+
+func (k *naiveChanKeyedLimiter) Allow(key string) bool {
+	reply := make(chan bool)
+	k.reqs <- keyedReq{key, reply}
+	return <-reply
+}
+
+func (k *naiveChanKeyedLimiter) Stop() {
+	close(k.done)
+	k.wg.Wait()
+}

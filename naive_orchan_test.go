@@ -1,6 +1,9 @@
 package conc
 
-import "reflect"
+import (
+	"reflect"
+	"sync"
+)
 
 // The or-channels that tutorials teach, written plainly, as the baselines of
 // BenchmarkOr. They wait on channels of struct{}, as a done channel is.
@@ -50,4 +53,30 @@ func orReflect(channels ...<-chan struct{}) <-chan struct{} {
 		reflect.Select(cases)
 	}()
 	return orDone
+}
+
+// orMutex starts one goroutine per input; the first to see its input fire
+// closes the output under a mutex, so that it is closed once, and the
+// others return when they see the output closed.
+func orMutex(channels ...<-chan struct{}) <-chan struct{} {
+	out := make(chan struct{})
+	var (
+		mu     sync.Mutex
+		closed bool
+	)
+	for _, c := range channels {
+		go func() {
+			select {
+			case <-c:
+				mu.Lock()
+				if !closed {
+					closed = true
+					close(out)
+				}
+				mu.Unlock()
+			case <-out:
+			}
+		}()
+	}
+	return out
 }

@@ -8,17 +8,18 @@ import (
 // written plainly on purpose: no context, no panic recovery, no stats.
 
 // chanPool is the pool every Go tutorial shows: a jobs channel, a results
-// channel, both of capacity workers×2, and workers ranging over jobs.
+// channel, both of capacity size (0, or workers×2 as many tutorials have
+// it), and workers ranging over jobs.
 type chanPool struct {
 	jobs    chan int
 	results chan int
 	wg      sync.WaitGroup
 }
 
-func newChanPool(workers int, fn func(int) int) *chanPool {
+func newChanPool(size, workers int, fn func(int) int) *chanPool {
 	p := &chanPool{
-		jobs:    make(chan int, workers*2),
-		results: make(chan int, workers*2),
+		jobs:    make(chan int, size),
+		results: make(chan int, size),
 	}
 	for range workers {
 		p.wg.Add(1)
