@@ -1,6 +1,8 @@
 package conc
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"sync"
 )
@@ -79,4 +81,74 @@ func orMutex(channels ...<-chan struct{}) <-chan struct{} {
 		}()
 	}
 	return out
+}
+
+// naiveChanRace is the race of the tutorials: every function sends its
+// result on an unbuffered channel; the first success wins and cancels the
+// others, whose results are still received so that no goroutine is left
+// blocked on the send.
+func naiveChanRace[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		v   T
+		err error
+	}
+	results := make(chan result)
+	for _, fn := range fns {
+		go func() {
+			v, err := fn(ctx)
+			results <- result{v, err}
+		}()
+	}
+	var (
+		won  bool
+		v    T
+		errs []error
+	)
+	for range fns {
+		r := <-results
+		if r.err == nil && !won {
+			won, v = true, r.v
+			cancel()
+		} else if r.err != nil {
+			errs = append(errs, r.err)
+		}
+	}
+	if won {
+		return v, nil
+	}
+	return v, errors.Join(errs...)
+}
+
+// naiveMutexRace lets every function record its result under a mutex; the
+// first success is kept and cancels the rest; a WaitGroup waits for all.
+func naiveMutexRace[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		won  bool
+		v    T
+		errs []error
+	)
+	for _, fn := range fns {
+		wg.Go(func() {
+			r, err := fn(ctx)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+			} else if !won {
+				won, v = true, r
+				cancel()
+			}
+		})
+	}
+	wg.Wait()
+	if won {
+		return v, nil
+	}
+	return v, errors.Join(errs...)
 }

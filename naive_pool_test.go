@@ -1,6 +1,7 @@
 package conc
 
 import (
+	"iter"
 	"sync"
 )
 
@@ -177,4 +178,61 @@ func mutexMapN(items []int, limit int, fn func(int) int) []int {
 	}
 	wg.Wait()
 	return out
+}
+
+// naiveChanForEach feeds the items of seq to limit workers over an
+// unbuffered channel.
+func naiveChanForEach(seq iter.Seq[int], limit int, fn func(int)) {
+	items := make(chan int)
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Go(func() {
+			for v := range items {
+				fn(v)
+			}
+		})
+	}
+	for v := range seq {
+		items <- v
+	}
+	close(items)
+	wg.Wait()
+}
+
+// naiveMutexForEach lets limit workers take the next item of seq (through
+// iter.Pull) under a mutex.
+func naiveMutexForEach(seq iter.Seq[int], limit int, fn func(int)) {
+	next, stop := iter.Pull(seq)
+	defer stop()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				v, ok := next()
+				mu.Unlock()
+				if !ok {
+					return
+				}
+				fn(v)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// naiveWaitGroupForEach starts a goroutine per item, at most limit at a
+// time (a semaphore channel).
+func naiveWaitGroupForEach(seq iter.Seq[int], limit int, fn func(int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for v := range seq {
+		sem <- struct{}{}
+		wg.Go(func() {
+			fn(v)
+			<-sem
+		})
+	}
+	wg.Wait()
 }
