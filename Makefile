@@ -8,9 +8,10 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RESULTS     := results
 
-# make bench: short runs, several counts, medians; about 5 minutes on 2 cores.
+# make bench: short runs, several counts, medians; see the README for how
+# long it takes on 2 cores.
 BENCH       ?= .
-BENCHTIME   ?= 100ms
+BENCHTIME   ?= 80ms
 COUNT       ?= 3
 CPU         ?= 1,2
 FUZZTIME    ?= 10s
@@ -19,7 +20,7 @@ FUZZTIME    ?= 10s
 SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
 PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
-.PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart lint fuzz cover clean
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart bench-summary lint fuzz cover clean
 
 all: test
 
@@ -39,7 +40,7 @@ test:
 ## bench: the comparison suites (conc vs naive mutex vs naive channel) as one table.
 bench:
 	@mkdir -p $(RESULTS)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) -timeout 0 . \
 		| $(GO) run ./internal/benchreport -title "conc vs naive" -suites $(SUITES) -out $(RESULTS)/bench
 
 ## bench-full: -count=10 and benchstat (one table per suite, implementations as
@@ -48,14 +49,14 @@ bench:
 BENCHTIME_FULL ?= 200ms
 bench-full:
 	@mkdir -p $(RESULTS)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) -timeout 0 . \
 		| $(GO) run ./internal/benchreport -title "conc vs naive (count=10)" -suites $(SUITES) -out $(RESULTS)/full
 	$(call benchstat,$(RESULTS)/full)
 
 ## bench-peers-full: the same for bench/peers.
 bench-peers-full:
 	@mkdir -p $(RESULTS)
-	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
+	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) -timeout 0 . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers (count=10)" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers-full
 	$(call benchstat,$(RESULTS)/peers-full)
 
@@ -72,15 +73,26 @@ endef
 ## bench-peers: conc against the peer libraries (separate module bench/peers).
 bench-peers:
 	@mkdir -p $(RESULTS)
-	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
+	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) -timeout 0 . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers
 
-## bench-chart: run the suites and keep their chart as docs/bench.svg (committed,
-## so the README can show it); docs/peers.svg too when bench-peers has run.
+## bench-chart: run the suites and keep their charts (committed, so the README
+## can show them): the detailed docs/bench.svg (docs/peers.svg too when
+## bench-peers has run) and the summary docs/bench-summary.svg.
 bench-chart: bench
 	@mkdir -p docs
 	cp $(RESULTS)/bench.svg docs/bench.svg
 	if [ -f $(RESULTS)/peers.svg ]; then cp $(RESULTS)/peers.svg docs/peers.svg; fi
+	$(MAKE) --no-print-directory bench-summary
+
+## bench-summary: redraw docs/bench-summary.svg from the last runs of make bench
+## and make bench-peers (results/bench.txt, results/peers.txt), without
+## running anything: one row per primitive, conc's speed-up over the fastest
+## naive version and over the fastest peer.
+bench-summary:
+	@mkdir -p docs
+	$(GO) run ./internal/benchreport -summary docs/bench-summary.svg -title "conc: speed-up per primitive" \
+		-naive $(RESULTS)/bench.txt -peerfile $(RESULTS)/peers.txt
 
 ## lint: go vet and staticcheck.
 lint:
