@@ -15,7 +15,8 @@ import (
 // The or-channel of the tutorials is recursive: each goroutine selects on
 // three inputs plus the result of a recursive call on the rest, so N inputs
 // cost about N/2 goroutines and as many channels, and a fired signal has to
-// ripple through all of them. Or keeps exactly one goroutine whatever N is:
+// ripple through all of them. Or keeps one goroutine for up to 65534 inputs
+// (one more per further 65534, the limit of one select):
 //
 //   - up to orSmall inputs, one select statement with a fixed number of
 //     cases, unused ones padded with nil channels (a nil case is skipped by
@@ -61,8 +62,9 @@ var (
 // blocks; Or is safe for concurrent use and keeps no reference to the
 // chans slice after it returns, so the caller may reuse it.
 //
-// Or starts at most one goroutine, whatever the number of inputs, and that
-// goroutine exits as soon as the result is closed. Special cases start none:
+// Or starts at most one goroutine for up to 65534 inputs (see below for
+// more), and that goroutine exits as soon as the result is closed. Special
+// cases start none:
 //
 //   - Or() returns a channel that is never closed.
 //   - Or(c) with c of type <-chan struct{} returns c itself. That is exact for
@@ -331,10 +333,11 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 		return zero, errRaceEmpty
 	}
 	if ctx.Err() != nil {
-		return zero, errFromCtx(ctx)
+		return zero, ctxErr(ctx)
 	}
 	if len(fns) == 1 {
-		v, err := raceCall(ctx, fns[0])
+		var v T
+		err := protect(func() (err error) { v, err = fns[0](ctx); return err })
 		if err != nil {
 			return zero, raceFailed(ctx, []error{err})
 		}
@@ -355,7 +358,7 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 			// for a result that never comes.
 			r := raceResult[T]{i: i, err: errGoexit}
 			defer func() { results <- r }()
-			r.v, r.err = raceCall(rctx, fn)
+			r.err = protect(func() (err error) { r.v, err = fn(rctx); return err })
 		})
 	}
 	errs := make([]error, len(fns))
@@ -382,19 +385,13 @@ type raceResult[T any] struct {
 	err error
 }
 
-// raceCall runs fn and reports a panic in it as a *PanicError.
-func raceCall[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
-	defer recoverTo(&err)
-	return fn(ctx)
-}
-
 // raceFailed joins the failures of every fn, each named by its index, and,
 // when ctx is done, puts ctx's error first: the functions may have returned
 // something that does not wrap it, but the caller branches on it.
 func raceFailed(ctx context.Context, errs []error) error {
 	all := make([]error, 0, len(errs)+1)
 	if ctx.Err() != nil {
-		all = append(all, errFromCtx(ctx))
+		all = append(all, ctxErr(ctx))
 	}
 	for i, err := range errs {
 		all = append(all, fmt.Errorf("conc: race fns[%d]: %w", i, err))

@@ -13,8 +13,10 @@ import (
 // indefinitely. The last, partial batch is passed on when the input ends.
 // With maxWait == 0 a batch waits for size items or the end of the input.
 //
-// Every batch is a new slice that the receiver owns. Batch panics if size
-// < 1 or maxWait < 0.
+// Every batch is a new slice that the receiver owns. size is a limit, not
+// a buffer: a batch starts small and grows as items arrive, so a huge size
+// with a maxWait (math.MaxInt, say) batches by time alone. Batch panics if
+// size < 1 or maxWait < 0.
 //
 // A Batch with maxWait > 0 starts one goroutine per run to watch the clock
 // (a single timer, reset per batch); the stages after it are then called
@@ -30,7 +32,7 @@ func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
 	if maxWait == 0 {
 		return Stage[T, []T]{
 			build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
-				return &stageBatch[T]{size: size, next: next}
+				return &stageBatch[T]{size: size, next: next, mb: r.monMember("batch", "")}
 			},
 			inline: true,
 			buffer: -1,
@@ -40,6 +42,11 @@ func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
 		build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
 			b := &stageTimedBatch[T]{r: r, size: size, maxWait: maxWait, next: next,
 				timer: time.NewTimer(maxWait), quit: make(chan struct{}), emit: make(chan struct{}, 1)}
+			if r.mon != nil {
+				// Two goroutines push into the stages from here on.
+				b.mb = r.monMember("batch", "")
+				r.mon.share()
+			}
 			b.timer.Stop() // armed by the first item of each batch
 			r.spawn(b.watch)
 			return b
@@ -53,19 +60,36 @@ type stageBatch[T any] struct {
 	size int
 	cur  []T
 	next stageSink[[]T]
+	mb   *monMember // nil unless the run is monitored
+}
+
+// batchFirstCap is the most a new batch reserves before its items arrive.
+// A batch up to this size is allocated once, at its full size; a larger one
+// grows by append from here, so that its size stays a limit and never
+// becomes an allocation of size elements.
+const batchFirstCap = 256
+
+// newBatch returns an empty batch for a Batch of the given size. The
+// receiver owns every batch, so none can be recycled.
+func newBatch[T any](size int) []T {
+	return make([]T, 0, min(size, batchFirstCap))
 }
 
 // push adds v to the current batch and passes the batch on when it is
-// full. Each batch is allocated at its full size up front: the receiver
-// owns it afterwards, so it cannot be recycled, and growing it by append
-// would allocate several times per batch instead of once.
+// full.
 func (b *stageBatch[T]) push(v T) bool {
 	if b.cur == nil {
-		b.cur = make([]T, 0, b.size)
+		b.cur = newBatch[T](b.size)
 	}
 	b.cur = append(b.cur, v)
 	if len(b.cur) < b.size {
+		if b.mb != nil {
+			b.mb.c.tick(0)
+		}
 		return true
+	}
+	if b.mb != nil {
+		b.mb.c.tick(1)
 	}
 	full := b.cur
 	b.cur = nil
@@ -78,6 +102,9 @@ func (b *stageBatch[T]) flush() bool { return b.next.flush() }
 
 // end passes on the last, partial batch; an empty one is never emitted.
 func (b *stageBatch[T]) end() {
+	if len(b.cur) > 0 && b.mb != nil {
+		b.mb.c.more(1)
+	}
 	if len(b.cur) > 0 && !b.next.push(b.cur) {
 		return
 	}
@@ -110,6 +137,7 @@ type stageTimedBatch[T any] struct {
 	timer   *time.Timer
 	quit    chan struct{} // closed by end: the watch goroutine exits
 	emit    chan struct{} // holds a token while its sender may call next
+	mb      *monMember    // nil unless the run is monitored; counts shared
 
 	mu    sync.Mutex
 	cur   []T
@@ -124,11 +152,14 @@ type stageTimedBatch[T any] struct {
 func (b *stageTimedBatch[T]) push(v T) bool {
 	b.mu.Lock()
 	if len(b.cur) == 0 {
-		b.cur = make([]T, 0, b.size)
+		b.cur = newBatch[T](b.size)
 		b.start = time.Now()
 		b.timer.Reset(b.maxWait)
 	}
 	b.cur = append(b.cur, v)
+	if b.mb != nil {
+		b.mb.c.add(1, 0)
+	}
 	if len(b.cur) < b.size {
 		b.mu.Unlock()
 		return true
@@ -146,6 +177,9 @@ func (b *stageTimedBatch[T]) push(v T) bool {
 // mu (so no later batch can overtake this one) and releases emit when next
 // is done.
 func (b *stageTimedBatch[T]) handOn(batch []T, flush bool) bool {
+	if b.mb != nil {
+		b.mb.c.add(0, 1)
+	}
 	b.emit <- struct{}{}
 	b.mu.Unlock()
 	defer func() { <-b.emit }()
@@ -174,6 +208,9 @@ func (b *stageTimedBatch[T]) end() {
 	b.emit <- struct{}{}
 	b.mu.Unlock()
 	defer func() { <-b.emit }()
+	if len(last) > 0 && b.mb != nil {
+		b.mb.c.add(0, 1)
+	}
 	if len(last) > 0 && !b.next.push(last) {
 		return
 	}
