@@ -139,7 +139,9 @@ func TestSummaryChartIsWellFormedAndNamesEveryPrimitive(t *testing.T) {
 	rs, err := collect(strings.NewReader(sampleOutput), nil, func(sample, int) {})
 	require.NoError(t, err)
 	var buf bytes.Buffer
-	writeSummary(&buf, "summary", rs, nil)
+	monitor, err := collect(strings.NewReader("BenchmarkMonitor/cheap3/off 100 5 ns/op\nBenchmarkMonitor/cheap3/on 100 6 ns/op\n"), nil, func(sample, int) {})
+	require.NoError(t, err)
+	writeSummary(&buf, "summary", append(rs, monitor...), nil)
 	d := xml.NewDecoder(&buf)
 	texts := ""
 	for {
@@ -155,4 +157,5 @@ func TestSummaryChartIsWellFormedAndNamesEveryPrimitive(t *testing.T) {
 	for _, want := range []string{"Pipeline", "Retry", "no peer measured", "cpu=1", "cpu=2", "1×"} {
 		assert.Contains(t, texts, want)
 	}
+	assert.NotContains(t, texts, "Monitor", "a suite with no conc row compares nothing")
 }

@@ -77,6 +77,11 @@ func writeSummary(w io.Writer, title string, naive, peers []result) {
 			order = append(order, s)
 		}
 	}
+	// A suite without a conc row (an overhead measurement such as
+	// Monitor's on/off) compares nothing: it gets no row.
+	order = slices.DeleteFunc(order, func(s string) bool {
+		return len(vsNaive[s]) == 0 && len(vsPeer[s]) == 0
+	})
 	cpus := map[int]bool{}
 	lo, hi := 1.0, 1.0
 	for _, m := range []map[string]speedups{vsNaive, vsPeer} {
