@@ -173,7 +173,7 @@ func writeSummary(w io.Writer, title string, naive, peers []result) {
 			sp := m[s]
 			if len(sp) == 0 {
 				fmt.Fprintf(w, `<text x="%.1f" y="%.1f" text-anchor="middle" fill="#999" font-size="11">%s</text>`+"\n",
-					x0[p]+panelW/2, mid+4, []string{"no naive run", "no peer measured"}[p])
+					x0[p]+panelW*0.72, mid+4, []string{"no naive run", "no peer measured"}[p])
 				continue
 			}
 			for ci, cpu := range cpuList {
