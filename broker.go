@@ -12,8 +12,9 @@ import (
 )
 
 // ErrInvalidTopic is returned (wrapped, with the topic and what is wrong with
-// it) by Broker.Publish for a topic that is empty, has an empty token
-// ("a..b") or contains a wildcard. Subscribe, which has no error result,
+// it) by Broker.Publish (and CheckTopic) for a topic that is empty, has an
+// empty token ("a..b"), contains a wildcard, or contains whitespace or an
+// ASCII control character. Subscribe, which has no error result,
 // panics on a malformed pattern instead: a pattern is part of the program,
 // not of its input.
 var ErrInvalidTopic = errors.New("conc: invalid topic")
@@ -229,9 +230,10 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 // channel; opts override the broker's defaults for this subscription.
 //
 // Subscribe panics with a "conc: " message on a malformed pattern: empty,
-// with an empty token ("a..b"), a wildcard inside a token ("a*"), or ">"
-// anywhere but last ("a.>.b"), and on a nil option. On a closed broker it returns a subscription
-// that is already closed: C is closed and Err returns ErrClosed, so a
+// with an empty token ("a..b"), a wildcard inside a token ("a*"), ">"
+// anywhere but last ("a.>.b"), whitespace or a control character
+// (CheckPattern), and on a nil option. On a closed broker it returns a
+// subscription that is already closed: C is closed and Err returns ErrClosed, so a
 // consumer ranging over C simply ends.
 //
 // Subscribe builds a new snapshot under the broker's mutex: its cost grows
@@ -338,8 +340,8 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 // the subscription closes. With no Block subscription it never blocks and
 // ignores ctx, so a subscriber may publish from its own receive loop. It
 // returns ErrClosed once Close has been called and an error matching
-// ErrInvalidTopic when topic is empty, has an empty token or contains a
-// wildcard. It does not allocate, and takes no lock except, briefly, when
+// ErrInvalidTopic when topic is empty, has an empty token, contains a
+// wildcard, or contains whitespace or a control character. It does not allocate, and takes no lock except, briefly, when
 // it is the last publisher an unsubscribed channel was waiting for.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	// Checked up front: ctx is used only when a Block subscriber is full,
