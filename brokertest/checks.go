@@ -508,6 +508,7 @@ func (s *suite) closeAndInvalid() {
 	b := s.broker()
 	sub := b.Subscribe("k", conc.SubBuffer(4))
 	s.publish(b, "k", Msg{0, 0})
+	s.settle(b, "close", func(st Stats) bool { return st.Delivered == 1 })
 	for _, topic := range []string{"", "a..b", "a.*", "a.>", "a b", "a\tb", "a\r\nb"} {
 		if err := b.Publish(context.Background(), topic, Msg{}); !errors.Is(err, conc.ErrInvalidTopic) {
 			s.t.Errorf("Publish(%q) = %v, want ErrInvalidTopic", topic, err)

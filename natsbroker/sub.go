@@ -1,0 +1,194 @@
+package natsbroker
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/concpatterns/conc"
+)
+
+// A Subscription is one subscriber's view of a Broker: the channel its
+// events arrive on, and the means to leave. It is created by
+// Broker.Subscribe; the zero Subscription is not usable. Its methods are
+// safe for concurrent use, including Unsubscribe from the goroutine that
+// receives from C.
+type Subscription[E any] struct {
+	b       *Broker[E]
+	ns      *nats.Subscription
+	pattern string
+	policy  conc.Overflow
+	ch      chan E
+	// done is closed when the subscription starts closing; it wakes a
+	// BlockPublisher delivery waiting for room in ch.
+	done chan struct{}
+	// mu is held by the delivery goroutine while it hands a message to
+	// ch, and by close to close ch, so that nothing is ever sent on a
+	// closed channel. It is never held while user code runs.
+	mu           sync.Mutex
+	closing      atomic.Bool
+	brokerClosed atomic.Bool
+	err          error // set before the subscription is shared, if it failed
+
+	dropped  atomic.Uint64 // everything this subscription lost
+	slowSeen atomic.Uint64 // nats.go's Dropped count already taken in
+}
+
+// C returns the channel on which the subscription's events arrive, in the
+// order each connection published them. It is closed by Unsubscribe and
+// by the broker's Close; events buffered by then can still be received.
+func (s *Subscription[E]) C() <-chan E { return s.ch }
+
+// Unsubscribe ends the subscription: the server stops sending to it, a
+// delivery waiting for room (BlockPublisher) gives up, and C is closed.
+// It waits only for a delivery in progress to finish handing over its
+// message, so it is safe to call from the goroutine receiving from C, and
+// more than once.
+func (s *Subscription[E]) Unsubscribe() {
+	if s.b == nil {
+		return // the zero Subscription
+	}
+	s.b.mu.Lock()
+	if s.ns != nil {
+		delete(s.b.subs, s.ns)
+	}
+	s.b.mu.Unlock()
+	s.close()
+}
+
+// Dropped returns how many events meant for this subscription it lost:
+// to its policy, to NATS's pending limit (slow consumer) or because they
+// did not decode.
+func (s *Subscription[E]) Dropped() uint64 {
+	s.countSlow()
+	return s.dropped.Load()
+}
+
+// Err returns conc.ErrClosed once the broker's Close has closed the
+// subscription (or when it was made on a closed broker), the connection's
+// error when it refused the subscription, and nil otherwise, including
+// after Unsubscribe.
+func (s *Subscription[E]) Err() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.brokerClosed.Load() {
+		return conc.ErrClosed
+	}
+	return nil
+}
+
+// String describes the subscription for logs and test failures.
+func (s *Subscription[E]) String() string {
+	return fmt.Sprintf("natsbroker.Subscription(%q, %v, buffer %d)", s.pattern, s.policy, cap(s.ch))
+}
+
+// fail makes a subscription that never started: closed, with err.
+func (s *Subscription[E]) fail(err error) {
+	s.err = err
+	s.closing.Store(true)
+	close(s.done)
+	close(s.ch)
+}
+
+// close ends the subscription once: it wakes a waiting delivery, takes in
+// what NATS dropped so far, unsubscribes from the server and closes ch
+// when no delivery is handing over a message.
+func (s *Subscription[E]) close() {
+	if s.closing.Swap(true) {
+		return
+	}
+	close(s.done)
+	s.countSlow()
+	if s.ns != nil {
+		// Fails only when the connection is closed already, which
+		// ends the subscription just as well.
+		_ = s.ns.Unsubscribe()
+	}
+	s.mu.Lock()
+	close(s.ch)
+	s.mu.Unlock()
+}
+
+// countSlow takes in the messages nats.go has dropped for this
+// subscription since the last call.
+func (s *Subscription[E]) countSlow() {
+	if s.ns == nil {
+		return
+	}
+	n, err := s.ns.Dropped()
+	if err != nil || n <= 0 {
+		return // unsubscribed: close took the last count
+	}
+	for {
+		seen := s.slowSeen.Load()
+		if uint64(n) <= seen {
+			return
+		}
+		if s.slowSeen.CompareAndSwap(seen, uint64(n)) {
+			s.b.slow.Add(uint64(n) - seen)
+			s.dropped.Add(uint64(n) - seen)
+			return
+		}
+	}
+}
+
+// handle is the NATS message handler. nats.go calls it from the
+// subscription's own goroutine, one message at a time, so it is the only
+// sender on ch.
+func (s *Subscription[E]) handle(m *nats.Msg) {
+	if s.closing.Load() {
+		return // unsubscribed: no longer a delivery attempt
+	}
+	b := s.b
+	var e E
+	if err := b.codec.Unmarshal(m.Data, &e); err != nil {
+		b.undecodable.Add(1)
+		s.dropped.Add(1)
+		b.report(&DecodeError{Subject: m.Subject, Pattern: s.pattern, Size: len(m.Data), Err: err})
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing.Load() {
+		return
+	}
+	select {
+	case s.ch <- e:
+		b.sent.Add(1)
+		return
+	default:
+	}
+	switch s.policy {
+	case conc.DropNewest:
+		b.dropNewest.Add(1)
+		s.dropped.Add(1)
+	case conc.DropOldest:
+		if cap(s.ch) == 0 {
+			b.refused.Add(1)
+			s.dropped.Add(1)
+			return
+		}
+		// The only sender is this goroutine, so after one eviction
+		// there is room unless the consumer emptied ch meanwhile, in
+		// which case there is room anyway.
+		select {
+		case <-s.ch:
+			b.evicted.Add(1)
+			s.dropped.Add(1)
+		default:
+		}
+		s.ch <- e
+		b.sent.Add(1)
+	case conc.BlockPublisher:
+		select {
+		case s.ch <- e:
+			b.sent.Add(1)
+		case <-s.done:
+			b.dropBlock.Add(1)
+			s.dropped.Add(1)
+		}
+	}
+}
