@@ -10,7 +10,9 @@ import (
 )
 
 // adapter presents a natsbroker.Broker to the conformance suite.
-type adapter struct{ b *natsbroker.Broker[brokertest.Msg] }
+type adapter struct {
+	b *natsbroker.Broker[brokertest.Msg]
+}
 
 func (a adapter) Publish(ctx context.Context, topic string, m brokertest.Msg) error {
 	return a.b.Publish(ctx, topic, m)
