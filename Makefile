@@ -19,7 +19,7 @@ FUZZTIME    ?= 10s
 SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
 PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
-.PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart lint fuzz cover clean
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-chart lint fuzz cover clean
 
 all: test
 
@@ -74,6 +74,17 @@ bench-peers:
 	@mkdir -p $(RESULTS)
 	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers
+
+## bench-nats: natsbroker against watermill-nats v2 and plain nats.go with
+## hand-written JSON (the floor), end to end on an embedded nats-server: one
+## publisher, ten subscribers, 128-byte events (module natsbroker/bench);
+## COUNT_NATS runs of each, then benchstat.
+COUNT_NATS ?= 10
+bench-nats:
+	@mkdir -p $(RESULTS)
+	cd natsbroker/bench && $(GO) test -run '^$$' -bench 'NATS' -benchmem -cpu 2 -count $(COUNT_NATS) -benchtime $(BENCHTIME_FULL) . \
+		| tee ../../$(RESULTS)/nats.txt
+	$(call benchstat,$(RESULTS)/nats)
 
 ## bench-chart: run the suites and keep their chart as docs/bench.svg (committed,
 ## so the README can show it); docs/peers.svg too when bench-peers has run.
