@@ -272,12 +272,14 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 		return fmt.Errorf("natsbroker: encoding an event for %q: %w", topic, err)
 	}
 	*buf = data[:0] // keep the grown buffer
-	if max := b.nc.MaxPayload(); max > 0 && int64(len(data)) > max {
-		b.tooLarge.Add(1)
-		return fmt.Errorf("natsbroker: event for %q encodes to %d bytes, over the server's limit of %d: %w",
-			topic, len(data), max, nats.ErrMaxPayload)
-	}
+	// nats.go checks the size against the server's limit itself; asking
+	// for the limit first would take the connection's lock once more.
 	if err := b.nc.Publish(topic, data); err != nil {
+		if errors.Is(err, nats.ErrMaxPayload) {
+			b.tooLarge.Add(1)
+			return fmt.Errorf("natsbroker: event for %q encodes to %d bytes, over the server's limit of %d: %w",
+				topic, len(data), b.nc.MaxPayload(), err)
+		}
 		b.failed.Add(1)
 		return fmt.Errorf("natsbroker: publishing to %q: %w", topic, err)
 	}

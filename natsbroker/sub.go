@@ -32,6 +32,8 @@ type Subscription[E any] struct {
 	brokerClosed atomic.Bool
 	err          error // set before the subscription is shared, if it failed
 
+	scratch E // the message being decoded (handle's own)
+
 	dropped  atomic.Uint64 // everything this subscription lost
 	slowSeen atomic.Uint64 // nats.go's Dropped count already taken in
 }
@@ -143,13 +145,19 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 		return // unsubscribed: no longer a delivery attempt
 	}
 	b := s.b
-	var e E
-	if err := b.codec.Unmarshal(m.Data, &e); err != nil {
+	// Decoded into a field, not a local: a local whose address goes to
+	// an interface method escapes, one allocation per message. The
+	// handler runs on one goroutine at a time, so the field is its own.
+	// It is zeroed first because decoders such as encoding/json merge
+	// into what is there.
+	s.scratch = *new(E)
+	if err := b.codec.Unmarshal(m.Data, &s.scratch); err != nil {
 		b.undecodable.Add(1)
 		s.dropped.Add(1)
 		b.report(&DecodeError{Subject: m.Subject, Pattern: s.pattern, Size: len(m.Data), Err: err})
 		return
 	}
+	e := s.scratch
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing.Load() {
