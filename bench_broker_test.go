@@ -15,6 +15,10 @@ import (
 // work to other goroutines cannot hide it, and ns/op is the throughput of
 // the whole broker.
 //
+// conc's subscribers read the ring in batches through NextBatch (a
+// benchkit.Puller); conc-chan's read the channel that Subscription.C
+// forwards to, which costs what a channel costs on top of the ring.
+//
 // Every implementation gives each subscriber a buffer of
 // benchkit.BrokerBuffer. conc uses the Block policy (nothing may be lost);
 // the naive brokers drop when a buffer is full. The harness's flow control
@@ -37,7 +41,8 @@ func BenchmarkBroker(b *testing.B) {
 		name string
 		make func() benchkit.Broker[int]
 	}{
-		{"conc", func() benchkit.Broker[int] { return newConcBenchBroker() }},
+		{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
+		{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
 		{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
 		{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
 		{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
@@ -48,6 +53,42 @@ func BenchmarkBroker(b *testing.B) {
 				benchkit.RunBroker(b, impl.make(), w.Subs, w.Pubs)
 			})
 		}
+	}
+}
+
+// BenchmarkBrokerParked publishes to 1000 subscribers that are all parked
+// when each event arrives (benchkit.RunBrokerParked): the next event goes
+// out only once every subscriber has received the last one and is waiting
+// again, as with one event every 10 ms, without the sleep. ns/op is what
+// one event costs, waking every subscriber included; reads/op/sub shows
+// that each event woke each subscriber once. The channel versions pay one
+// send to a parked receiver per subscriber; conc writes the ring once and
+// wakes the parked readers, shard by shard.
+func BenchmarkBrokerParked(b *testing.B) {
+	impls := []struct {
+		name string
+		make func() benchkit.Broker[int]
+	}{
+		{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
+		{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
+		{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
+		{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
+	}
+	for _, impl := range impls {
+		b.Run("subs=1000/"+impl.name, func(b *testing.B) {
+			benchkit.RunBrokerParked(b, impl.make(), 1000)
+		})
+	}
+}
+
+// concPullBenchBroker reads through NextBatch instead of C.
+type concPullBenchBroker struct{ concBenchBroker }
+
+func (c concPullBenchBroker) SubscribePull() benchkit.Puller[int] {
+	s := c.b.Subscribe(benchkit.BrokerTopic)
+	return func(buf []int) int {
+		n, _ := s.NextBatch(c.ctx, buf)
+		return n
 	}
 }
 

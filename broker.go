@@ -25,20 +25,29 @@ var ErrInvalidTopic = errors.New("conc: invalid topic")
 type Overflow int
 
 const (
-	// DropNewest discards the message being published, for that subscriber
-	// only. The publisher never waits. This is the default.
+	// DropNewest keeps the oldest SubBuffer events and refuses later ones,
+	// for that subscription only, until its reader catches up. The
+	// publisher never waits. Each DropNewest subscription has a ring of
+	// its own (keeping the oldest events of one reader while others move
+	// on cannot share slots), so a publisher writes once per DropNewest
+	// subscription. This is the default.
 	DropNewest Overflow = iota
-	// DropOldest evicts the oldest buffered message to make room, so that
-	// the subscriber always sees the latest messages. The publisher never
-	// waits for the subscriber, only, on a full buffer, for other publishers
-	// evicting from the same subscription.
+	// DropOldest keeps the newest SubBuffer events: a publisher that finds
+	// the shared ring full for a subscription moves that subscription's
+	// cursor past its oldest events, and the subscription counts exactly
+	// how many it missed (SubStats.Dropped). The publisher never waits for
+	// a reader, only, for the few instructions it takes, for a reader
+	// copying out the very events being evicted.
 	DropOldest
-	// BlockPublisher makes the publisher wait for room, until the publisher's context
-	// is done or the subscription closes. Other subscribers of the same
-	// message are served first (up to 256 full BlockPublisher subscribers of one
-	// message are put off; past that, later ones are waited for in turn),
-	// so a stuck subscriber delays only the publishers that publish to it,
-	// never other subscribers of that message, never the broker.
+	// BlockPublisher makes the publisher wait until the slowest
+	// BlockPublisher subscription of the group (same pattern and buffer)
+	// has room, until the publisher's context is done or the ring closes.
+	// Such subscriptions share one ring, so an event that a publisher
+	// gives up on is dropped for every one of them, and each counts it
+	// (before the ring, only the full subscribers lost it). Other groups
+	// matching the same topic get their copy first (up to 8 full groups
+	// of one message are put off; past that, later ones are waited for
+	// in turn).
 	BlockPublisher
 )
 
@@ -87,13 +96,19 @@ type subPolicy Overflow
 func (o subPolicy) applySub(c *subConfig)    { c.policy = Overflow(o) }
 func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 
-// SubBuffer sets how many messages may wait in a subscription's channel
-// before its policy applies. 0 makes the channel unbuffered: a message is
-// then handed over only to a consumer already waiting on C (with DropOldest
-// there is nothing to evict, so the new message is the one dropped). It
-// panics if n is negative. The default is DefaultSubBuffer.
+// SubBuffer sets how many events a subscription may hold before its
+// policy applies: the events published but not read yet. Subscriptions
+// with the same pattern, policy and buffer share one ring of at least n
+// slots (see Broker), except under DropNewest, where each has a ring of its
+// own. 0 holds one event: a ring needs a slot, and no event can be handed
+// over without one (before the ring, 0 meant an unbuffered channel). It
+// panics if n is negative or above MaxSubBuffer. The default is
+// DefaultSubBuffer.
 func SubBuffer(n int) SubOption {
 	checkNonNegative("subscription buffer", n)
+	if n > MaxSubBuffer {
+		panic(fmt.Sprintf("conc: subscription buffer must be at most MaxSubBuffer (%d), got %d", MaxSubBuffer, n))
+	}
 	return subBuffer(n)
 }
 
@@ -108,103 +123,115 @@ func SubPolicy(p Overflow) SubOption {
 }
 
 // BrokerStats is a snapshot of a Broker's counters. Every delivery attempt
-// (one published message meeting one matching subscription) ends in
+// (one published event meeting one matching subscription) ends in
 // exactly one of Delivered, DroppedNewest, DroppedOldest and DroppedBlock,
-// so once no Publish is in progress
+// so
 //
 //	Deliveries == Delivered + DroppedNewest + DroppedOldest + DroppedBlock
 //
-// and Delivered counts every message that reached a subscription's channel
-// and was not evicted from it, whether the consumer has received it yet or
-// not (Buffered of them are still waiting in live subscriptions). The
-// counters are read one by one, so while publishers run they may disagree by
-// the messages in flight.
+// and Delivered counts every event that reached a subscription and was not
+// evicted from it, whether its reader has taken it yet or not (Buffered of
+// them are still waiting in live subscriptions). The counters are read one
+// by one, so while publishers run they may disagree by the events in
+// flight.
 type BrokerStats struct {
 	// Published counts Publish calls that were accepted: the broker was
 	// open and the topic valid, whether or not anybody subscribed.
 	Published uint64
-	// Deliveries counts delivery attempts: for each accepted message, the
-	// subscriptions that matched its topic when its Publish began (one
-	// unsubscribed meanwhile may still be offered the message).
+	// Deliveries counts delivery attempts: for each accepted event, the
+	// subscriptions that matched its topic (one unsubscribed meanwhile may
+	// still be offered the event).
 	Deliveries uint64
-	// Delivered counts messages placed in a subscription's channel, minus
-	// those a DropOldest subscription evicted later.
+	// Delivered counts events that entered a subscription's ring, minus
+	// those evicted from it later.
 	Delivered uint64
-	// DroppedNewest counts messages a DropNewest subscription refused
-	// because its buffer was full.
+	// DroppedNewest counts events a DropNewest subscription refused
+	// because it was full.
 	DroppedNewest uint64
-	// DroppedOldest counts messages a DropOldest subscription evicted (or
-	// refused, when unbuffered with no consumer waiting).
+	// DroppedOldest counts events evicted from DropOldest subscriptions.
 	DroppedOldest uint64
-	// DroppedBlock counts messages a Block publisher gave up on because its
-	// context ended, or the subscription closed, before there was room. It
-	// also counts, whatever their policy, subscriptions that a publisher
-	// skipped because they closed while it waited for a full Block
-	// subscriber beyond the first 256 of one Publish (such a wait happens
-	// outside the epoch, so later subscriptions may be retired meanwhile).
+	// DroppedBlock counts, for each BlockPublisher subscription, the
+	// events a publisher gave up on because its context ended or the ring
+	// closed before there was room.
+	//
+	// Events that a subscription still held when it ended and that were
+	// evicted before its reader got to them count under its policy's
+	// counter, as do events whose ring closed while they were on the way.
 	DroppedBlock uint64
-	// Buffered is the number of messages waiting in the channels of the
+	// Buffered is the number of events waiting for the readers of the
 	// subscriptions that are still live. It is part of Delivered.
 	Buffered int
 	// Subscribers is the number of live subscriptions.
 	Subscribers int
 }
 
-// A Broker is an in-process publish/subscribe hub for messages of type E.
+// A Broker is an in-process publish/subscribe hub for events of type E.
 // Subscribers choose topics by pattern (see Subscribe); publishers name a
-// literal topic, and each message goes to every subscription whose pattern
-// matches it, through that subscription's own buffered channel and under its
-// own slow-subscriber Policy.
+// literal topic, and each event goes to every subscription whose pattern
+// matches it, under that subscription's own slow-subscriber policy.
 //
-// Publishing takes no lock and does not allocate: the subscriber lists form
-// an immutable snapshot (a map for literal topics and a token trie for
-// wildcard patterns) behind an atomic pointer, and publishers announce
-// themselves with a few atomic adds on a cache line of their own so that
-// unsubscribed channels are closed only once no publisher can still send
-// to them (broker_grace.go). Subscribe, Unsubscribe and Close build a new
-// snapshot under a mutex; they are meant to be rare next to Publish. No
-// user code ever runs inside the broker, and the mutex is never held while
-// waiting for a subscriber or a publisher.
+// Delivery goes through rings, not channels. Subscriptions with the same
+// pattern, policy and buffer share one ring, written once per event however
+// many subscriptions read it, and each keeps its own cursor into it; a
+// reader copies every event ready at its cursor in one batch, and only a
+// reader that found nothing parks, to be woken once by the next event
+// (DropNewest subscriptions each have a ring of their own: see the
+// policies). Publishing takes no lock and does not allocate: the
+// subscriptions form an immutable snapshot (a map for literal topics and a
+// token trie for wildcard patterns) behind an atomic pointer, and writing
+// an event is a CAS to claim its place in the ring, a copy and a store.
+// Several publishers may publish at once; each subscriber sees each
+// publisher's events in the order that publisher published them.
+// Subscribe, Unsubscribe and Close build a new snapshot under a mutex;
+// they are meant to be rare next to Publish. No user code runs inside the
+// broker, and no lock is held while waiting for a subscriber or a
+// publisher.
 //
 // The zero Broker is open, has no subscriptions and uses the default
 // subscription options; NewBroker sets other defaults. A Broker must not be
 // copied after first use. All methods are safe for concurrent use. The
-// broker runs no goroutine of its own.
+// broker runs no goroutine of its own; a subscription runs one only after
+// its C method is called.
 type Broker[E any] struct {
 	snap atomic.Pointer[brokerSnapshot[E]]
-	// Every Publish joins the epoch and counts itself in one of these
-	// slots, chosen by its stack address (broker_grace.go), so that
-	// concurrent publishers mostly write cache lines of their own. The
-	// padding keeps those writes off the line of snap, which every
-	// Publish reads.
-	_     [120]byte
-	slots [brokerSlots]pubSlot
+	_    [56]byte
+	// Accepted publishes, spread over slots so that concurrent publishers
+	// mostly write lines of their own.
+	published [pubSlots]pubSlot
 
-	evicted   atomic.Uint64 // DropOldest evictions of sent messages
-	refused   atomic.Uint64 // DropOldest on an unbuffered channel
-	dropNew   atomic.Uint64
-	dropBlock atomic.Uint64
-	// Entries into the epoch that were not accepted publishes, so that
-	// Stats can derive Published from the slots' entry counts.
-	rejected  atomic.Uint64 // Publish calls refused (closed, bad topic)
-	reentries atomic.Uint64 // extra entries (readLock retries, waits)
+	dropNewest atomic.Uint64
+	dropOldest atomic.Uint64
+	dropBlock  atomic.Uint64
+	// What ended subscriptions still held when they ended counts as
+	// delivered (folded); evictions from them undo part of that.
+	folded          atomic.Uint64
+	evictedAfterEnd atomic.Uint64
 
-	// Epoch-based reclamation of retired subscriptions (broker_grace.go).
-	epoch        atomic.Uint32
-	graceWaiting atomic.Bool
-	graceOld     atomic.Uint32 // parity of the epoch being drained
+	mu       sync.Mutex // serialises snapshot rebuilds
+	groups   map[groupKey]*brokerGroup[E]
+	nextSub  int
+	defaults subConfig // immutable after NewBroker
+}
 
-	mu       sync.Mutex         // serialises snapshot rebuilds and grace periods
-	grace    []*Subscription[E] // retired, waiting for the old epoch to drain
-	queued   []*Subscription[E] // retired while a grace period was running
-	defaults subConfig          // immutable after NewBroker
+const pubSlots = 8
+
+type pubSlot struct {
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// A groupKey names the group whose ring a subscription shares.
+type groupKey struct {
+	pattern string
+	policy  Overflow
+	buffer  int
 }
 
 // A brokerSnapshot is the broker's immutable view of its subscriptions.
 type brokerSnapshot[E any] struct {
-	exact  map[string][]subRef[E] // literal patterns by topic
-	wild   *topicNode[E]          // wildcard patterns; nil when none
-	n      int                    // live subscriptions
+	exact  map[string][]groupRef[E] // literal patterns by topic
+	wild   *topicNode[E]            // wildcard patterns; nil when none
+	n      int                      // live subscriptions
 	closed bool
 }
 
@@ -223,23 +250,26 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 	return b
 }
 
-// Subscribe returns a subscription to every message published, from now on,
+// Subscribe returns a subscription to every event published, from now on,
 // to a topic matching pattern: a literal topic ("orders.created") or a
 // pattern with the wildcards "*" (one token) and ">" (one or more final
-// tokens), as NATS spells them. Messages arrive on the subscription's C
-// channel; opts override the broker's defaults for this subscription.
+// tokens), as NATS spells them. Events are read with the subscription's
+// Next, NextBatch, Events or C; opts override the broker's defaults for
+// this subscription.
 //
 // Subscribe panics with a "conc: " message on a malformed pattern: empty,
 // with an empty token ("a..b"), a wildcard inside a token ("a*"), ">"
 // anywhere but last ("a.>.b"), whitespace or a control character
 // (CheckPattern), and on a nil option. On a closed broker it returns a
-// subscription that is already closed: C is closed and Err returns ErrClosed, so a
-// consumer ranging over C simply ends.
+// subscription that has ended already: Next returns ErrClosed, C is closed
+// and Err returns ErrClosed.
 //
 // Subscribe builds a new snapshot under the broker's mutex: its cost grows
-// with the number of distinct literal topics (the map is copied) and the
-// depth of the pattern (the trie is path-copied), not with the number of
-// publishers. It never waits for a publisher.
+// with the number of distinct literal topics (the map is copied), the
+// depth of the pattern (the trie is path-copied) and the subscriptions of
+// its group (their list is copied), not with the number of publishers. A
+// new group allocates its ring (SubBuffer slots, rounded up to a power of
+// two). It never waits for a publisher.
 func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E] {
 	wild, problem := parseTopic(pattern, true)
 	if problem != "" {
@@ -258,20 +288,48 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 		pattern: pattern,
 		wild:    wild,
 		policy:  cfg.policy,
-		ch:      make(chan E, cfg.buffer),
-		done:    make(chan struct{}),
+		buffer:  max(cfg.buffer, 1),
+		wake:    make(chan struct{}, 1),
 	}
+	s.end.Store(seqInfinity)
 
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	old := b.load()
 	if old.closed {
-		b.mu.Unlock()
+		s.g = newBrokerGroup[E](1, s.policy)
+		s.g.closeRing()
+		s.end.Store(0)
+		s.retired = true
 		s.brokerClosed.Store(true)
-		s.state.Store(subClosing | subClosed)
-		close(s.done)
-		close(s.ch)
 		return s
 	}
+	key := groupKey{pattern, s.policy, s.buffer}
+	g := b.groups[key]
+	if g == nil {
+		g = newBrokerGroup[E](s.buffer, s.policy)
+		if s.policy != DropNewest {
+			if b.groups == nil {
+				b.groups = make(map[groupKey]*brokerGroup[E])
+			}
+			b.groups[key] = g
+		}
+	}
+	s.g = g
+	s.shard = b.nextSub % len(g.shards)
+	b.nextSub++
+	g.mu.Lock()
+	// The cursor starts at the tail: every later claim is for s. A
+	// publisher that computed gate without s may still claim up to
+	// gate+cap-1 < tail+cap, and those claims overwrite only slots of
+	// sequences below the tail, which s never reads.
+	t := g.tail.Load() & seqMask
+	s.start = t
+	s.cursor.Store(t)
+	g.subs = append(g.subs, s)
+	g.active++
+	g.mu.Unlock()
+
 	next := *old
 	next.n++
 	if wild {
@@ -279,12 +337,11 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	} else {
 		next.exact = maps.Clone(old.exact)
 		if next.exact == nil {
-			next.exact = make(map[string][]subRef[E], 1)
+			next.exact = make(map[string][]groupRef[E], 1)
 		}
-		next.exact[pattern] = append(slices.Clip(old.exact[pattern]), subRef[E]{s.ch, s})
+		next.exact[pattern] = withSub(old.exact[pattern], s)
 	}
 	b.snap.Store(&next)
-	b.mu.Unlock()
 	return s
 }
 
@@ -296,26 +353,21 @@ func (b *Broker[E]) load() *brokerSnapshot[E] {
 	return &brokerSnapshot[E]{}
 }
 
-// unsubscribe takes s out of the current snapshot and retires it, unless
-// it is gone already (unsubscribed before, or the broker is closed).
+// unsubscribe takes s out of the current snapshot and ends it, unless it
+// has ended already.
 func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	old := b.load()
-	if old.closed {
+	if s.retired {
 		return
 	}
+	s.retired = true
+	old := b.load()
 	next := *old
 	if s.wild {
-		var found bool
-		if next.wild, found = old.wild.without(s.pattern, s); !found {
-			return
-		}
+		next.wild, _ = old.wild.without(s.pattern, s)
 	} else {
-		kept, found := removeSub(old.exact[s.pattern], s)
-		if !found {
-			return
-		}
+		kept, _ := withoutSub(old.exact[s.pattern], s)
 		next.exact = maps.Clone(old.exact)
 		if len(kept) == 0 {
 			delete(next.exact, s.pattern)
@@ -324,39 +376,74 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 		}
 	}
 	next.n--
+	g := s.g
+	g.mu.Lock()
+	g.active--
+	closing := g.active == 0
+	if closing && g.policy != DropNewest {
+		delete(b.groups, groupKey{s.pattern, s.policy, s.buffer})
+	}
+	b.end(s, closing)
+	g.mu.Unlock()
 	b.snap.Store(&next)
-	b.retire([]*Subscription[E]{s})
+	g.wakeRoom()
+	s.wakeUp()
+}
+
+// end sets where s's reader stops: the ring's tail, closed first when s
+// was the group's last live subscription. The cursor is held meanwhile, so
+// that the reader cannot take an event past the end. What s holds then
+// counts as delivered (folded) until evicted. The caller holds s.g.mu.
+func (b *Broker[E]) end(s *Subscription[E], closing bool) {
+	g := s.g
+	var end uint64
+	if closing {
+		end = g.closeRing()
+	}
+	c := s.hold()
+	if !closing {
+		end = g.tail.Load() & seqMask // at least c: claims only grow
+	}
+	s.end.Store(end)
+	b.folded.Add(s.taken.Load() + end - c)
+	s.folded = true
+	s.cursor.Store(c)
+}
+
+func (s *Subscription[E]) wakeUp() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Publish sends e to every subscription whose pattern matches topic, and
-// returns once each of them has either taken e into its channel or dropped
-// it under its policy. Each subscriber receives one publisher's messages in
-// the order that publisher published them.
+// returns once e is in the ring of each of their groups or dropped under
+// their policy. Each subscriber receives one publisher's events in the
+// order that publisher published them.
 //
-// Publish blocks only for Block subscriptions with a full buffer, and only
-// after every other matching subscription has been served: it then waits for
-// room until ctx is done (the message is dropped for that subscription, and
-// Publish returns an error matching ctx.Err() that keeps context.Cause) or
-// the subscription closes. With no Block subscription it never blocks and
-// ignores ctx, so a subscriber may publish from its own receive loop. It
+// Publish blocks only for a BlockPublisher group whose slowest
+// subscription is SubBuffer events behind, and only after every other
+// matching group has its copy: it then waits for room until ctx is done
+// (the event is dropped for every subscription of that group, and Publish
+// returns an error matching ctx.Err() that keeps context.Cause) or the
+// ring closes. With no BlockPublisher subscription it never blocks and
+// ignores ctx, so a subscriber may publish from its own reading loop. It
 // returns ErrClosed once Close has been called and an error matching
 // ErrInvalidTopic when topic is empty, has an empty token, contains a
-// wildcard, or contains whitespace or a control character. It does not allocate, and takes no lock except, briefly, when
-// it is the last publisher an unsubscribed channel was waiting for.
+// wildcard, or contains whitespace or a control character (CheckTopic). It
+// does not allocate and takes no lock, except to recompute how far the
+// slowest reader is (about once per SubBuffer events) and to wake parked
+// readers.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
-	// Checked up front: ctx is used only when a Block subscriber is full,
-	// and a nil one must not pass until that day.
+	// Checked up front: ctx is used only when a Block group is full, and
+	// a nil one must not pass until that day.
 	checkCtx(ctx)
-	p := publication[E]{b: b, ctx: ctx, e: e}
-	var seq uint64
-	p.ticket, seq = b.readLock(unsafe.Pointer(&p))
 	sn := b.snap.Load()
 	if sn == nil {
 		sn = &brokerSnapshot[E]{} // the zero Broker; does not escape
 	}
 	if sn.closed {
-		b.rejected.Add(1)
-		b.readUnlock(p.ticket)
 		return ErrClosed
 	}
 	// A key of the exact map was validated when it was subscribed to, so
@@ -364,63 +451,60 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	refs, ok := sn.exact[topic]
 	if !ok {
 		if _, problem := parseTopic(topic, false); problem != "" {
-			b.rejected.Add(1)
-			b.readUnlock(p.ticket)
 			return fmt.Errorf("%w %q: %s", ErrInvalidTopic, topic, problem)
 		}
 	}
-	// The slot's entry count, mixed with the slot, picks where the walk
-	// starts (see deliverAll).
-	p.rot = uint32((seq + uint64(p.ticket)<<32) * 0x9E3779B97F4A7C15 >> 32)
+	p := publication[E]{b: b, ctx: ctx, e: e}
 	p.deliverAll(refs)
 	if sn.wild != nil {
 		sn.wild.match(topic, &p)
 	}
-	b.readUnlock(p.ticket)
-	if p.waits > 0 {
-		// Some Block subscribers were full: every other subscriber has
-		// its copy by now; walk the same snapshot again and wait for them.
-		p.retry, p.i = true, 0
-		p.deliverAll(refs)
-		if sn.wild != nil {
-			sn.wild.match(topic, &p)
-		}
+	for _, ref := range p.wait[:p.waits] {
+		p.block(ref)
 	}
-	if p.sent > 0 {
-		b.slots[p.ticket>>1].sent.Add(p.sent)
-	}
+	var here byte
+	b.published[uintptr(unsafe.Pointer(&here))>>13%pubSlots].n.Add(1)
 	return p.err
 }
 
-// Close closes the broker: every subscription's channel is closed (as soon
-// as no publisher is in the middle of sending to it; publishers waiting on a
-// Block subscription are woken at once) and its Err returns ErrClosed, and
-// Publish returns ErrClosed from then on. Messages still buffered stay
-// readable from C. Close does not wait for anything. It is idempotent: it
-// returns nil every time.
+// Close closes the broker: every subscription ends (readers waiting in
+// Next are woken, publishers waiting on a BlockPublisher group give up)
+// and its Err returns ErrClosed, and Publish returns ErrClosed from then
+// on. Events that subscriptions still hold stay readable. Close does not
+// wait for anything. It is idempotent: it returns nil every time.
 func (b *Broker[E]) Close() error {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	old := b.load()
 	if old.closed {
-		b.mu.Unlock()
 		return nil
 	}
 	b.snap.Store(&brokerSnapshot[E]{closed: true})
-	var all []*Subscription[E]
-	old.each(func(s *Subscription[E]) {
-		s.brokerClosed.Store(true)
-		all = append(all, s)
+	b.groups = nil
+	old.eachRef(func(ref *groupRef[E]) {
+		g := ref.g
+		g.mu.Lock()
+		for _, s := range ref.subs {
+			s.retired = true
+			s.brokerClosed.Store(true)
+			g.active--
+			b.end(s, true)
+		}
+		g.mu.Unlock()
+		g.wakeRoom()
+		for _, s := range ref.subs {
+			s.wakeUp()
+		}
 	})
-	b.retire(all)
-	b.mu.Unlock()
 	return nil
 }
 
-// each calls fn for every subscription in the snapshot (not a hot path).
-func (sn *brokerSnapshot[E]) each(fn func(*Subscription[E])) {
+// eachRef calls fn for every group reference in the snapshot (not a hot
+// path). A group appears once: its pattern is either literal or wild.
+func (sn *brokerSnapshot[E]) eachRef(fn func(*groupRef[E])) {
 	for _, refs := range sn.exact {
-		for _, r := range refs {
-			fn(r.s)
+		for i := range refs {
+			fn(&refs[i])
 		}
 	}
 	var walk func(n *topicNode[E])
@@ -428,11 +512,11 @@ func (sn *brokerSnapshot[E]) each(fn func(*Subscription[E])) {
 		if n == nil {
 			return
 		}
-		for _, r := range n.subs {
-			fn(r.s)
+		for i := range n.subs {
+			fn(&n.subs[i])
 		}
-		for _, r := range n.rest {
-			fn(r.s)
+		for i := range n.rest {
+			fn(&n.rest[i])
 		}
 		for _, c := range n.next {
 			walk(c)
@@ -442,34 +526,80 @@ func (sn *brokerSnapshot[E]) each(fn func(*Subscription[E])) {
 	walk(sn.wild)
 }
 
-// Stats returns a snapshot of the broker's counters (see BrokerStats).
+// Stats returns a snapshot of the broker's counters (see BrokerStats). It
+// walks every live subscription.
 func (b *Broker[E]) Stats() BrokerStats {
+	b.mu.Lock()
 	sn := b.load()
 	st := BrokerStats{Subscribers: sn.n}
-	sn.each(func(s *Subscription[E]) { st.Buffered += len(s.ch) })
+	var delivered uint64
+	sn.eachRef(func(ref *groupRef[E]) {
+		tail := ref.g.tail.Load() & seqMask
+		for _, s := range ref.subs {
+			c := min64(s.cursor.Load()&seqMask, tail)
+			st.Buffered += int(tail - c)
+			delivered += s.taken.Load() + tail - c
+		}
+	})
+	b.mu.Unlock()
+	// Evictions are loaded first: each follows the fold it undoes.
+	evicted := b.evictedAfterEnd.Load()
+	st.Delivered = delivered + b.folded.Load() - evicted
+	st.DroppedNewest = b.dropNewest.Load()
+	st.DroppedOldest = b.dropOldest.Load()
 	st.DroppedBlock = b.dropBlock.Load()
-	st.DroppedNewest = b.dropNew.Load()
-	evicted := b.evicted.Load()
-	st.DroppedOldest = evicted + b.refused.Load()
-	// A publisher adds what it sent when its Publish ends, while an
-	// eviction is counted at once, so mid-publish the evictions may be
-	// ahead of the sends they undo.
-	//
-	// Entries that were not publishes are loaded before the entry counts:
-	// each is added after its entry, so every one read here has its entry
-	// counted below and the difference cannot wrap below zero, however
-	// many refused or re-entering publishers run meanwhile.
-	notPublished := b.rejected.Load() + b.reentries.Load()
-	var sent, entered uint64
-	for i := range b.slots {
-		sl := &b.slots[i]
-		entered += sl.entered[0].Load() + sl.entered[1].Load()
-		sent += sl.sent.Load()
-	}
-	st.Published = entered - notPublished
-	if sent > evicted {
-		st.Delivered = sent - evicted
+	for i := range b.published {
+		st.Published += b.published[i].n.Load()
 	}
 	st.Deliveries = st.Delivered + st.DroppedNewest + st.DroppedOldest + st.DroppedBlock
 	return st
+}
+
+// AppendSubStats appends the SubStats of every live subscription to dst
+// and returns the extended slice, in no particular order.
+func (b *Broker[E]) AppendSubStats(dst []SubStats) []SubStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.load().eachRef(func(ref *groupRef[E]) {
+		for _, s := range ref.subs {
+			dst = append(dst, s.Stats())
+		}
+	})
+	return dst
+}
+
+// withSub returns a copy of refs with s added to its group's entry.
+func withSub[E any](refs []groupRef[E], s *Subscription[E]) []groupRef[E] {
+	out := slices.Clone(refs)
+	for i := range out {
+		if out[i].g == s.g {
+			out[i].subs = append(slices.Clip(out[i].subs), s)
+			return out
+		}
+	}
+	return append(out, groupRef[E]{s.g, []*Subscription[E]{s}})
+}
+
+// withoutSub returns a copy of refs without s (its group's entry goes when
+// it was the last), and whether s was there.
+func withoutSub[E any](refs []groupRef[E], s *Subscription[E]) ([]groupRef[E], bool) {
+	for i := range refs {
+		if refs[i].g != s.g {
+			continue
+		}
+		j := slices.Index(refs[i].subs, s)
+		if j < 0 {
+			return refs, false
+		}
+		if len(refs[i].subs) == 1 {
+			if len(refs) == 1 {
+				return nil, true
+			}
+			return slices.Delete(slices.Clone(refs), i, i+1), true
+		}
+		out := slices.Clone(refs)
+		out[i].subs = slices.Delete(slices.Clone(refs[i].subs), j, j+1)
+		return out, true
+	}
+	return refs, false
 }

@@ -3,110 +3,302 @@ package conc
 import (
 	"context"
 	"fmt"
+	"iter"
+	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
-// A Subscription is one subscriber's view of a Broker: the channel its
-// messages arrive on, and the means to leave. It is created by
-// Broker.Subscribe; the zero Subscription is not usable. Its methods are
-// safe for concurrent use, including Unsubscribe from the goroutine that
-// receives from C.
+// A Subscription is one subscriber's view of a Broker: a cursor into the
+// ring its events are written to, and the means to leave. It is created by
+// Broker.Subscribe; the zero Subscription is not usable.
+//
+// Events are read with Next, NextBatch or Events, which copy straight from
+// the ring, in batches, with no channel and no goroutine; or through C,
+// for code that needs a select, which starts a goroutine that forwards
+// them to a channel. One goroutine at a time reads a subscription: Next,
+// NextBatch, Events and C's goroutine must not run concurrently for the
+// same subscription. Unsubscribe, Dropped, Stats, Err and String are safe
+// to call from any goroutine, including Unsubscribe from the reader's.
 type Subscription[E any] struct {
-	// state holds two flags and a count of holders: the publishers
-	// waiting to send to ch outside the broker's epoch (Block, on a full
-	// buffer), plus one for a grace period in progress (broker_grace.go).
-	// ch is closed by whoever drops the count to zero once closing is set,
-	// so Unsubscribe never waits and a sender never meets a closed ch.
-	state atomic.Int64
-	ch    chan E
-	// done is closed when the subscription starts closing; it wakes a
-	// Block publisher waiting for room in ch.
-	done   chan struct{}
-	policy Overflow
+	// cursor is the next sequence to read, with cursorBusy while a copy
+	// or an eviction holds it. A line of its own: the reader writes it
+	// once per batch, publishers read it only to recompute gate.
+	cursor atomic.Uint64
+	_      [56]byte
+	// end is seqInfinity while the subscription is live and the ring's
+	// tail at Unsubscribe or Close afterwards: the reader reads up to it.
+	end     atomic.Uint64
+	taken   atomic.Uint64 // events handed to the reader
+	refused atomic.Uint64 // events that never entered the ring for it
+	evicted atomic.Uint64 // events skipped by a DropOldest eviction, or after the end
+	start   uint64        // the ring's tail at Subscribe
 
+	g       *brokerGroup[E]
 	b       *Broker[E]
 	pattern string
 	wild    bool
+	policy  Overflow
+	buffer  int
+	shard   int
 
-	dropped      atomic.Uint64
+	wake   chan struct{} // a token when there may be something to read
+	parked bool          // listed in its wake shard; guarded by its mutex
+	// folded: the broker's counters took this subscription's share at
+	// its end (see Broker.Stats). Guarded by cursorBusy.
+	folded       bool
+	retired      bool // out of the snapshot; guarded by Broker.mu
 	brokerClosed atomic.Bool
-	// evict serialises DropOldest publishers that found ch full, so that
-	// two of them do not evict two messages to make room for one each
-	// over and over. Publishers that find room never take it.
-	evict sync.Mutex
+
+	cOnce sync.Once
+	ch    chan E
 }
 
-const (
-	subClosing = 1 << 62 // Unsubscribe or Close has begun
-	subClosed  = 1 << 61 // ch is closed (or being closed by its one closer)
-)
-
-// closing reports whether the subscription has started closing. A
-// publisher that left the broker's epoch and came back in the middle of
-// its walk checks it before sending: a subscription of its snapshot may
-// have been retired, and its channel closed, while it was out.
-func (s *Subscription[E]) closing() bool {
-	return s.state.Load()&subClosing != 0
-}
-
-// enter registers a publisher about to wait on ch outside the epoch. It
-// fails once the subscription is closing.
-func (s *Subscription[E]) enter() bool {
-	if s.state.Add(1)&subClosing != 0 {
-		s.leave()
-		return false
-	}
-	return true
-}
-
-// leave ends what enter (or startClose's hold) began. The last holder to
-// leave a closing subscription closes ch.
-func (s *Subscription[E]) leave() {
-	if s.state.Add(-1) == subClosing {
-		s.closeChan()
-	}
-}
-
-// closeChan closes ch if the subscription is closing, has no holder and
-// nobody closed it yet. The CAS makes exactly one caller win.
-func (s *Subscription[E]) closeChan() {
-	if s.state.CompareAndSwap(subClosing, subClosing|subClosed) {
-		close(s.ch)
-	}
-}
-
-// startClose sets the closing flag together with holds extra holders (so
-// that ch stays open until they leave) and wakes the waiting publishers. It
-// reports false if the subscription was closing already.
-func (s *Subscription[E]) startClose(holds int64) bool {
+// hold takes the cursor for a copy or an eviction and returns it. The
+// holder is never blocked: a copy or an eviction is a few loads and
+// stores, so a contender yields until it is done.
+func (s *Subscription[E]) hold() uint64 {
 	for {
-		old := s.state.Load()
-		if old&subClosing != 0 {
-			return false
+		c := s.cursor.Load()
+		if c&cursorBusy == 0 && s.cursor.CompareAndSwap(c, c|cursorBusy) {
+			return c
 		}
-		if s.state.CompareAndSwap(old, (old|subClosing)+holds) {
-			close(s.done)
-			return true
+		runtime.Gosched()
+	}
+}
+
+// evict moves the cursor forward to to (a publisher making room, or the
+// end of an ended subscription), counting the events skipped. It returns
+// the new cursor. The caller holds the group's mutex.
+func (s *Subscription[E]) evict(to uint64) uint64 {
+	c := s.hold()
+	if c >= to {
+		s.cursor.Store(c)
+		return c
+	}
+	n := to - c
+	s.evicted.Add(n)
+	s.b.counter(s.policy).Add(n)
+	if s.folded {
+		// Counted as delivered when the subscription ended.
+		s.b.evictedAfterEnd.Add(n)
+	}
+	s.cursor.Store(to)
+	return to
+}
+
+// refuse counts an event that did not reach the subscription's ring: a
+// DropNewest subscription was full, a Block publisher gave up, or the
+// ring closed while the event was on its way.
+func (s *Subscription[E]) refuse() {
+	s.refused.Add(1)
+	s.b.counter(s.policy).Add(1)
+}
+
+// read copies into buf what is ready from the cursor on and reports
+// whether the subscription has ended and everything has been read.
+func (s *Subscription[E]) read(buf []E) (n int, done bool) {
+	g := s.g
+	c := s.cursor.Load() & seqMask
+	end := s.end.Load()
+	if c >= end {
+		return 0, true
+	}
+	if g.slots[c&g.mask].stamp.Load() != c+1 {
+		return 0, false // nothing yet: no need to hold the cursor
+	}
+	c = s.hold()
+	end = s.end.Load()
+	for n < len(buf) {
+		seq := c + uint64(n)
+		if seq >= end {
+			break
+		}
+		sl := &g.slots[seq&g.mask]
+		if sl.stamp.Load() != seq+1 {
+			break
+		}
+		buf[n] = sl.val
+		n++
+	}
+	if n > 0 {
+		s.taken.Add(uint64(n))
+	}
+	c += uint64(n)
+	s.cursor.Store(c)
+	if n > 0 && g.pubWaiting.Load() != 0 {
+		g.wakeRoom()
+	}
+	return n, c >= end
+}
+
+// ready reports whether read would return something or the end.
+func (s *Subscription[E]) ready() bool {
+	c := s.cursor.Load() & seqMask
+	return c >= s.end.Load() || s.g.slots[c&s.g.mask].stamp.Load() == c+1
+}
+
+// park waits until there may be something to read, or ctx ends.
+func (s *Subscription[E]) park(ctx context.Context) error {
+	g := s.g
+	sh := &g.shards[s.shard]
+	sh.mu.Lock()
+	if !s.parked {
+		s.parked = true
+		if len(sh.subs) == 0 {
+			g.parkMask.Or(1 << s.shard)
+		}
+		sh.subs = append(sh.subs, s)
+	}
+	sh.mu.Unlock()
+	// Listed before looking again: a publisher that stamps after this
+	// look sees the shard's bit and wakes us.
+	if s.ready() {
+		return nil
+	}
+	if done := ctx.Done(); done != nil {
+		select {
+		case <-s.wake:
+		case <-done:
+			return ctxErr(ctx)
+		}
+		return nil
+	}
+	<-s.wake
+	return nil
+}
+
+// NextBatch waits until at least one event is ready, copies up to len(buf)
+// of them into buf, in order, and returns how many. It returns 0 and
+// ErrClosed once the subscription has ended (Unsubscribe, or the broker's
+// Close) and every event it still held has been read, and 0 and an error
+// matching ctx.Err() if ctx ends first; events that are ready are
+// returned even when ctx has ended. With an empty buf it only waits. It
+// does not allocate.
+func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
+	checkCtx(ctx)
+	if len(buf) == 0 {
+		for !s.ready() {
+			if err := s.park(ctx); err != nil {
+				return 0, err
+			}
+		}
+		return 0, nil
+	}
+	for {
+		n, done := s.read(buf)
+		if n > 0 {
+			return n, nil
+		}
+		if done {
+			return 0, ErrClosed
+		}
+		if err := s.park(ctx); err != nil {
+			if n, _ = s.read(buf); n > 0 {
+				return n, nil
+			}
+			return 0, err
 		}
 	}
 }
 
-// C returns the channel on which the subscription's messages arrive, in
-// the order each publisher published them. It is closed after Unsubscribe
-// or the broker's Close, once no publisher is in the middle of sending to
-// it; messages buffered by then can still be received.
-func (s *Subscription[E]) C() <-chan E { return s.ch }
+// Next waits for the next event and returns it. It returns ErrClosed once
+// the subscription has ended and everything it held has been read, and an
+// error matching ctx.Err() if ctx ends first. Reading in batches
+// (NextBatch, Events) costs less per event.
+func (s *Subscription[E]) Next(ctx context.Context) (E, error) {
+	var one [1]E
+	_, err := s.NextBatch(ctx, one[:])
+	return one[0], err
+}
 
-// Unsubscribe ends the subscription. Publishers that start after it
-// returns do not send to the subscription; C is closed once the publishers
-// already sending at that moment have moved on, which they do without
-// waiting (one waiting on this subscription under Block is woken). The
-// consumer need not drain C; what is buffered can still be received.
-// Unsubscribe never blocks on a publisher or on the consumer, so it is safe
-// to call from the goroutine receiving from C, concurrently with Publish,
-// and more than once.
+// eventsBatch is how many events Events copies out of the ring at a time.
+const eventsBatch = 64
+
+// Events returns an iterator over the subscription's events, read in
+// batches. It ends when the subscription has ended and everything it held
+// has been yielded, when ctx ends (check ctx.Err() to tell which), or when
+// the loop breaks; events copied out of the ring but not yet yielded when
+// the loop breaks are lost to this subscription and counted as delivered.
+// Unsubscribe may be called from inside the loop: the events still held
+// are yielded, then the loop ends. Each call of the iterator allocates its
+// batch buffer once.
+func (s *Subscription[E]) Events(ctx context.Context) iter.Seq[E] {
+	checkCtx(ctx)
+	return func(yield func(E) bool) {
+		buf := make([]E, eventsBatch)
+		for {
+			n, err := s.NextBatch(ctx, buf)
+			if err != nil {
+				return
+			}
+			for _, e := range buf[:n] {
+				if !yield(e) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// C returns a channel that receives the subscription's events, for code
+// that needs to select. The first call starts a goroutine that reads the
+// subscription and forwards every event to the channel (buffered like the
+// subscription), so that from then on each event costs what a channel
+// send and receive cost, on top of the ring; what is ready at that first
+// call is in the channel when C returns. The channel is closed once the
+// subscription has ended and every event it held has been forwarded: a
+// consumer that ranges over C after Unsubscribe or Close receives them all
+// and the loop ends; one that stops reading before then leaves the
+// goroutine waiting for it. Events handed to the channel count as
+// delivered. Calling C is how a subscription is read then: Next,
+// NextBatch and Events must not be used with it.
+func (s *Subscription[E]) C() <-chan E {
+	s.cOnce.Do(func() {
+		s.ch = make(chan E, max(s.buffer, 1))
+		buf := make([]E, min(max(s.buffer, 1), eventsBatch))
+		// Move what is ready now, so that a caller publishing and then
+		// reading C without waiting sees it.
+		for len(s.ch) < cap(s.ch) {
+			n, done := s.read(buf[:min(len(buf), cap(s.ch)-len(s.ch))])
+			for _, e := range buf[:n] {
+				s.ch <- e
+			}
+			if done {
+				close(s.ch)
+				return
+			}
+			if n == 0 {
+				break
+			}
+		}
+		go s.forward(buf)
+	})
+	return s.ch
+}
+
+// forward is C's goroutine.
+func (s *Subscription[E]) forward(buf []E) {
+	for {
+		n, err := s.NextBatch(context.Background(), buf)
+		if err != nil {
+			close(s.ch)
+			return
+		}
+		for _, e := range buf[:n] {
+			s.ch <- e
+		}
+	}
+}
+
+// Unsubscribe ends the subscription. Publishers that claim a place in the
+// ring after it returns do not deliver to the subscription; what it held
+// by then can still be read (Next, NextBatch, Events or C), until a
+// publisher needs the room: from then on, those events are evicted from it
+// (counted as dropped) rather than holding any publisher back, whatever
+// the policy. A reader waiting in Next is woken. Unsubscribe never blocks
+// on a publisher or on the reader, so it is safe to call from the reading
+// goroutine, concurrently with Publish, and more than once.
 func (s *Subscription[E]) Unsubscribe() {
 	if s.b == nil {
 		return // the zero Subscription
@@ -114,13 +306,14 @@ func (s *Subscription[E]) Unsubscribe() {
 	s.b.unsubscribe(s)
 }
 
-// Dropped returns how many messages this subscription lost under its
-// policy (see BrokerStats for what each policy counts).
-func (s *Subscription[E]) Dropped() uint64 { return s.dropped.Load() }
+// Dropped returns how many events this subscription lost under its policy
+// (see SubStats).
+func (s *Subscription[E]) Dropped() uint64 { return s.refused.Load() + s.evicted.Load() }
 
-// Err returns ErrClosed once the broker's Close has closed the subscription
+// Err returns ErrClosed once the broker's Close has ended the subscription
 // (or when it was created on a closed broker), and nil otherwise, including
-// after Unsubscribe. A consumer checks it after C is closed to learn why.
+// after Unsubscribe. A consumer checks it after Next returns ErrClosed or C
+// is closed to learn why.
 func (s *Subscription[E]) Err() error {
 	if s.brokerClosed.Load() {
 		return ErrClosed
@@ -130,198 +323,121 @@ func (s *Subscription[E]) Err() error {
 
 // String describes the subscription for logs and test failures.
 func (s *Subscription[E]) String() string {
-	return fmt.Sprintf("Subscription(%q, %v, buffer %d)", s.pattern, s.policy, cap(s.ch))
+	return fmt.Sprintf("Subscription(%q, %v, buffer %d)", s.pattern, s.policy, s.buffer)
 }
 
-// maxWaits bounds the Block subscriptions per message whose waiting is put
-// off until every other subscriber has been served: one bit each on the
-// publisher's stack. Past it (a topic with hundreds of matching Block
-// subscribers), a full one is waited for on the spot.
-const maxWaits = 256
+// SubStats is a snapshot of one subscription's counters. Every event
+// offered to the subscription ends in exactly one of Delivered, Dropped and
+// Buffered, so
+//
+//	Published == Delivered + Dropped + Buffered
+//
+// whenever no Publish is in progress (the counters are read one by one).
+type SubStats struct {
+	Pattern string
+	Policy  Overflow
+	Buffer  int
+	// Published counts the events offered to the subscription: published
+	// to a matching topic while it was live.
+	Published uint64
+	// Delivered counts the events its reader took (Next, NextBatch,
+	// Events) or that C's goroutine handed to the channel.
+	Delivered uint64
+	// Dropped counts the events lost under the policy: refused by a full
+	// DropNewest subscription, given up by a Block publisher whose context
+	// ended (or whose subscription closed), evicted from a DropOldest
+	// subscription that a publisher lapped, or evicted after Unsubscribe
+	// or Close before the reader got to them.
+	Dropped uint64
+	// Buffered counts the events waiting in the ring for the reader.
+	Buffered uint64
+	// Ended reports that Unsubscribe or Close ended the subscription.
+	Ended bool
+}
+
+// Stats returns a snapshot of the subscription's counters.
+func (s *Subscription[E]) Stats() SubStats {
+	end := s.end.Load()
+	last := min64(s.g.tail.Load()&seqMask, end)
+	c := min64(s.cursor.Load()&seqMask, last)
+	st := SubStats{
+		Pattern:   s.pattern,
+		Policy:    s.policy,
+		Buffer:    s.buffer,
+		Delivered: s.taken.Load(),
+		Dropped:   s.Dropped(),
+		Buffered:  last - c,
+		Ended:     end != seqInfinity,
+	}
+	st.Published = last - s.start + s.refused.Load()
+	return st
+}
 
 // A publication is one Publish call in progress. It lives on the
-// publisher's stack; the match walk hands it subscriptions one by one.
-//
-// A message goes out in up to two passes over the same snapshot. The first,
-// inside the broker's epoch, tries every subscription without waiting and
-// notes, by its position in the walk, each Block subscription that was
-// full. Only if there is one does a second pass, outside the epoch, walk
-// the snapshot again (the walk's order is fixed) and wait on the noted
-// ones, so a stuck subscriber never holds up the others' copy.
+// publisher's stack; the match walk hands it groups one by one.
 type publication[E any] struct {
-	b       *Broker[E]
-	ctx     context.Context
-	e       E
-	err     error
-	sent    uint64 // added to the broker's counter once, at the end
-	i       int    // position in the walk
-	ticket  uint32 // the epoch slot joined by the first pass (readLock)
-	rot     uint32 // where deliverAll starts in each list
-	waits   int    // Block subscriptions put off to the second pass
-	retry   bool   // this is the second pass
-	recheck bool   // the first pass left the epoch and came back
-	wait    [maxWaits / 64]uint64
+	b     *Broker[E]
+	ctx   context.Context
+	e     E
+	err   error
+	waits int
+	wait  [maxWaits]*groupRef[E] // full Block groups, served last
 }
 
-// A subRef is a subscription as a snapshot lists it. The channel is copied
-// next to the pointer so that the first pass of a publish reads one
-// contiguous slice and the channels, never the Subscription objects: with
-// a hundred subscribers, touching each Subscription's cache line doubled
-// the cost of a publish.
-type subRef[E any] struct {
-	ch chan E
-	s  *Subscription[E]
+// maxWaits bounds the full Block groups of one Publish whose waiting is put
+// off until every other group has its copy. Past it, a full group is
+// waited for on the spot.
+const maxWaits = 8
+
+// A groupRef is a group as a snapshot lists it, with the subscriptions it
+// had then: a publisher charges them for an event the ring refused.
+type groupRef[E any] struct {
+	g    *brokerGroup[E]
+	subs []*Subscription[E]
 }
 
-// deliverAll hands p the subscriptions of one list, starting at a place
-// that differs from message to message and publisher to publisher: two
-// publishers walking the same list in step would queue on each channel's
-// lock in turn, one always waiting for the other. Where the walk starts
-// changes nothing for order, which is per publisher per subscriber, and
-// both passes start at the same place.
-func (p *publication[E]) deliverAll(refs []subRef[E]) {
-	n := len(refs)
-	if n == 0 {
-		return
-	}
-	j := 0
-	if n > 1 {
-		j = int(p.rot % uint32(n))
-	}
-	for range n {
-		r := &refs[j]
-		switch {
-		case p.retry:
-			p.redeliver(r)
-		case p.recheck && r.s.closing():
-			// Inside the epoch that this publication joined before
-			// loading its snapshot, every listed channel is open. Only
-			// after a wait outside the epoch (see full) may a listed
-			// subscription have been retired, and its channel closed.
-			// The message was offered to it all the same (it matched
-			// when Publish began), so its loss is counted, as a Block
-			// publisher's drop: it is one that made the walk wait.
-			r.s.drop(&p.b.dropBlock)
-			p.i++
-		default:
-			// The first pass, written out here rather than in a method
-			// so that the common case (room in the buffer) is one
-			// non-blocking send and no call of ours.
-			select {
-			case r.ch <- p.e:
-				p.sent++
-			default:
-				p.full(r.s, p.i)
+// deliverAll offers e to every group of a list.
+func (p *publication[E]) deliverAll(refs []groupRef[E]) {
+	for i := range refs {
+		ref := &refs[i]
+		switch ref.g.offer(p.e) {
+		case offered:
+		case offerClosed:
+			ref.refuseAll()
+		case offerFull:
+			if ref.g.policy != BlockPublisher {
+				ref.refuseAll() // DropNewest: one subscription
+				continue
 			}
-			p.i++
-		}
-		if j++; j == n {
-			j = 0
+			if p.waits < maxWaits {
+				p.wait[p.waits] = ref
+				p.waits++
+				continue
+			}
+			p.block(ref)
 		}
 	}
 }
 
-// full applies s's policy to a message that found s's buffer full; i is
-// s's position in the walk.
-func (p *publication[E]) full(s *Subscription[E], i int) {
-	switch s.policy {
-	case DropNewest:
-		s.drop(&p.b.dropNew)
+// block waits for room in a full Block group.
+func (p *publication[E]) block(ref *groupRef[E]) {
+	if ref.g.offerWait(p, p.e) != offered {
+		ref.refuseAll()
+	}
+}
+
+func (ref *groupRef[E]) refuseAll() {
+	for _, s := range ref.subs {
+		s.refuse()
+	}
+}
+
+func (b *Broker[E]) counter(p Overflow) *atomic.Uint64 {
+	switch p {
 	case DropOldest:
-		p.sent += s.pushOut(p.e)
+		return &b.dropOldest
 	case BlockPublisher:
-		if i < maxWaits {
-			p.wait[i/64] |= 1 << (i % 64)
-			p.waits++
-			return
-		}
-		// Too many to note: wait now, but outside the epoch, and
-		// check the rest of the list for retired subscriptions.
-		p.b.readUnlock(p.ticket)
-		p.block(s)
-		p.ticket, _ = p.b.readLock(unsafe.Pointer(p))
-		p.b.reentries.Add(1)
-		p.recheck = true
+		return &b.dropBlock
 	}
-}
-
-// redeliver is the second pass for one subscriber: it waits on the Block
-// subscriptions that the first pass noted.
-func (p *publication[E]) redeliver(r *subRef[E]) {
-	i := p.i
-	p.i++
-	if i < maxWaits && p.wait[i/64]&(1<<(i%64)) != 0 {
-		p.block(r.s)
-	}
-}
-
-// block serves a Block subscription that was full. It was a delivery
-// attempt already, so closing since then counts as a drop.
-func (p *publication[E]) block(s *Subscription[E]) {
-	if !s.enter() {
-		s.drop(&p.b.dropBlock)
-		return
-	}
-	p.blockEntered(s)
-	s.leave()
-}
-
-// blockEntered waits for room in s.ch, for s to close or for the context to
-// end, whichever comes first. The caller holds s (enter).
-func (p *publication[E]) blockEntered(s *Subscription[E]) {
-	// The consumer may have made room since the first pass; a ready
-	// send is also the only one tried once the context has ended, so that
-	// the select below never picks ctx.Done over a free slot at random.
-	select {
-	case s.ch <- p.e:
-		p.sent++
-		return
-	default:
-	}
-	if p.err != nil {
-		s.drop(&p.b.dropBlock)
-		return
-	}
-	select {
-	case s.ch <- p.e:
-		p.sent++
-	case <-s.done:
-		s.drop(&p.b.dropBlock)
-	case <-p.ctx.Done():
-		p.err = ctxErr(p.ctx)
-		s.drop(&p.b.dropBlock)
-	}
-}
-
-func (s *Subscription[E]) drop(counter *atomic.Uint64) {
-	counter.Add(1)
-	s.dropped.Add(1)
-}
-
-// pushOut puts e into the full channel of a DropOldest subscription,
-// evicting from the head of the channel until there is room. Evicting from
-// the head keeps every publisher's messages in order. The consumer and
-// publishers that find room run concurrently with it, so an eviction may
-// find the channel already emptied (nothing is evicted) or the freed slot
-// taken (evict again). It returns 1 if e was sent.
-func (s *Subscription[E]) pushOut(e E) uint64 {
-	if cap(s.ch) == 0 {
-		// Nothing buffered to evict: the new message is the one lost.
-		s.drop(&s.b.refused)
-		return 0
-	}
-	s.evict.Lock()
-	defer s.evict.Unlock()
-	for {
-		select {
-		case s.ch <- e:
-			return 1
-		default:
-		}
-		select {
-		case <-s.ch:
-			s.drop(&s.b.evicted)
-		default:
-		}
-	}
+	return &b.dropNewest
 }

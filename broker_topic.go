@@ -2,7 +2,6 @@ package conc
 
 import (
 	"maps"
-	"slices"
 	"strings"
 )
 
@@ -99,8 +98,8 @@ func cutToken(topic string) (tok, more string, last bool) {
 type topicNode[E any] struct {
 	next map[string]*topicNode[E] // children by literal token
 	star *topicNode[E]            // child for the "*" token
-	subs []subRef[E]              // patterns that end at this node
-	rest []subRef[E]              // patterns "<path to this node>.>"
+	subs []groupRef[E]            // patterns that end at this node
+	rest []groupRef[E]            // patterns "<path to this node>.>"
 }
 
 // clone returns a shallow copy of n (a fresh node when n is nil). Slices and
@@ -163,14 +162,14 @@ func (n *topicNode[E]) with(pattern string, s *Subscription[E]) *topicNode[E] {
 	c := n.clone()
 	tok, more, last := cutToken(pattern)
 	if tok == ">" {
-		// Clip forces append to copy: the old slice may be in use.
-		c.rest = append(slices.Clip(c.rest), subRef[E]{s.ch, s})
+		// withSub copies: the old slice may be in use.
+		c.rest = withSub(c.rest, s)
 		return c
 	}
 	var nc *topicNode[E]
 	if last {
 		nc = n.child(tok).clone()
-		nc.subs = append(slices.Clip(nc.subs), subRef[E]{s.ch, s})
+		nc.subs = withSub(nc.subs, s)
 	} else {
 		nc = n.child(tok).with(more, s)
 	}
@@ -190,7 +189,7 @@ func (n *topicNode[E]) without(pattern string, s *Subscription[E]) (_ *topicNode
 	c := n.clone()
 	switch {
 	case tok == ">":
-		if c.rest, found = removeSub(n.rest, s); !found {
+		if c.rest, found = withoutSub(n.rest, s); !found {
 			return n, false
 		}
 	case last:
@@ -199,7 +198,7 @@ func (n *topicNode[E]) without(pattern string, s *Subscription[E]) (_ *topicNode
 			return n, false
 		}
 		nc := old.clone()
-		if nc.subs, found = removeSub(old.subs, s); !found {
+		if nc.subs, found = withoutSub(old.subs, s); !found {
 			return n, false
 		}
 		if nc.empty() {
@@ -219,28 +218,11 @@ func (n *topicNode[E]) without(pattern string, s *Subscription[E]) (_ *topicNode
 	return c, true
 }
 
-// removeSub returns a new slice holding refs without s, preserving order,
-// and whether s was there (if not, refs itself is returned).
-func removeSub[E any](refs []subRef[E], s *Subscription[E]) ([]subRef[E], bool) {
-	i := slices.IndexFunc(refs, func(r subRef[E]) bool { return r.s == s })
-	if i < 0 {
-		return refs, false
-	}
-	if len(refs) == 1 {
-		return nil, true
-	}
-	out := make([]subRef[E], 0, len(refs)-1)
-	out = append(out, refs[:i]...)
-	return append(out, refs[i+1:]...), true
-}
-
-// match hands p every subscription whose pattern below n matches topic, the
+// match hands p every group whose pattern below n matches topic, the
 // tokens not consumed yet (never empty). The walk follows at most two
 // children per level (the literal token and "*") plus the ">" list, so its
 // cost depends on the topic's depth and on the patterns that actually
-// match, not on how many subscriptions exist. The order of the walk is
-// fixed for a given snapshot and topic, which lets a Block publisher walk it
-// twice and find the same subscriber at the same index (see publication).
+// match, not on how many subscriptions exist.
 func (n *topicNode[E]) match(topic string, p *publication[E]) {
 	// ">" here matches because at least one token is left.
 	p.deliverAll(n.rest)

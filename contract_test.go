@@ -26,21 +26,28 @@ func TestNilContextPanicsAtTheCall(t *testing.T) {
 		"Stage.Run":         func() { id.Run(nilCtx, ready) },
 		"From":              func() { From(nilCtx, 1) },
 		"Broker.Publish":    func() { b := NewBroker[int](); defer b.Close(); _ = b.Publish(nilCtx, "t", 1) },
-		"Breaker.Execute":   func() { _ = NewBreaker().Execute(nilCtx, fn) },
-		"ExecuteValue":      func() { _, _ = ExecuteValue(nilCtx, NewBreaker(), fnV) },
-		"Limiter.Wait":      func() { _ = NewLimiter(Inf, 1).Wait(nilCtx) },
-		"KeyedLimiter.Wait": func() { _ = NewKeyedLimiter[string](Inf, 1).Wait(nilCtx, "k") },
-		"Retry":             func() { _ = Retry(nilCtx, fn) },
-		"RetryValue":        func() { _, _ = RetryValue(nilCtx, fnV) },
-		"RetryPolicy.Do":    func() { _ = NewRetryPolicy().Do(nilCtx, fn) },
-		"Send":              func() { _ = Send(nilCtx, room, 1) },
-		"Recv":              func() { _, _ = Recv(nilCtx, (<-chan int)(ready)) },
-		"Race":              func() { _, _ = Race(nilCtx, fnV) },
-		"OrContext":         func() { OrContext(nilCtx, (<-chan int)(ready)) },
-		"OrDone":            func() { OrDone(nilCtx, (<-chan int)(ready)) },
-		"Shutdown.Run":      func() { _ = NewShutdown().Run(nilCtx) },
-		"MapN":              func() { _, _ = MapN(nilCtx, []int{1}, 1, fnVItem) },
-		"ForEach":           func() { _ = ForEach(nilCtx, func(func(int) bool) {}, 1, fnItem) },
+		"Subscription.Next": func() { b := NewBroker[int](); defer b.Close(); _, _ = b.Subscribe("t").Next(nilCtx) },
+		"Subscription.NextBatch": func() {
+			b := NewBroker[int]()
+			defer b.Close()
+			_, _ = b.Subscribe("t").NextBatch(nilCtx, make([]int, 1))
+		},
+		"Subscription.Events": func() { b := NewBroker[int](); defer b.Close(); b.Subscribe("t").Events(nilCtx) },
+		"Breaker.Execute":     func() { _ = NewBreaker().Execute(nilCtx, fn) },
+		"ExecuteValue":        func() { _, _ = ExecuteValue(nilCtx, NewBreaker(), fnV) },
+		"Limiter.Wait":        func() { _ = NewLimiter(Inf, 1).Wait(nilCtx) },
+		"KeyedLimiter.Wait":   func() { _ = NewKeyedLimiter[string](Inf, 1).Wait(nilCtx, "k") },
+		"Retry":               func() { _ = Retry(nilCtx, fn) },
+		"RetryValue":          func() { _, _ = RetryValue(nilCtx, fnV) },
+		"RetryPolicy.Do":      func() { _ = NewRetryPolicy().Do(nilCtx, fn) },
+		"Send":                func() { _ = Send(nilCtx, room, 1) },
+		"Recv":                func() { _, _ = Recv(nilCtx, (<-chan int)(ready)) },
+		"Race":                func() { _, _ = Race(nilCtx, fnV) },
+		"OrContext":           func() { OrContext(nilCtx, (<-chan int)(ready)) },
+		"OrDone":              func() { OrDone(nilCtx, (<-chan int)(ready)) },
+		"Shutdown.Run":        func() { _ = NewShutdown().Run(nilCtx) },
+		"MapN":                func() { _, _ = MapN(nilCtx, []int{1}, 1, fnVItem) },
+		"ForEach":             func() { _ = ForEach(nilCtx, func(func(int) bool) {}, 1, fnItem) },
 	}
 	for name, call := range cases {
 		assert.PanicsWithValue(t, want, call, name)

@@ -80,3 +80,48 @@ func ExampleBlockPublisher() {
 	// context canceled
 	// delivered: 1 dropped: 1
 }
+
+// Next reads one event at a time, straight from the ring, and returns
+// ErrClosed once the subscription has ended and everything it held has
+// been read.
+func ExampleSubscription_Next() {
+	b := conc.NewBroker[string]()
+	s := b.Subscribe("jobs.*")
+	ctx := context.Background()
+	_ = b.Publish(ctx, "jobs.build", "build")
+	_ = b.Publish(ctx, "jobs.test", "test")
+	_ = b.Close() // what s holds stays readable
+
+	for {
+		job, err := s.Next(ctx)
+		if err != nil {
+			fmt.Println(err, "|", s.Stats().Delivered, "delivered")
+			return
+		}
+		fmt.Println(job)
+	}
+	// Output:
+	// build
+	// test
+	// conc: closed | 2 delivered
+}
+
+// Events ranges over a subscription, copying events out of the ring in
+// batches; the loop ends when the subscription ends or ctx does.
+func ExampleSubscription_Events() {
+	b := conc.NewBroker[int](conc.SubBuffer(16))
+	s := b.Subscribe("ticks")
+	for i := range 5 {
+		_ = b.Publish(context.Background(), "ticks", i)
+	}
+	sum := 0
+	for v := range s.Events(context.Background()) {
+		sum += v
+		if v == 2 {
+			s.Unsubscribe() // what is already held is still yielded
+		}
+	}
+	fmt.Println("sum:", sum, "dropped:", s.Dropped())
+	_ = b.Close()
+	// Output: sum: 10 dropped: 0
+}

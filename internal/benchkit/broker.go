@@ -39,6 +39,55 @@ type Broker[M any] interface {
 	Close()
 }
 
+// A Puller is a subscriber that reads in batches, without a channel: it
+// waits until at least one message is ready, copies up to len(buf) of them
+// into buf and returns how many, or 0 once the subscription has ended.
+type Puller[M any] func(buf []M) int
+
+// A PullBroker is a Broker whose subscribers read through a Puller.
+// RunBroker and RunBrokerParked use SubscribePull instead of Subscribe when
+// a Broker has it.
+type PullBroker[M any] interface {
+	SubscribePull() Puller[M]
+}
+
+// subscribe returns a subscriber's reading loop for br: fn is called with
+// each batch received (one message long for a channel) until the
+// subscription ends, and before is called right before each wait.
+func subscribe[M any](br Broker[M]) func(before func(), fn func([]M)) {
+	if pb, ok := br.(PullBroker[M]); ok {
+		pull := pb.SubscribePull()
+		return func(before func(), fn func([]M)) {
+			buf := make([]M, brokerPullBatch)
+			for {
+				before()
+				n := pull(buf)
+				if n == 0 {
+					return
+				}
+				fn(buf[:n])
+			}
+		}
+	}
+	ch, recv := br.Subscribe()
+	return func(before func(), fn func([]M)) {
+		var one [1]M
+		for {
+			before()
+			m, ok := <-ch
+			if !ok {
+				return
+			}
+			recv(m)
+			one[0] = m
+			fn(one[:])
+		}
+	}
+}
+
+// brokerPullBatch is the buffer a Puller fills.
+const brokerPullBatch = 256
+
 // A Dropper is a Broker that counts the messages it dropped; RunBroker
 // reports them as drops/op, which shows that all implementations did the
 // same work (0 everywhere, thanks to the flow control).
@@ -55,14 +104,13 @@ func RunBroker[M any](b *testing.B, br Broker[M], subs, pubs int) {
 	f := newBrokerFlow(subs, pubs)
 	var consumers sync.WaitGroup
 	for j := range subs {
-		ch, recv := br.Subscribe()
+		read := subscribe(br)
 		consumers.Go(func() {
 			n := int64(0)
-			for m := range ch {
-				recv(m)
-				n++
+			read(func() {}, func(batch []M) {
+				n += int64(len(batch))
 				f.received[j].n.Store(n) // a plain store to a line of its own
-			}
+			})
 		})
 	}
 	b.ReportAllocs()
@@ -152,4 +200,47 @@ func (f *brokerFlow) behind() int64 {
 		}
 	}
 	return total - least
+}
+
+// RunBrokerParked times events that each find every one of subs
+// subscribers parked: one publisher publishes one event, every subscriber
+// receives it, and the next event is published only once every subscriber
+// is back in its receive call (and, a few yields later, parked). ns/op is
+// the cost of one event: the publish, waking every subscriber once and
+// each one parking again. reads/op/sub is how many receive calls returned
+// per event per subscriber: 1 means each event woke each subscriber once.
+func RunBrokerParked[M any](b *testing.B, br Broker[M], subs int) {
+	var received, waiting, reads atomic.Int64
+	var consumers sync.WaitGroup
+	for range subs {
+		read := subscribe(br)
+		consumers.Go(func() {
+			read(func() { waiting.Add(1) }, func(batch []M) {
+				waiting.Add(-1)
+				reads.Add(1)
+				received.Add(int64(len(batch)))
+			})
+			waiting.Add(-1)
+		})
+	}
+	settle := func(want int64) {
+		for received.Load() < want || waiting.Load() < int64(subs) {
+			runtime.Gosched()
+		}
+		// In the receive call is not yet parked: let them get there.
+		for range 4 {
+			runtime.Gosched()
+		}
+	}
+	settle(0)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := range b.N {
+		br.Publish(i)
+		settle(int64(i+1) * int64(subs))
+	}
+	b.StopTimer()
+	br.Close()
+	consumers.Wait()
+	b.ReportMetric(float64(reads.Load())/float64(b.N)/float64(subs), "reads/op/sub")
 }
