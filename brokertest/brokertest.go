@@ -16,6 +16,9 @@
 //   - BlockPublisher is bounded by the publisher's context (capability
 //     BlockEndToEnd);
 //   - Unsubscribe from inside the consumer loop ends the loop: C is closed;
+//   - where subscriptions implement Puller: Next, NextBatch and Events
+//     read in order, end with conc.ErrClosed, and give up with the
+//     context;
 //   - wildcards "*" and ">" match as NATS spells them;
 //   - concurrent Subscribe, Unsubscribe, Publish and Close: no panic, every
 //     channel closes, and the counters still add up;
@@ -32,6 +35,7 @@ package brokertest
 
 import (
 	"context"
+	"iter"
 	"testing"
 	"time"
 
@@ -63,6 +67,16 @@ type Subscription interface {
 	Unsubscribe()
 	Dropped() uint64
 	Err() error
+}
+
+// A Puller is a Subscription that can also be read by pulling, as
+// conc.Subscription can: Next, NextBatch and Events. When the
+// subscriptions a broker returns implement it, the suite checks those
+// methods too.
+type Puller interface {
+	Next(ctx context.Context) (Msg, error)
+	NextBatch(ctx context.Context, buf []Msg) (int, error)
+	Events(ctx context.Context) iter.Seq[Msg]
 }
 
 // Stats are the counters the suite checks, named as in conc.BrokerStats.
@@ -145,6 +159,7 @@ var checks = []struct {
 	{"DropOldest", (*suite).dropOldest},
 	{"BlockPublisher", (*suite).block},
 	{"UnsubscribeInsideConsumerLoop", (*suite).unsubscribeInLoop},
+	{"Pull", (*suite).pull},
 	{"Wildcards", (*suite).wildcards},
 	{"ConcurrentUse", (*suite).concurrent},
 	{"CloseAndInvalidTopics", (*suite).closeAndInvalid},

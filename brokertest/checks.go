@@ -577,3 +577,65 @@ func (s *suite) noLeak() {
 	}
 	goleak.VerifyNone(s.t, ignore)
 }
+
+// pull: Next, NextBatch and Events, where the subscription has them. They
+// read in order, return conc.ErrClosed once the subscription has ended
+// and been read out, give up with the context, and an Events loop that
+// unsubscribes from inside ends.
+func (s *suite) pull() {
+	b := s.broker()
+	sub := b.Subscribe("pull", conc.SubBuffer(64))
+	p, ok := sub.(Puller)
+	if !ok {
+		s.t.Skipf("%T has no Next, NextBatch and Events", sub)
+	}
+	for i := range 10 {
+		s.publish(b, "pull", Msg{0, i})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.Timeout)
+	defer cancel()
+	var got []Msg
+	m, err := p.Next(ctx)
+	if err != nil {
+		s.t.Fatalf("Next: %v", err)
+	}
+	got = append(got, m)
+	buf := make([]Msg, 3)
+	n, err := p.NextBatch(ctx, buf)
+	if err != nil || n < 1 || n > 3 {
+		s.t.Fatalf("NextBatch = %d, %v; want 1 to 3 events", n, err)
+	}
+	got = append(got, buf[:n]...)
+	for e := range p.Events(ctx) {
+		got = append(got, e)
+		if len(got) == 7 {
+			sub.Unsubscribe()
+		}
+		if len(got) > 10 {
+			break
+		}
+	}
+	if len(got) < 7 || len(got) > 10 || inOrder(got, false) != "" {
+		s.t.Errorf("pulled %v, want 7 to 10 events in order", got)
+	}
+	if _, err := p.Next(ctx); !errors.Is(err, conc.ErrClosed) {
+		s.t.Errorf("Next after Unsubscribe and reading out = %v, want ErrClosed", err)
+	}
+	if n, err := p.NextBatch(ctx, buf); n != 0 || !errors.Is(err, conc.ErrClosed) {
+		s.t.Errorf("NextBatch after the end = %d, %v, want 0, ErrClosed", n, err)
+	}
+
+	idle := b.Subscribe("idle").(Puller)
+	done, stop := context.WithCancelCause(context.Background())
+	cause := errors.New("brokertest: stop")
+	stop(cause)
+	if _, err := idle.Next(done); !errors.Is(err, context.Canceled) || !errors.Is(err, cause) {
+		s.t.Errorf("Next with a cancelled context = %v, want context.Canceled and its cause", err)
+	}
+	if n, err := idle.NextBatch(done, buf); n != 0 || !errors.Is(err, context.Canceled) {
+		s.t.Errorf("NextBatch with a cancelled context = %d, %v", n, err)
+	}
+	for range idle.Events(done) {
+		s.t.Error("Events yielded on an idle subscription")
+	}
+}

@@ -254,9 +254,7 @@ func (b *Broker[E]) slowConsumer(ns *nats.Subscription) {
 // nats.ErrReconnectBufExceeded, ...), wrapped. Each is counted in Stats.
 // Beyond what the codec allocates, Publish does not allocate.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
-	if ctx == nil {
-		panic("natsbroker: context must not be nil")
-	}
+	checkCtx(ctx)
 	if b.closed.Load() {
 		return conc.ErrClosed
 	}

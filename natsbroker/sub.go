@@ -1,7 +1,9 @@
 package natsbroker
 
 import (
+	"context"
 	"fmt"
+	"iter"
 	"sync"
 	"sync/atomic"
 
@@ -198,5 +200,99 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 			b.dropBlock.Add(1)
 			s.dropped.Add(1)
 		}
+	}
+}
+
+// Next waits for the next event and returns it. It returns
+// conc.ErrClosed once the subscription has ended (Unsubscribe, or the
+// broker's Close) and everything it held has been read, and an error
+// matching ctx.Err() (and context.Cause) if ctx ends first; an event that
+// is ready is returned even when ctx has ended. It reads the same buffer
+// as C, so the two may be mixed.
+func (s *Subscription[E]) Next(ctx context.Context) (E, error) {
+	checkCtx(ctx)
+	select {
+	case e, ok := <-s.ch:
+		if !ok {
+			return e, conc.ErrClosed
+		}
+		return e, nil
+	default:
+	}
+	select {
+	case e, ok := <-s.ch:
+		if !ok {
+			return e, conc.ErrClosed
+		}
+		return e, nil
+	case <-ctx.Done():
+		var zero E
+		return zero, ctxErr(ctx)
+	}
+}
+
+// NextBatch waits until at least one event is ready (as Next does), then
+// copies up to len(buf) of the events that are ready into buf, in order,
+// and returns how many. It returns 0 and conc.ErrClosed once the
+// subscription has ended and everything was read, and 0 and the context's
+// error if ctx ends first. With an empty buf it returns 0 and nil at once.
+// It does not allocate.
+func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
+	checkCtx(ctx)
+	if len(buf) == 0 {
+		return 0, nil
+	}
+	e, err := s.Next(ctx)
+	if err != nil {
+		return 0, err
+	}
+	buf[0] = e
+	n := 1
+	for n < len(buf) {
+		select {
+		case e, ok := <-s.ch:
+			if !ok {
+				return n, nil
+			}
+			buf[n] = e
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+// Events returns an iterator over the subscription's events. It ends when
+// the subscription has ended and everything it held has been yielded,
+// when ctx ends (check ctx.Err() to tell which), or when the loop breaks.
+// Unsubscribe may be called from inside the loop: the events still held
+// are yielded, then the loop ends.
+func (s *Subscription[E]) Events(ctx context.Context) iter.Seq[E] {
+	checkCtx(ctx)
+	return func(yield func(E) bool) {
+		for {
+			e, err := s.Next(ctx)
+			if err != nil || !yield(e) {
+				return
+			}
+		}
+	}
+}
+
+// ctxErr returns ctx's error, joined with its cause when that differs, so
+// that the result matches both under errors.Is.
+func ctxErr(ctx context.Context) error {
+	err := ctx.Err()
+	if cause := context.Cause(ctx); cause != nil && cause != err {
+		return fmt.Errorf("%w: %w", err, cause)
+	}
+	return err
+}
+
+// checkCtx panics on a nil context, at the call that passes it.
+func checkCtx(ctx context.Context) {
+	if ctx == nil {
+		panic("natsbroker: context must not be nil")
 	}
 }
