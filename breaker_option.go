@@ -126,24 +126,35 @@ type Window struct {
 	buckets int
 }
 
+// maxWindowCalls bounds LastCalls: the window keeps one bit per call
+// (2 MiB at the limit), allocated when the breaker is built and again each
+// time it closes, and positions are taken modulo 2^32.
+const maxWindowCalls = 1 << 24
+
 // LastCalls is a Window over the outcomes of the last n calls. It costs one
-// shared atomic increment per call and no clock read. It panics if n < 1.
+// shared atomic increment per call and no clock read, and holds one bit per
+// call. It panics if n < 1 or n > 2^24 (16777216).
 func LastCalls(n int) Window {
 	checkPositive("breaker window calls", n)
+	checkAtMost("breaker window calls", n, maxWindowCalls)
 	return Window{calls: n}
 }
+
+// maxWindowBuckets bounds LastDuration's buckets: a failure sums them all.
+const maxWindowBuckets = 4096
 
 // LastDuration is a Window over the calls that finished in the last d,
 // kept as buckets counters of d/buckets each, so a bucket's worth of old
 // calls leave the window at once. It reads the clock on every call, and the
 // first call of each bucket interval takes a short lock to reset it. It
-// panics if d is not positive, if buckets < 1, or if d/buckets would be
-// shorter than a nanosecond.
+// panics if d is not positive, if buckets < 1 or > 4096, or if d/buckets
+// would be shorter than a nanosecond.
 func LastDuration(d time.Duration, buckets int) Window {
 	if d <= 0 {
 		panic(fmt.Sprintf("conc: breaker window duration must be positive, got %v", d))
 	}
 	checkPositive("breaker window buckets", buckets)
+	checkAtMost("breaker window buckets", buckets, maxWindowBuckets)
 	if d/time.Duration(buckets) < 1 {
 		panic(fmt.Sprintf("conc: breaker window %v is too short for %d buckets", d, buckets))
 	}
@@ -206,11 +217,16 @@ func CooldownGrowth(factor float64, max time.Duration) BreakerOption {
 	return breakerOptionFunc(func(c *breakerConfig) { c.growth, c.maxCooldown = factor, max })
 }
 
+// maxProbes bounds HalfOpenProbes: each probe has a slot, allocated with
+// the breaker and scanned by callers while half-open.
+const maxProbes = 1024
+
 // HalfOpenProbes sets how many calls may be in flight at once while the
 // breaker is half-open (default 1). Other callers get ErrOpen. It panics if
-// n < 1.
+// n < 1 or n > 1024.
 func HalfOpenProbes(n int) BreakerOption {
 	checkPositive("breaker half-open probes", n)
+	checkAtMost("breaker half-open probes", n, maxProbes)
 	return breakerOptionFunc(func(c *breakerConfig) { c.probes = n })
 }
 

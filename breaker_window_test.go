@@ -2,6 +2,8 @@ package conc
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"math/bits"
 	"sync"
 	"testing"
@@ -97,4 +99,21 @@ func TestCountWindowFailureCountMatchesItsBits(t *testing.T) {
 	calls, failures := w.counts()
 	assert.Equal(t, 70, calls)
 	assert.Equal(t, set, failures)
+}
+
+// TestLastCallsRefusesWindowsItCannotHold: a count window is one bit per
+// call with positions taken modulo 2^32. Before the limit, LastCalls(1<<32)
+// was stored truncated to 0 and the breaker never tripped, and larger
+// windows were allocated in full or died of a fatal out-of-memory.
+func TestLastCallsRefusesWindowsItCannotHold(t *testing.T) {
+	for _, n := range []int{1<<24 + 1, 1 << 32, 1<<32 + 10, math.MaxInt} {
+		assert.PanicsWithValue(t, fmt.Sprintf("conc: breaker window calls must be at most 16777216, got %d", n),
+			func() { LastCalls(n) })
+	}
+	// The largest window works: it trips on its minCalls'th failure.
+	b := NewBreaker(FailureRate(0.5, 10, LastCalls(1<<24)))
+	for range 10 {
+		_ = b.Execute(t.Context(), breakerFn(errBreakerBoom))
+	}
+	assert.Equal(t, BreakerOpen, b.State())
 }

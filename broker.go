@@ -105,10 +105,8 @@ func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 // panics if n is negative or above MaxSubBuffer. The default is
 // DefaultSubBuffer.
 func SubBuffer(n int) SubOption {
-	checkNonNegative("subscription buffer", n)
-	if n > MaxSubBuffer {
-		panic(fmt.Sprintf("conc: subscription buffer must be at most MaxSubBuffer (%d), got %d", MaxSubBuffer, n))
-	}
+	// MaxSubBuffer is the shared limit of every buffer option (maxBuffer).
+	checkBuffer("subscription buffer", n)
 	return subBuffer(n)
 }
 

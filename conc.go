@@ -20,8 +20,10 @@ var ErrOpen = errors.New("conc: circuit breaker is open")
 
 // PanicError is the error a primitive reports when user code it ran panicked.
 // It is delivered exactly where that call's error would have gone, so a panic
-// never crashes the process, never leaves Wait or Close hanging, and cancels
-// sibling work the way an ordinary error does.
+// does not crash the process, never leaves Wait or Close hanging, and cancels
+// sibling work the way an ordinary error does. The few callbacks that have
+// no error to go to (FromSeq's seq, PerKey, a Locker given to LockAll, and
+// counted-only callbacks) are listed in the package documentation.
 //
 // Find it with errors.As:
 //
@@ -115,6 +117,29 @@ func checkNonNegative(what string, n int) {
 	if n < 0 {
 		panic(fmt.Sprintf("conc: %s must not be negative, got %d", what, n))
 	}
+}
+
+// checkAtMost panics with a conc: message that names the limit when n >
+// limit. Sizes that the package would allocate, or pack into a narrower
+// word, are bounded this way, so that a huge value is refused at
+// construction rather than truncated or met by a fatal out-of-memory,
+// which no recover can catch.
+func checkAtMost(what string, n, limit int) {
+	if n > limit {
+		panic(fmt.Sprintf("conc: %s must be at most %d, got %d", what, limit, n))
+	}
+}
+
+// maxBuffer bounds every channel buffer an option asks for (ResultBuffer,
+// MergeBuffer, StageBuffer, SubBuffer): Go allocates a channel's buffer in
+// full when it is made, so a huge one would be a fatal out-of-memory.
+const maxBuffer = 1 << 20
+
+// checkBuffer panics with a conc: message when a buffer size is negative or
+// above maxBuffer.
+func checkBuffer(what string, n int) {
+	checkNonNegative(what, n)
+	checkAtMost(what, n, maxBuffer)
 }
 
 // checkCtx panics with a conc: message when ctx is nil. Every function that

@@ -59,5 +59,7 @@ func TestConstructorChecksPanicWithConcPrefix(t *testing.T) {
 	assert.PanicsWithValue(t, "conc: workers must be at least 1, got 0", func() { checkPositive("workers", 0) })
 	assert.PanicsWithValue(t, "conc: buffer must not be negative, got -1", func() { checkNonNegative("buffer", -1) })
 	assert.PanicsWithValue(t, "conc: fn must not be nil", func() { checkFunc("fn", true) })
+	assert.PanicsWithValue(t, "conc: size must be at most 8, got 9", func() { checkAtMost("size", 9, 8) })
 	assert.NotPanics(t, func() { checkPositive("workers", 1); checkNonNegative("buffer", 0); checkFunc("fn", false) })
+	assert.NotPanics(t, func() { checkAtMost("size", 8, 8) })
 }

@@ -2,9 +2,11 @@ package conc
 
 import (
 	"context"
+	"go/ast"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // A nil context is a programmer error: every function that takes one
@@ -48,16 +50,105 @@ func TestNilContextPanicsAtTheCall(t *testing.T) {
 		"Shutdown.Run":        func() { _ = NewShutdown().Run(nilCtx) },
 		"MapN":                func() { _, _ = MapN(nilCtx, []int{1}, 1, fnVItem) },
 		"ForEach":             func() { _ = ForEach(nilCtx, func(func(int) bool) {}, 1, fnItem) },
+		"MapAll":              func() { _, _ = MapAll(nilCtx, []int{1}, 1, fnVItem) },
+		"ForEachAll":          func() { _ = ForEachAll(nilCtx, func(func(int) bool) {}, 1, fnItem) },
+		"FromSeq":             func() { FromSeq(nilCtx, func(func(int) bool) {}) },
+		"Limiter.WaitN":       func() { _ = NewLimiter(Inf, 1).WaitN(nilCtx, 1) },
+		"KeyedLimiter.WaitN":  func() { _ = NewKeyedLimiter[string](Inf, 1).WaitN(nilCtx, "k", 1) },
+		"Pool.Submit": func() {
+			p := NewPool(1, double)
+			defer p.Close()
+			_ = p.Submit(nilCtx, 1)
+		},
+		"Pool.Stop": func() {
+			p := NewPool(1, double)
+			defer p.Close()
+			_ = p.Stop(nilCtx)
+		},
+	}
+	// The fan-in and fan-out constructors name themselves in the message.
+	named := map[string]func(){
+		"Merge":     func() { Merge(nilCtx, (<-chan int)(ready)) },
+		"NewFanIn":  func() { NewFanIn[int](nilCtx) },
+		"FanOut":    func() { FanOut(nilCtx, (<-chan int)(ready), 2) },
+		"Tee":       func() { Tee(nilCtx, (<-chan int)(ready), 2) },
+		"Partition": func() { Partition(nilCtx, (<-chan int)(ready), 2, func(v int) int { return v }) },
 	}
 	for name, call := range cases {
 		assert.PanicsWithValue(t, want, call, name)
 	}
-	// The fan-in and fan-out constructors name themselves in the message.
-	assert.PanicsWithValue(t, "conc: Merge: ctx must not be nil", func() { Merge(nilCtx, (<-chan int)(ready)) })
-	assert.PanicsWithValue(t, "conc: NewFanIn: ctx must not be nil", func() { NewFanIn[int](nilCtx) })
+	for name, call := range named {
+		assert.PanicsWithValue(t, "conc: "+name+": ctx must not be nil", call, name)
+	}
 	// Nothing was consumed from the channels by a call that panicked.
 	assert.Len(t, ready, 1)
 	assert.Empty(t, room)
+
+	// Every exported function and method that takes a context has a case.
+	// Before this check, Pool.Submit, Pool.Stop, KeyedLimiter.WaitN, FanOut,
+	// Tee, Partition and five more were missing (issue 13 §1.8).
+	for _, name := range exportedFuncsTakingContext(t) {
+		_, plain := cases[name]
+		_, self := named[name]
+		assert.True(t, plain || self, "%s takes a context but TestNilContextPanicsAtTheCall has no case for it", name)
+	}
+}
+
+// exportedFuncsTakingContext lists, from the package's source, every
+// exported function, and every exported method of an exported type, that
+// has a parameter of type context.Context, as "Func" or "Type.Method".
+func exportedFuncsTakingContext(t *testing.T) []string {
+	var names []string
+	for _, f := range parsePackage(t) {
+		for _, d := range f.Decls {
+			fd, ok := d.(*ast.FuncDecl)
+			if !ok || !fd.Name.IsExported() || !takesContext(fd.Type.Params) {
+				continue
+			}
+			name := fd.Name.Name
+			if fd.Recv != nil {
+				recv := receiverName(fd.Recv.List[0].Type)
+				if !ast.IsExported(recv) {
+					continue
+				}
+				name = recv + "." + name
+			}
+			names = append(names, name)
+		}
+	}
+	require.NotEmpty(t, names)
+	return names
+}
+
+// takesContext reports whether a parameter list has a context.Context
+// parameter of its own (not one inside a function type).
+func takesContext(params *ast.FieldList) bool {
+	for _, p := range params.List {
+		if sel, ok := p.Type.(*ast.SelectorExpr); ok && sel.Sel.Name == "Context" {
+			if pkg, ok := sel.X.(*ast.Ident); ok && pkg.Name == "context" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// receiverName is the type name of a receiver: T, *T, T[A] or *T[A, B].
+func receiverName(e ast.Expr) string {
+	for {
+		switch x := e.(type) {
+		case *ast.StarExpr:
+			e = x.X
+		case *ast.IndexExpr:
+			e = x.X
+		case *ast.IndexListExpr:
+			e = x.X
+		case *ast.Ident:
+			return x.Name
+		default:
+			return ""
+		}
+	}
 }
 
 func fnItem(context.Context, int) error         { return nil }

@@ -20,7 +20,8 @@
 // their collect-every-error siblings ForEachAll and MapAll bound the
 // parallelism of a loop. Retry and RetryPolicy retry with jittered backoff;
 // Breaker stops calling a dependency that keeps failing. Limiter is a token
-// bucket with the API of golang.org/x/time/rate, and KeyedLimiter keeps one
+// bucket with the semantics and most of the API of golang.org/x/time/rate
+// (Limiter's documentation lists what differs), and KeyedLimiter keeps one
 // per client in bounded memory. Or, OrDone and Race combine cancellation
 // signals and competing calls; Send, Recv and LockAll avoid the classic
 // deadlocks; Shutdown runs a service's shutdown in phases with deadlines;
@@ -34,8 +35,18 @@
 //     promptly when it is done, with an error that errors.Is matches against
 //     ctx.Err() and that keeps context.Cause.
 //   - A panic in user code becomes a *PanicError delivered where that call's
-//     error would go; it never crashes the process and cancels sibling work
-//     the way an error does.
+//     error would go; it does not crash the process and cancels sibling work
+//     the way an error does. The exceptions are user code that has no error
+//     to go to, each stated on its own declaration:
+//     a panic in FromSeq's seq crashes the program (it runs on FromSeq's
+//     goroutine, and Collect or All report it instead);
+//     a panic in a PerKey function reaches the caller of KeyedLimiter.Allow
+//     or AllowN, which return a bool (Wait returns it as a *PanicError);
+//     a panic in a Locker's Lock reaches LockAll's caller, as a panic;
+//     a panic in an OnResult callback is counted in PoolStats.Dropped, one
+//     in an OnStateChange callback in BreakerStats.CallbackPanics (joined to
+//     the error of a failed call), and one in an IsFailure function called
+//     by Allow's done counts that call as a failure.
 //   - No goroutine of the package outlives its owner: once a primitive is
 //     closed, its context cancelled or its output fully consumed, nothing of
 //     it keeps running. Idle primitives hold no goroutine unless their

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"time"
 
 	"github.com/concpatterns/conc"
 )
@@ -12,12 +13,13 @@ import (
 // A pool of three workers squares numbers. One goroutine submits and closes;
 // the caller ranges over Results, which closes after the last job.
 func ExamplePool() {
-	p := conc.NewPool(3, func(_ context.Context, n int) (int, error) {
+	square := func(_ context.Context, n int) (int, error) {
 		if n == 4 {
 			return 0, errors.New("four is unlucky")
 		}
 		return n * n, nil
-	})
+	}
+	p := conc.NewPool(3, square, conc.QueueSize(8), conc.JobTimeout(time.Second))
 	go func() {
 		defer p.Close()
 		for n := 1; n <= 5; n++ {

@@ -27,8 +27,14 @@ func Every(interval time.Duration) float64 {
 // bucket holds at most burst tokens, starts full and refills at perSecond
 // tokens a second; every event takes one token (AllowN, WaitN and ReserveN
 // take n). Its meaning of rate, burst, Inf and a zero rate follows
-// golang.org/x/time/rate, so one can replace the other (see NewLimiter for
-// the few deliberate differences).
+// golang.org/x/time/rate, and Allow, Wait, WaitN, Limit, Burst, Tokens,
+// SetLimit and SetBurst behave like theirs. It is not a drop-in
+// replacement: rates are float64 rather than rate.Limit, AllowN and
+// ReserveN read the clock themselves instead of taking a time, Reserve and
+// ReserveN return a Reservation value with OK, Delay and Cancel only (no
+// DelayFrom or CancelAt), and TokensAt, SetLimitAt, SetBurstAt and
+// Sometimes have no counterpart (see NewLimiter for the deliberate
+// differences).
 //
 // The state is one atomic word, the GCRA "theoretical arrival time": the
 // moment at which the bucket will be full again, in nanoseconds of the

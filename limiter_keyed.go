@@ -299,6 +299,40 @@ func (c *limConfig) bucketNow(t int64) int64 {
 	return t
 }
 
+// TokensFor returns how many tokens key's bucket holds now, with the rate
+// and burst that apply to key (the limiter's own, or PerKey's answer), and
+// takes none. It is what an HTTP layer needs for remaining-quota and
+// retry-after headers next to AllowN; the two calls are not one atomic step,
+// so under concurrent calls for the same key the count can be stale by the
+// time it is read. A key the limiter does not remember has a full bucket. The
+// count is negative while waiters hold reservations. It never blocks and does
+// not allocate for a remembered key; for another key it calls the PerKey
+// function, whose panic reaches the caller.
+func (k *KeyedLimiter[K]) TokensFor(key K) (tokens, perSecond float64, burst int) {
+	if len(k.shards) == 0 {
+		return 0, 0, 0
+	}
+	s := &k.shards[maphash.Comparable(k.seed, key)&k.mask]
+	t := int64(time.Since(k.base))
+	s.mu.Lock()
+	t = s.tick(t)
+	var e keyedEntry
+	if i, ok := s.cur[key]; ok {
+		e = s.curE[i]
+	} else if i, ok := s.old[key]; ok && s.oldE[i].cfg != nil {
+		e = s.oldE[i]
+	}
+	s.mu.Unlock()
+	if e.cfg == nil {
+		c := k.configFor(key)
+		if c.mode == limInf {
+			return float64(c.burst), c.limit, c.burst
+		}
+		return float64(c.maxN), c.limit, c.burst
+	}
+	return e.cfg.tokens(e.tat, e.cfg.bucketNow(t)), e.cfg.limit, e.cfg.burst
+}
+
 // Len returns the number of keys the limiter remembers now: at most MaxKeys.
 func (k *KeyedLimiter[K]) Len() int {
 	n := 0

@@ -388,3 +388,41 @@ func TestKeyedLimiterShardSharesAddUpToMaxKeys(t *testing.T) {
 		require.Equal(t, maxKeys, sum, "MaxKeys(%d) over %d shards", maxKeys, len(l.shards))
 	}
 }
+
+func TestKeyedLimiterTokensForReportsWithoutTaking(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := NewKeyedLimiter[string](10, 5, PerKey(func(key string) (float64, int) {
+			if key == "vip" {
+				return Inf, 7
+			}
+			return 10, 5
+		}))
+		tok, rate, burst := k.TokensFor("a")
+		assert.Equal(t, 5.0, tok, "an unknown key has a full bucket")
+		assert.Equal(t, 10.0, rate)
+		assert.Equal(t, 5, burst)
+		require.True(t, k.AllowN("a", 3))
+		tok, _, _ = k.TokensFor("a")
+		assert.InDelta(t, 2.0, tok, 1e-9)
+		tok, _, _ = k.TokensFor("a")
+		assert.InDelta(t, 2.0, tok, 1e-9, "TokensFor takes nothing")
+		time.Sleep(150 * time.Millisecond)
+		tok, _, _ = k.TokensFor("a")
+		assert.InDelta(t, 3.5, tok, 1e-9, "refilled at 10/s")
+		require.True(t, k.AllowN("a", 3))
+		assert.False(t, k.Allow("a"))
+		tok, _, _ = k.TokensFor("a")
+		assert.InDelta(t, 0.5, tok, 1e-9)
+
+		tok, rate, burst = k.TokensFor("vip")
+		assert.Equal(t, 7.0, tok)
+		assert.Equal(t, Inf, rate)
+		assert.Equal(t, 7, burst)
+
+		var zero KeyedLimiter[string]
+		tok, rate, burst = zero.TokensFor("a")
+		assert.Zero(t, tok)
+		assert.Zero(t, rate)
+		assert.Zero(t, burst)
+	})
+}

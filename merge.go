@@ -47,9 +47,9 @@ func (b outBuffer) applyMerge(c *mergeConfig) { c.buffer = int(b) }
 // behind them and a consumer that keeps reading until it is closed receives
 // them. MergeBuffer(0) makes every delivery a hand-off to a reader, which is
 // slower per item but keeps no item waiting in front of a stalled consumer.
-// MergeBuffer panics if n is negative.
+// MergeBuffer panics if n is negative or above 2^20 (1048576).
 func MergeBuffer(n int) MergeOption {
-	checkNonNegative("OutBuffer n", n)
+	checkBuffer("OutBuffer n", n)
 	return outBuffer(n)
 }
 

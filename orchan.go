@@ -15,7 +15,8 @@ import (
 // The or-channel of the tutorials is recursive: each goroutine selects on
 // three inputs plus the result of a recursive call on the rest, so N inputs
 // cost about N/2 goroutines and as many channels, and a fired signal has to
-// ripple through all of them. Or keeps exactly one goroutine whatever N is:
+// ripple through all of them. Or keeps one goroutine for up to 65534 inputs
+// (one more per further 65534, the limit of one select):
 //
 //   - up to orSmall inputs, one select statement with a fixed number of
 //     cases, unused ones padded with nil channels (a nil case is skipped by
@@ -61,8 +62,9 @@ var (
 // blocks; Or is safe for concurrent use and keeps no reference to the
 // chans slice after it returns, so the caller may reuse it.
 //
-// Or starts at most one goroutine, whatever the number of inputs, and that
-// goroutine exits as soon as the result is closed. Special cases start none:
+// Or starts at most one goroutine for up to 65534 inputs (see below for
+// more), and that goroutine exits as soon as the result is closed. Special
+// cases start none:
 //
 //   - Or() returns a channel that is never closed.
 //   - Or(c) with c of type <-chan struct{} returns c itself. That is exact for

@@ -71,8 +71,12 @@ type Pool[J, R any] struct {
 	mu sync.Mutex
 	// ring is the job queue: n jobs starting at head. It is guarded by mu;
 	// Submit and the workers each hold mu for a handful of instructions.
+	// It starts small and doubles when full, up to limit (QueueSize), so a
+	// large QueueSize costs memory only for the jobs that actually wait.
+	// limit 0 is the direct hand-off: see roomLocked.
 	ring    []J
 	head, n int
+	limit   int
 	// wq holds the Submit calls blocked on a full queue, oldest at wh. A
 	// worker that frees a slot moves the oldest waiter's job straight into
 	// the queue, so blocked submitters are served in FIFO order and never
@@ -134,8 +138,8 @@ type poolWaiter[J any] struct {
 // by JobTimeout when set) and the job.
 //
 // It panics with a message starting "conc: " when workers < 1, fn is nil,
-// an option is nil or has a negative size, or an OnResult callback's type
-// does not match the pool's.
+// an option is nil, an OnResult callback's type does not match the pool's,
+// or ResultBuffer(n > 0) comes with OnResult.
 func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts ...PoolOption) *Pool[J, R] {
 	checkPositive("workers", workers)
 	checkFunc("fn", fn == nil)
@@ -153,16 +157,17 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 		// worker), while the memory a full pool holds stays small.
 		cfg.queue = 16 * workers
 	}
-	if cfg.queue == 0 {
-		cfg.queue = 1 // a ring needs a slot; QueueSize documents the floor
+	if cfg.onResult != nil && cfg.results > 0 {
+		panic(fmt.Sprintf("conc: ResultBuffer(%d) does nothing with OnResult, which sends no result on the channel", cfg.results))
 	}
 	if cfg.results < 0 {
-		cfg.results = 2 * cfg.queue
+		cfg.results = 2 * min(max(cfg.queue, 1), poolFirstRing)
 	}
 	p := &Pool[J, R]{
 		fn:      fn,
 		timeout: cfg.timeout,
-		ring:    make([]J, cfg.queue),
+		ring:    make([]J, min(max(cfg.queue, 1), poolFirstRing)),
+		limit:   cfg.queue,
 		live:    workers,
 		abort:   make(chan struct{}),
 		done:    make(chan struct{}),
@@ -212,7 +217,7 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 		p.mu.Unlock()
 		return ErrClosed
 	}
-	if p.n < len(p.ring) && p.wh == len(p.wq) {
+	if p.roomLocked() && p.wh == len(p.wq) {
 		p.pushLocked(job)
 		p.mu.Unlock()
 		return nil
@@ -255,6 +260,19 @@ func (p *Pool[J, R]) Submit(ctx context.Context, job J) error {
 	return p.putWaiter(w)
 }
 
+// growLocked doubles the ring, up to the queue's limit (or as far as the
+// hand-off needs), keeping the queued jobs in order from index 0.
+func (p *Pool[J, R]) growLocked() {
+	size := 2 * len(p.ring)
+	if p.limit > 0 {
+		size = min(size, p.limit)
+	}
+	ring := make([]J, size)
+	k := copy(ring, p.ring[p.head:])
+	copy(ring[k:], p.ring[:p.head])
+	p.ring, p.head = ring, 0
+}
+
 // putWaiter recycles w and returns the outcome it carried.
 func (p *Pool[J, R]) putWaiter(w *poolWaiter[J]) error {
 	err := w.err
@@ -270,7 +288,7 @@ func (p *Pool[J, R]) putWaiter(w *poolWaiter[J]) error {
 func (p *Pool[J, R]) TrySubmit(job J) bool {
 	p.mu.Lock()
 	p.woke = false
-	if p.closed || p.n == len(p.ring) || p.wh < len(p.wq) {
+	if p.closed || !p.roomLocked() || p.wh < len(p.wq) {
 		p.st.Rejected++
 		p.mu.Unlock()
 		return false
@@ -280,9 +298,26 @@ func (p *Pool[J, R]) TrySubmit(job J) bool {
 	return true
 }
 
-// pushLocked appends job to the ring (which has room) and makes sure some
-// worker will see it.
+// poolFirstRing is the most slots a new pool's queue has before jobs wait.
+const poolFirstRing = 1024
+
+// roomLocked reports whether the queue may take one more job. With
+// QueueSize(0) there is room only for as many jobs as there are workers
+// parked or looking for work, so every accepted job has a worker to take
+// it: a direct hand-off.
+func (p *Pool[J, R]) roomLocked() bool {
+	if p.limit == 0 {
+		return p.n < p.idle+p.searching
+	}
+	return p.n < p.limit
+}
+
+// pushLocked appends job to the ring (which has room under limit) and
+// makes sure some worker will see it.
 func (p *Pool[J, R]) pushLocked(job J) {
+	if p.n == len(p.ring) {
+		p.growLocked()
+	}
 	i := p.head + p.n
 	if i >= len(p.ring) {
 		i -= len(p.ring)

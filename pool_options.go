@@ -2,6 +2,7 @@ package conc
 
 import (
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -25,21 +26,27 @@ type poolOptionFunc func(*poolConfig)
 func (f poolOptionFunc) applyPool(c *poolConfig) { f(c) }
 
 // QueueSize sets how many accepted jobs may wait for a worker; Submit blocks
-// and TrySubmit fails beyond that. The default is 16 per worker. Zero is
-// treated as one: a job is accepted only when it can be handed to a worker
-// soon. It panics with a conc: message when n is negative.
+// and TrySubmit fails beyond that. The default is 16 per worker. The size
+// is a limit, not an allocation: the queue starts with at most 1024 slots
+// and grows as jobs wait. QueueSize(0) means no queue at all, a direct
+// hand-off: a job is accepted only when a worker is free to take it, so
+// Submit blocks until one is and TrySubmit fails while every worker is
+// busy. It panics with a conc: message when n is negative or above
+// 2^31-1.
 func QueueSize(n int) PoolOption {
 	checkNonNegative("queue size", n)
+	checkAtMost("queue size", n, math.MaxInt32)
 	return poolOptionFunc(func(c *poolConfig) { c.queue = n })
 }
 
 // ResultBuffer sets the capacity of the Results channel: how many results
 // the workers may get ahead of the reader before they wait. The default is
-// twice the queue size (the queue size after QueueSize's floor of one).
-// Zero makes every result wait for a reader. It panics with a conc:
-// message when n is negative.
+// twice the queue size, counting a queue of 0 as 1 and one above 1024 as
+// 1024. Zero makes every result wait for a reader. It panics with a conc:
+// message when n is negative or above 2^20 (1048576), and NewPool panics
+// when n > 0 comes with OnResult, which has no channel to buffer.
 func ResultBuffer(n int) PoolOption {
-	checkNonNegative("result buffer", n)
+	checkBuffer("result buffer", n)
 	return poolOptionFunc(func(c *poolConfig) { c.results = n })
 }
 
@@ -49,7 +56,8 @@ func ResultBuffer(n int) PoolOption {
 // slow fn slows the pool, and it must be safe for concurrent calls when the
 // pool has more than one worker. A panic in fn is recovered and counted in
 // PoolStats.Dropped. J and R must be the pool's types; NewPool panics
-// otherwise.
+// otherwise, and when ResultBuffer(n > 0) is also given: the Results
+// channel then only closes when the pool is done, and never buffers.
 func OnResult[J, R any](fn func(Result[J, R])) PoolOption {
 	checkFunc("OnResult callback", fn == nil)
 	return poolOptionFunc(func(c *poolConfig) { c.onResult = fn })

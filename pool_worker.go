@@ -79,6 +79,11 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 	p.mu.Lock()
 	p.foldLocked(w)
 	for {
+		if p.n == 0 && p.wh < len(p.wq) {
+			// The direct hand-off of QueueSize(0): submitters wait
+			// until a worker comes for their job, and this is one.
+			p.admitLocked()
+		}
 		if p.n > 0 {
 			// Delivering after the take (below) means a worker blocked
 			// on a full Results channel already holds its next job; the
@@ -96,7 +101,7 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			// reader or another worker, the queue runs dry and workers
 			// park (measured: the park count fell from one per ninety
 			// jobs to one per thousand, 1 µs jobs at 2 processors).
-			yield := p.woke && p.n <= len(p.ring)/2
+			yield := p.woke && p.n <= p.limit/2
 			p.mu.Unlock()
 			if yield {
 				runtime.Gosched() // see Pool.woke
@@ -180,23 +185,29 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 	// The freed slot goes to the oldest blocked submitter: its job moves in
 	// now, so the queue never looks less full than it is, and the submitter
 	// wakes to an answer instead of racing for the slot.
-	if p.wh < len(p.wq) {
-		wt := p.wq[p.wh]
-		p.wq[p.wh] = nil
-		p.wh++
-		if p.wh == len(p.wq) {
-			p.wq, p.wh = p.wq[:0], 0
-		}
-		p.pushLocked(wt.job)
-		wt.done = true
-		wt.ch <- struct{}{} // capacity 1 and one token per waiter: never blocks
-		p.woke = true
+	if p.wh < len(p.wq) && p.roomLocked() {
+		p.admitLocked()
 	}
 	if p.n > 0 && p.idle > 0 && p.searching == 0 {
 		p.idle--
 		p.searching++
 		p.wake.Signal()
 	}
+}
+
+// admitLocked moves the oldest blocked submitter's job into the queue and
+// tells it so.
+func (p *Pool[J, R]) admitLocked() {
+	wt := p.wq[p.wh]
+	p.wq[p.wh] = nil
+	p.wh++
+	if p.wh == len(p.wq) {
+		p.wq, p.wh = p.wq[:0], 0
+	}
+	p.pushLocked(wt.job)
+	wt.done = true
+	wt.ch <- struct{}{} // capacity 1 and one token per waiter: never blocks
+	p.woke = true
 }
 
 // foldLocked adds the outcome of the worker's last job to the counters.

@@ -94,9 +94,10 @@ func Ordered() StageOption {
 // other. StageBuffer(0), like no StageBuffer, keeps the stages fused. On the last stage
 // given to Run, StageBuffer sets the capacity of the output channel instead (64
 // when absent; StageBuffer(0) makes it unbuffered); Collect and All have no
-// channel to size and ignore it there. StageBuffer panics if n < 0.
+// channel to size and ignore it there. StageBuffer panics if n < 0 or
+// n > 2^20 (1048576).
 func StageBuffer(n int) StageOption {
-	checkNonNegative("Buffer", n)
+	checkBuffer("Buffer", n)
 	return stageOptionFunc(func(c *stageConfig) { c.buffer = n })
 }
 

@@ -13,8 +13,10 @@ import (
 // indefinitely. The last, partial batch is passed on when the input ends.
 // With maxWait == 0 a batch waits for size items or the end of the input.
 //
-// Every batch is a new slice that the receiver owns. Batch panics if size
-// < 1 or maxWait < 0.
+// Every batch is a new slice that the receiver owns. size is a limit, not
+// a buffer: a batch starts small and grows as items arrive, so a huge size
+// with a maxWait (math.MaxInt, say) batches by time alone. Batch panics if
+// size < 1 or maxWait < 0.
 //
 // A Batch with maxWait > 0 starts one goroutine per run to watch the clock
 // (a single timer, reset per batch); the stages after it are then called
@@ -55,13 +57,23 @@ type stageBatch[T any] struct {
 	next stageSink[[]T]
 }
 
+// batchFirstCap is the most a new batch reserves before its items arrive.
+// A batch up to this size is allocated once, at its full size; a larger one
+// grows by append from here, so that its size stays a limit and never
+// becomes an allocation of size elements.
+const batchFirstCap = 256
+
+// newBatch returns an empty batch for a Batch of the given size. The
+// receiver owns every batch, so none can be recycled.
+func newBatch[T any](size int) []T {
+	return make([]T, 0, min(size, batchFirstCap))
+}
+
 // push adds v to the current batch and passes the batch on when it is
-// full. Each batch is allocated at its full size up front: the receiver
-// owns it afterwards, so it cannot be recycled, and growing it by append
-// would allocate several times per batch instead of once.
+// full.
 func (b *stageBatch[T]) push(v T) bool {
 	if b.cur == nil {
-		b.cur = make([]T, 0, b.size)
+		b.cur = newBatch[T](b.size)
 	}
 	b.cur = append(b.cur, v)
 	if len(b.cur) < b.size {
@@ -124,7 +136,7 @@ type stageTimedBatch[T any] struct {
 func (b *stageTimedBatch[T]) push(v T) bool {
 	b.mu.Lock()
 	if len(b.cur) == 0 {
-		b.cur = make([]T, 0, b.size)
+		b.cur = newBatch[T](b.size)
 		b.start = time.Now()
 		b.timer.Reset(b.maxWait)
 	}

@@ -3,7 +3,9 @@ package conc
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
+	"strconv"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -181,5 +183,23 @@ func TestBatchLetsSynctestAdvanceWhileALaterStageSleeps(t *testing.T) {
 		case <-watchdog.C:
 			t.Fatalf("workers=%d: the bubble's clock stopped: Batch blocked its feeder on a mutex", workers)
 		}
+	}
+}
+
+// TestBatchHugeSizeIsALimitNotABuffer: a size far beyond any input is the
+// natural way to batch by time alone, so it must not be allocated up front.
+// Before the fix math.MaxInt failed with "makeslice: cap out of range" and
+// 1<<40 died of a fatal out-of-memory that no recover can catch.
+func TestBatchHugeSizeIsALimitNotABuffer(t *testing.T) {
+	for _, size := range []int{math.MaxInt, 1 << 40} {
+		t.Run(strconv.Itoa(size), func(t *testing.T) {
+			for _, maxWait := range []time.Duration{0, time.Second} {
+				synctest.Test(t, func(t *testing.T) {
+					got, err := Collect(t.Context(), Batch[int](size, maxWait), slices.Values([]int{1, 2, 3}))
+					require.NoError(t, err)
+					assert.Equal(t, [][]int{{1, 2, 3}}, got)
+				})
+			}
+		})
 	}
 }

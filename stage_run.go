@@ -215,8 +215,13 @@ func (r *stageRun) spawn(f func()) {
 // Output order is input order unless a stage has Workers(n > 1) without
 // Ordered. The capacity of out is the Buffer option of the last stage of s,
 // 64 when it has none.
+//
+// Run panics if in is nil: a nil channel never closes, so out never would.
 func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait func() error) {
 	s.check()
+	if in == nil {
+		panic("conc: Run input must not be a nil channel")
+	}
 	r := newStageRun(ctx)
 	size := s.buffer
 	if size < 0 {

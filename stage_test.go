@@ -323,6 +323,16 @@ func TestStageBadInputPanicsWithConcMessage(t *testing.T) {
 		{"nil option", "conc: StageOption must not be nil", func() { Map(func(_ context.Context, v int) (int, error) { return v, nil }, nil) }},
 		{"Then(zero)", "conc: zero Stage; build stages with Map, Filter, FlatMap or Batch", func() { Then(Stage[int, int]{}, id) }},
 		{"Run(zero)", "conc: zero Stage; build stages with Map, Filter, FlatMap or Batch", func() { Stage[int, int]{}.Run(context.Background(), nil) }},
+		{"Run(nil chan)", "conc: Run input must not be a nil channel", func() {
+			// Before the check a nil in was accepted and out stayed open
+			// until ctx ended: cancel, so that the old code fails without
+			// leaking.
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			_, wait := id.Run(ctx, nil)
+			cancel()
+			_ = wait()
+		}},
 		{"Collect(nil seq)", "conc: Collect input must not be nil", func() { _, _ = Collect(context.Background(), id, nil) }},
 		{"All(nil seq)", "conc: All input must not be nil", func() { All(context.Background(), id, nil) }},
 		{"FromSeq(nil)", "conc: FromSeq input must not be nil", func() { FromSeq[int](context.Background(), nil) }},
