@@ -332,6 +332,8 @@ func TestUndecodablePayloadCountedAndSkipped(t *testing.T) {
 	assert.Equal(t, uint64(1), st.Undecodable)
 	assert.Equal(t, uint64(3), st.Deliveries)
 	assert.Equal(t, uint64(1), s.Dropped())
+	assert.Equal(t, conc.SubStats{Pattern: "ev.>", Policy: conc.DropNewest, Buffer: conc.DefaultSubBuffer,
+		Published: 3, Delivered: 2, Dropped: 1}, s.Stats())
 }
 
 // An event that encodes to more than the server's max payload is refused
@@ -390,6 +392,10 @@ func TestSlowConsumerCountedAndReported(t *testing.T) {
 	st := b.Stats()
 	assert.Equal(t, uint64(n), st.Deliveries)
 	assert.Equal(t, st.DroppedSlow, s.Dropped())
+	sst := s.Stats()
+	assert.Equal(t, uint64(n), sst.Published)
+	assert.Equal(t, uint64(len(got)), sst.Delivered)
+	assert.Equal(t, sst.Published, sst.Delivered+sst.Dropped+sst.Buffered, "%+v", sst)
 	assert.NotZero(t, st.DroppedSlow)
 	t.Logf("pending limit 10: %d received, %d dropped by NATS", len(got), st.DroppedSlow)
 }

@@ -36,6 +36,7 @@ type Subscription[E any] struct {
 
 	scratch E // the message being decoded (handle's own)
 
+	offered  atomic.Uint64 // messages the handler took on (not NATS's drops)
 	dropped  atomic.Uint64 // everything this subscription lost
 	slowSeen atomic.Uint64 // nats.go's Dropped count already taken in
 }
@@ -82,6 +83,33 @@ func (s *Subscription[E]) Err() error {
 		return conc.ErrClosed
 	}
 	return nil
+}
+
+// Stats returns a snapshot of the subscription's counters, as
+// conc.Subscription's Stats does: Published counts the events NATS routed
+// to it while it was live (those its pending limit dropped included),
+// Dropped is Dropped(), Buffered the events waiting in its channel, and
+// Delivered the rest, the events its reader has taken, so that
+//
+//	Published == Delivered + Dropped + Buffered
+//
+// whenever no message is being handed over (the counters are read one by
+// one).
+func (s *Subscription[E]) Stats() conc.SubStats {
+	dropped := s.Dropped()
+	st := conc.SubStats{
+		Pattern:   s.pattern,
+		Policy:    s.policy,
+		Buffer:    cap(s.ch),
+		Published: s.offered.Load() + s.slowSeen.Load(),
+		Dropped:   dropped,
+		Buffered:  uint64(len(s.ch)),
+		Ended:     s.closing.Load(),
+	}
+	if held := st.Dropped + st.Buffered; st.Published > held {
+		st.Delivered = st.Published - held
+	}
+	return st
 }
 
 // String describes the subscription for logs and test failures.
@@ -147,6 +175,7 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 		return // unsubscribed: no longer a delivery attempt
 	}
 	b := s.b
+	s.offered.Add(1)
 	// Decoded into a field, not a local: a local whose address goes to
 	// an interface method escapes, one allocation per message. The
 	// handler runs on one goroutine at a time, so the field is its own.
