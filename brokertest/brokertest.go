@@ -79,6 +79,13 @@ type Puller interface {
 	Events(ctx context.Context) iter.Seq[Msg]
 }
 
+// A SubStatser is a Subscription with counters of its own, as
+// conc.Subscription has; where a broker's subscriptions implement it, the
+// suite checks them too.
+type SubStatser interface {
+	Stats() conc.SubStats
+}
+
 // Stats are the counters the suite checks, named as in conc.BrokerStats.
 // DroppedOther holds losses that an implementation has beyond the three
 // policies (a NATS client's pending limit, an undecodable payload); for

@@ -254,6 +254,12 @@ func (s *suite) dropPolicy(policy conc.Overflow, keep []int, counter func(Stats)
 	if !slices.Equal(seqs, keep) {
 		s.t.Errorf("kept %v, want %v", seqs, keep)
 	}
+	if ss, ok := sub.(SubStatser); ok {
+		st := ss.Stats()
+		if st.Published != 10 || st.Dropped != 7 || st.Delivered+st.Buffered != 3 || st.Policy != policy || st.Pattern != "p" {
+			s.t.Errorf("subscription Stats %+v: want 10 published, 7 dropped, 3 delivered or buffered", st)
+		}
+	}
 }
 
 func (s *suite) dropNewest() {
