@@ -20,7 +20,7 @@ FUZZTIME    ?= 10s
 SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
 PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
-.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-chart bench-chart-full lint fuzz cover clean
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-chart bench-chart-full lint fuzz cover clean viz viz-screenshot
 
 all: test
 
@@ -122,6 +122,16 @@ cover:
 	@mkdir -p $(RESULTS)
 	$(GO) test -count=1 -coverprofile=$(RESULTS)/cover.out .
 	$(GO) tool cover -func=$(RESULTS)/cover.out | tail -1
+
+## viz: run the demo pipeline and serve its monitor page; prints the URL.
+VIZ_ADDR    ?= 127.0.0.1:6061
+viz:
+	$(GO) run ./examples/vizdemo -addr $(VIZ_ADDR)
+
+## viz-screenshot: run the browser test against the demo and keep its
+## screenshot as docs/viz.png (needs Chromium).
+viz-screenshot:
+	cd viz/browsertest && $(GO) test -count=1 -run TestPage . -update
 
 clean:
 	rm -rf $(RESULTS)

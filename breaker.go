@@ -278,13 +278,9 @@ func (b *Breaker) finish(ctx context.Context, t breakerTicket, err *error, retur
 //
 //go:noinline
 func (b *Breaker) finishAbnormal(t breakerTicket, err *error, r any) {
-	if r != nil {
-		*err = newPanicError(r)
-	} else {
-		// runtime.Goexit: nobody will see the error, but the outcome
-		// still frees a probe slot and counts in Stats.
-		*err = errGoexit
-	}
+	// After runtime.Goexit nobody will see the error, but the outcome
+	// still frees a probe slot and counts in Stats.
+	*err = recovered(r)
 	*err = joinCallbackPanic(*err, b.record(t, outcomeFailure))
 }
 

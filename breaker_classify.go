@@ -57,7 +57,8 @@ func (b *Breaker) classifyError(err error) (o breakerOutcome, perr error) {
 		return outcomeFailure, nil // whatever the predicate says
 	}
 	if f := b.cfg.isFailure; f != nil {
-		failure, perr := callIsFailure(f, err)
+		var failure bool
+		perr := protect(func() error { failure = f(err); return nil })
 		if perr != nil || failure {
 			return outcomeFailure, perr
 		}
@@ -71,13 +72,6 @@ func (b *Breaker) classifyError(err error) (o breakerOutcome, perr error) {
 func isPanicErr(err error) bool {
 	_, ok := err.(*PanicError)
 	return ok
-}
-
-// callIsFailure runs the IsFailure predicate, turning a panic into a
-// *PanicError.
-func callIsFailure(f func(error) bool, err error) (failure bool, perr error) {
-	defer recoverTo(&perr)
-	return f(err), nil
 }
 
 // joinCallbackPanic adds to err, the error of a failed call, the *PanicError

@@ -79,8 +79,8 @@ func newBreakerConfig(opts []BreakerOption) breakerConfig {
 		probes:    1,
 		successes: 1,
 	}
-	for _, o := range opts {
-		checkFunc("BreakerOption", o == nil)
+	for i, o := range opts {
+		checkOption("NewBreaker", i, o == nil)
 		o.applyBreaker(&c)
 	}
 	// The default must outlast the dependency's slowest healthy call, or

@@ -310,7 +310,7 @@ func (b *Breaker) unlockAndNotify() (perr error) {
 		c := b.pending[0]
 		b.pending = append(b.pending[:0], b.pending[1:]...)
 		b.mu.Unlock()
-		if err := callOnChange(b.cfg.onChange, c); err != nil {
+		if err := protect(func() error { b.cfg.onChange(c.from, c.to); return nil }); err != nil {
 			b.callbackPanics.Add(1)
 			if perr == nil {
 				perr = err
@@ -322,12 +322,4 @@ func (b *Breaker) unlockAndNotify() (perr error) {
 	finished = true
 	b.mu.Unlock()
 	return perr
-}
-
-// callOnChange runs the OnStateChange callback for change c, turning a
-// panic into a *PanicError.
-func callOnChange(fn func(from, to BreakerState), c breakerChange) (perr error) {
-	defer recoverTo(&perr)
-	fn(c.from, c.to)
-	return nil
 }

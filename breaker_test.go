@@ -304,7 +304,7 @@ func TestNewBreakerPanicsOnBadInput(t *testing.T) {
 		{"probe timeout", func() { ProbeTimeout(0) }, "conc: breaker probe timeout must be positive, got 0s"},
 		{"predicate", func() { IsFailure(nil) }, "conc: breaker IsFailure predicate must not be nil"},
 		{"callback", func() { OnStateChange(nil) }, "conc: breaker OnStateChange callback must not be nil"},
-		{"nil option", func() { NewBreaker(nil) }, "conc: BreakerOption must not be nil"},
+		{"nil option", func() { NewBreaker(nil) }, "conc: NewBreaker option 0 must not be nil"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			assert.PanicsWithValue(t, tc.want, tc.new)

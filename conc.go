@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"iter"
 	"runtime/debug"
 )
 
@@ -60,42 +59,71 @@ func newPanicError(v any) *PanicError {
 	return &PanicError{Value: v, Stack: debug.Stack()}
 }
 
-// recoverTo is the one place where the package turns a panic into an error.
-// It is meant to be deferred directly — defer recoverTo(&err) — because
-// recover only stops a panic when it is called by the deferred function
-// itself. Deferring a named function rather than a closure keeps the happy
-// path free of allocations.
-func recoverTo(err *error) {
-	if r := recover(); r != nil {
-		*err = newPanicError(r)
+// recovered is the error for a call of user code that did not return:
+// a *PanicError when it panicked with v, errGoexit when it called
+// runtime.Goexit (v is nil). It is the one place that says what such a call
+// becomes. recover stops a panic only when the deferred function itself
+// calls it, so every deferred function that guards user code either is
+// catch or calls recover and hands the value here: a worker that must
+// replace itself, or a run that records its failure, acts on the outcome
+// in its own deferred function.
+func recovered(v any) error {
+	if v != nil {
+		return newPanicError(v)
+	}
+	return errGoexit
+}
+
+// catch is deferred directly, defer catch(&err, &returned), by a function
+// that sets returned once the user's code has returned; otherwise it
+// stores the outcome in err. The flag spares the successful return a call
+// of recover, and a named function rather than a closure keeps the defer
+// free of allocations.
+func catch(err *error, returned *bool) {
+	if !*returned {
+		*err = recovered(recover())
 	}
 }
 
 // protect runs fn and reports a panic in it as a *PanicError. It is the
-// helper for user callbacks of any shape; primitives with a hot path use the
-// typed forms below, which avoid the closure.
+// wrapper for a user callback of any shape: the caller's closure stores
+// the callback's other results.
 func protect(fn func() error) (err error) {
-	defer recoverTo(&err)
-	return fn()
-}
-
-// call runs fn(ctx, v) and reports a panic in it as a *PanicError.
-func call[C, T, U any](fn func(C, T) (U, error), c C, v T) (u U, err error) {
-	defer recoverTo(&err)
-	return fn(c, v)
+	returned := false
+	defer catch(&err, &returned)
+	err = fn()
+	returned = true
+	return err
 }
 
 // ctxErr is the error every primitive returns when ctx ends a blocking
-// call: ctx.Err(), so errors.Is matches context.Canceled or
-// DeadlineExceeded, joined with context.Cause(ctx) when the cause is a
-// different error, so that errors.Is matches the cause too (contract 1 in
-// docs/ARCHITECTURE.md).
+// call, and the only place that builds one: ctx.Err(), so errors.Is
+// matches context.Canceled or DeadlineExceeded, joined with
+// context.Cause(ctx) when the cause is a different error, so that errors.Is
+// matches the cause too (contract 1 in docs/ARCHITECTURE.md). A cause that
+// already wraps ctx.Err() is returned as it is. It is nil while ctx is not
+// done.
 func ctxErr(ctx context.Context) error {
 	err := ctx.Err()
-	if cause := context.Cause(ctx); cause != nil && cause != err {
-		return fmt.Errorf("%w: %w", err, cause)
+	cause := context.Cause(ctx)
+	if err == nil || cause == nil || errors.Is(cause, err) {
+		return cause
 	}
-	return err
+	return fmt.Errorf("%w: %w", err, cause)
+}
+
+// ctxGaveUp reports whether err is ctx giving up rather than a failure of
+// its own: ctx is done and err matches context.Canceled or
+// DeadlineExceeded, but is not a *PanicError. A panic whose value is a
+// context error unwraps to it, yet it is a panic, with its stack, and is
+// never rewritten (contract 2 in docs/ARCHITECTURE.md). The runs use it to
+// replace a bare context.Canceled by ctxErr(ctx), which carries the cause.
+func ctxGaveUp(ctx context.Context, err error) bool {
+	if ctx.Err() == nil || !(errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return false
+	}
+	var pe *PanicError
+	return !errors.As(err, &pe)
 }
 
 // errGoexit is what a primitive reports for a call of user code that ended
@@ -135,6 +163,11 @@ func checkAtMost(what string, n, limit int) {
 // full when it is made, so a huge one would be a fatal out-of-memory.
 const maxBuffer = 1 << 20
 
+// maxWorkers bounds the goroutines a constructor starts at once (NewPool's
+// workers, a stage's Workers): they are started eagerly, so a huge count
+// would be a fatal out-of-memory rather than a slow start.
+const maxWorkers = 1 << 16
+
 // checkBuffer panics with a conc: message when a buffer size is negative or
 // above maxBuffer.
 func checkBuffer(what string, n int) {
@@ -152,95 +185,24 @@ func checkCtx(ctx context.Context) {
 	}
 }
 
+// checkOption panics with a conc: message when the i-th option (counting
+// from 0) given to what is nil: a variable never set is a programmer error,
+// named where it is passed rather than found as a nil dereference later.
+// It inlines to one comparison; the message is built out of line.
+func checkOption(what string, i int, isNil bool) {
+	if isNil {
+		panicNilOption(what, i)
+	}
+}
+
+//go:noinline
+func panicNilOption(what string, i int) {
+	panic(fmt.Sprintf("conc: %s option %d must not be nil", what, i))
+}
+
 // checkFunc panics with a conc: message when a required function is nil.
 func checkFunc(what string, isNil bool) {
 	if isNil {
 		panic(fmt.Sprintf("conc: %s must not be nil", what))
 	}
-}
-
-// ---------------------------------------------------------------------------
-// Bounded parallelism: ForEach, ForEachAll, MapN, MapAll.
-//
-// They run on their own workers rather than on errgroup: a goroutine and a
-// semaphore round trip per item (errgroup with SetLimit) costs a few hundred
-// nanoseconds, while workers that claim runs of indexes with one atomic add
-// (MapN) or receive items in small batches (ForEach) spend a few nanoseconds
-// per item on coordination. The error policy is errgroup's: the first error
-// cancels the context passed to the calls still running and is what the
-// call returns. The machinery is in pool_parallel.go.
-
-// ItemError is the error MapAll and ForEachAll report for one failed item:
-// Index is its position in the input (the n-th value the sequence yielded,
-// from 0 for ForEachAll) and Err what fn returned (or a *PanicError).
-type ItemError struct {
-	Index int
-	Err   error
-}
-
-// Error returns "conc: item <index>: <err>".
-func (e *ItemError) Error() string { return fmt.Sprintf("conc: item %d: %v", e.Index, e.Err) }
-
-// Unwrap returns Err, so errors.Is and errors.As see through the index.
-func (e *ItemError) Unwrap() error { return e.Err }
-
-// MapN calls fn on every item with at most limit calls running at once and
-// returns the results in input order: out[i] belongs to items[i]. It blocks
-// until every call it started has returned.
-//
-// The first error (a panic in fn counts, as a *PanicError) cancels the
-// context passed to the calls still running, no item starts after it, and
-// MapN returns that error itself, never the context.Canceled it caused, with
-// the results gathered so far (the slots of items not run hold the zero
-// value). If ctx ends first, items not yet started are skipped and MapN
-// returns ctx's error. Use MapAll to run every item and collect every error.
-//
-// It panics with a conc: message when ctx or fn is nil or limit < 1.
-func MapN[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
-	return mapRun(ctx, items, limit, fn, false)
-}
-
-// MapAll is MapN without fail-fast: an error does not stop the other items.
-// It returns every successful result in its slot (failed slots hold the zero
-// value) and errors.Join of one *ItemError per failed item, in index order.
-// If ctx ends, items not yet started are skipped and ctx's error is joined
-// to the others.
-func MapAll[T, U any](ctx context.Context, items []T, limit int, fn func(context.Context, T) (U, error)) ([]U, error) {
-	return mapRun(ctx, items, limit, fn, true)
-}
-
-// ForEach calls fn on every item the sequence yields, with at most limit
-// calls running at once, and blocks until every call it started has
-// returned. The sequence is read from the calling goroutine, one item at a
-// time, and is stopped (its loop broken) once the result is decided.
-//
-// Errors follow MapN: the first error or panic cancels the context of the
-// running calls, no further item starts, the sequence is not read further,
-// and that first error is returned. If ctx ends first, ForEach returns ctx's
-// error. A panic in the sequence itself is reported the same way, as a
-// *PanicError, as Collect and All report one in their input; a sequence
-// that calls runtime.Goexit ends the calling goroutine, as in a plain loop,
-// once the running calls have returned. Use ForEachAll to collect every
-// error.
-//
-// While every worker is busy, items read from the sequence are gathered
-// into small batches (up to 32) for the next free worker. If the sequence
-// then pauses before its next item, a worker that becomes free meanwhile
-// waits for that item (or the sequence's end) to receive the batch. A slice
-// or a computation never pauses; for a slow, bursty source whose every item
-// must start at once, feed a Pool or a Stage with Workers from a channel.
-//
-// It panics with a conc: message when ctx, items or fn is nil, or limit < 1.
-func ForEach[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
-	return forEachRun(ctx, items, limit, fn, false)
-}
-
-// ForEachAll is ForEach without fail-fast: it runs fn on every item and
-// returns errors.Join of one *ItemError per failed item (Index counts the
-// values the sequence yielded), in index order, joined with ctx's error if
-// ctx ended before the sequence was exhausted. A panic in the sequence ends
-// the input: the items yielded before it still run, and its *PanicError is
-// joined to the others.
-func ForEachAll[T any](ctx context.Context, items iter.Seq[T], limit int, fn func(context.Context, T) error) error {
-	return forEachRun(ctx, items, limit, fn, true)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"reflect"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -122,28 +123,6 @@ func TestRecvBlocksUntilValueCloseOrCtx(t *testing.T) {
 		assert.ErrorIs(t, err, context.Canceled)
 		assert.ErrorIs(t, err, cause)
 	})
-}
-
-func TestErrFromCtx(t *testing.T) {
-	custom := errors.New("custom")
-	wrapped := errors.Join(context.Canceled, custom)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	assert.Same(t, context.Canceled, errFromCtx(ctx), "plain cancel: ctx.Err itself")
-
-	ctx, cancelCause := context.WithCancelCause(context.Background())
-	cancelCause(custom)
-	err := errFromCtx(ctx)
-	assert.ErrorIs(t, err, context.Canceled)
-	assert.ErrorIs(t, err, custom)
-	assert.Equal(t, "context canceled: custom", err.Error())
-
-	ctx, cancelCause = context.WithCancelCause(context.Background())
-	cancelCause(wrapped)
-	assert.Equal(t, wrapped, errFromCtx(ctx), "a cause that wraps ctx.Err is kept as is")
-
-	assert.NoError(t, errFromCtx(context.Background()))
 }
 
 // logLocker records the order of Lock and Unlock calls on a shared log.
@@ -274,4 +253,37 @@ func TestLockAllFromManyGoroutinesInRandomOrdersFinishes(t *testing.T) {
 		t.Fatal("LockAll deadlocked") // the stuck goroutines then fail goleak too
 	}
 	assert.Equal(t, want, counters)
+}
+
+// LockAll orders Lockers by reading the two words of an interface value
+// through unsafe (lockWords): the type word, then the data word, which for
+// a pointer-shaped Locker is the pointer itself. The runtime does not
+// promise that layout; this test fails loudly if a Go release changes it,
+// before LockAll would silently order by the wrong word.
+func TestLockWordsLayout(t *testing.T) {
+	var a, b sync.Mutex
+	var rw sync.RWMutex
+	lockers := []sync.Locker{&a, &b, &rw, rw.RLocker()}
+	for i, l := range lockers {
+		typ, data := lockWords(&l)
+		require.Equal(t, reflect.ValueOf(l).Pointer(), data, "locker %d: the data word is the pointer", i)
+		require.NotZero(t, typ, "locker %d: the type word is set", i)
+	}
+	typ0, _ := lockWords(&lockers[0])
+	typ1, _ := lockWords(&lockers[1])
+	typ2, data2 := lockWords(&lockers[2])
+	typ3, data3 := lockWords(&lockers[3])
+	require.Equal(t, typ0, typ1, "two *sync.Mutex share their type word")
+	require.NotEqual(t, typ0, typ2, "*sync.Mutex and *sync.RWMutex differ in the type word")
+	require.Equal(t, data2, data3, "an RWMutex and its RLocker share the data word")
+	require.NotEqual(t, typ2, typ3, "an RWMutex and its RLocker differ in the type word")
+
+	var none sync.Locker
+	typ, data := lockWords(&none)
+	require.Zero(t, typ, "a nil interface has a zero type word")
+	require.Zero(t, data, "a nil interface has a zero data word")
+	var typedNil sync.Locker = (*sync.Mutex)(nil)
+	typ, data = lockWords(&typedNil)
+	require.NotZero(t, typ, "a typed nil has its type word")
+	require.Zero(t, data, "a typed nil has a zero data word")
 }

@@ -25,7 +25,10 @@
 // per client in bounded memory. Or, OrDone and Race combine cancellation
 // signals and competing calls; Send, Recv and LockAll avoid the classic
 // deadlocks; Shutdown runs a service's shutdown in phases with deadlines;
-// Broker is an in-process publish/subscribe hub.
+// Broker is an in-process publish/subscribe hub. A Monitor, attached with
+// Monitored and Watch, shows a running program: per-stage counts, busy,
+// backpressured and idle time, stalls and the bottleneck; the viz
+// sub-package draws it in a browser.
 //
 // # Contracts
 //
@@ -55,8 +58,10 @@
 //     as an error, or counted as dropped in Stats.
 //   - Close is idempotent; use after Close returns ErrClosed.
 //   - Programmer errors (a worker count below one, a nil function, a negative
-//     rate) panic at construction with a message that starts "conc: ". A nil
-//     context panics as soon as it is passed, not only once it is needed.
+//     rate, a size beyond the limit its option states) panic at construction
+//     with a message that starts "conc: ". A nil context panics as soon as
+//     it is passed, not only once it is needed. A size that is a limit (a
+//     pool's queue, a batch) is not allocated up front.
 //   - Time is read only through the time package, so testing/synctest makes
 //     tests of time-dependent code deterministic.
 //   - Hot paths (breaker, limiter, retry, pool, pipeline transport, publish)

@@ -36,14 +36,10 @@ func Every(interval time.Duration) float64 {
 // Sometimes have no counterpart (see NewLimiter for the deliberate
 // differences).
 //
-// The state is one atomic word, the GCRA "theoretical arrival time": the
-// moment at which the bucket will be full again, in nanoseconds of the
-// monotonic clock since the limiter was made. A decision loads that word,
-// then reads the clock, then publishes the new word with one compare-and-swap,
-// so a decision is never made with a clock reading older than the state it
-// updates, and the state never moves backwards under contention (the flaw of
-// x/time/rate reported as golang/go#71360, which reads the clock before taking
-// its lock). Allow, AllowN and Reserve take no lock and do not allocate.
+// A decision is never made with a clock reading older than the state it
+// updates, so the bucket never moves backwards under contention (the flaw
+// of x/time/rate reported as golang/go#71360). Allow, AllowN and Reserve
+// take no lock and do not allocate.
 //
 // The zero value is a limiter with rate 0 and burst 0, like x/time/rate's
 // zero Limiter: it denies every event until SetLimit or SetBurst give it a
@@ -52,6 +48,13 @@ func Every(interval time.Duration) float64 {
 // is started, ever. Waiters are not queued: each WaitN reserves its tokens
 // when called, so reservations are served in the order they were made.
 type Limiter struct {
+	// The state is one atomic word, the GCRA "theoretical arrival time":
+	// the moment at which the bucket will be full again, in nanoseconds of
+	// the monotonic clock since the limiter was made. A decision loads that
+	// word, then reads the clock, then publishes the new word with one
+	// compare-and-swap (x/time/rate reads the clock before taking its lock,
+	// which is how its state can move backwards).
+	//
 	// st points at the current configuration together with its bucket
 	// word. A configuration change seals the old state and publishes a new
 	// one, so a racing decision that read the old configuration can never
@@ -67,95 +70,6 @@ type Limiter struct {
 	// non-nil, so the atomic pointer orders it. time.Since(base) costs
 	// about half of time.Now() because it reads only the monotonic clock.
 	base time.Time
-}
-
-// Mode of a limConfig: a finite positive rate, a zero rate (the bucket never
-// refills, so its clock stands still) or Inf (no bucket at all).
-const (
-	limFinite = iota
-	limZero
-	limInf
-)
-
-const (
-	// limSealed marks the bucket word of a state that has been replaced by
-	// SetLimit or SetBurst; a reader that sees it reloads the pointer.
-	limSealed = math.MinInt64
-	// limZeroUnit is what one token is worth in the bucket word while the
-	// rate is zero. The clock is then frozen at 0 and the word counts
-	// spent tokens in units of 2^-20, fine enough to keep fractional
-	// tokens carried over from a finite rate.
-	limZeroUnit = 1 << 20
-	// limMaxAhead bounds how far (in ns) the bucket may lag behind the
-	// clock: the capacity of a bucket is at most 2^61 ns (73 years) of
-	// refill, and a reservation that would push the word past limMaxTAT is
-	// refused, so no sum in the decision paths can overflow an int64.
-	limMaxAhead = 1 << 61
-	limMaxTAT   = 1 << 62
-)
-
-// limConfig is an immutable limit and burst together with their integer
-// form. Rates resolve to a whole number of nanoseconds per token (interval
-// rounded, at least 1 ns, at most 2^61 ns): a relative error below 0.05% for
-// rates up to a million events a second.
-type limConfig struct {
-	limit float64 // as reported by Limit: Inf, 0 or the finite rate
-	burst int     // as reported by Burst
-	mode  uint8
-	iv    int64 // bucket-word units per token: ns, or limZeroUnit
-	maxN  int64 // largest n ever admitted: burst, clamped so tau fits
-	tau   int64 // iv*maxN: how far the word may run ahead of now
-}
-
-// limState is one configuration and the bucket word that belongs to it.
-type limState struct {
-	tat atomic.Int64
-	limConfig
-}
-
-func newLimConfig(limit float64, burst int) limConfig {
-	c := limConfig{limit: limit, burst: burst}
-	switch {
-	case limit >= Inf: // also +Inf
-		c.limit, c.mode = Inf, limInf
-		return c
-	case limit == 0:
-		c.mode, c.iv = limZero, limZeroUnit
-	default:
-		iv := math.Round(1e9 / limit)
-		c.mode, c.iv = limFinite, int64(max(1, min(iv, limMaxAhead)))
-	}
-	c.maxN = min(int64(burst), limMaxAhead/c.iv)
-	c.tau = c.maxN * c.iv
-	return c
-}
-
-// now is the bucket clock of c: the monotonic time since the limiter's base
-// for a finite rate, 0 when the rate is zero (nothing ever refills).
-func (c *limConfig) now(base time.Time) int64 {
-	if c.mode == limZero {
-		return 0
-	}
-	return int64(time.Since(base))
-}
-
-// tokens is how many tokens the bucket word tat holds at bucket time now;
-// negative while reservations are waiting.
-func (c *limConfig) tokens(tat, now int64) float64 {
-	if c.mode == limInf {
-		return float64(c.burst)
-	}
-	return float64(c.tau-max(tat-now, 0)) / float64(c.iv)
-}
-
-// tatFor is the bucket word that holds tokens at bucket time now, capped at
-// a full bucket. It rounds towards fewer tokens.
-func (c *limConfig) tatFor(tokens float64, now int64) int64 {
-	if c.mode == limInf {
-		return now
-	}
-	ahead := math.Ceil((float64(c.maxN) - tokens) * float64(c.iv))
-	return now + int64(max(0, min(ahead, limMaxTAT)))
 }
 
 // checkLimiterRate panics unless perSecond is a rate: not NaN, not negative.
@@ -225,11 +139,14 @@ func (l *Limiter) Tokens() float64 {
 // LimiterStats is a snapshot of a Limiter: its configuration and its bucket,
 // read together from one state.
 //
-// It holds no admitted/denied counters on purpose: Allow is one CAS on the
-// bucket word, and a count would add a second atomic write to a shared
-// cache line on every call, more than doubling its cost under contention.
-// Count at the call site, where a denial is handled anyway.
+// It holds no admitted/denied counters on purpose, so that Allow writes
+// nothing but the bucket: count at the call site, where a denial is
+// handled anyway.
 type LimiterStats struct {
+	// (Allow is one CAS on the bucket word; a count would add a second
+	// atomic write to a shared cache line on every call, more than
+	// doubling its cost under contention.)
+
 	Limit  float64 // events a second (Inf when unlimited)
 	Burst  int     // bucket size
 	Tokens float64 // tokens now; negative while reservations wait for theirs
@@ -240,17 +157,29 @@ type LimiterStats struct {
 // cannot mix two configurations. It does not block or allocate, and costs
 // the decision paths nothing.
 func (l *Limiter) Stats() LimiterStats {
+	s, tat := l.load()
+	if s == nil {
+		return LimiterStats{}
+	}
+	return LimiterStats{Limit: s.limit, Burst: s.burst, Tokens: s.tokens(tat, s.now(l.base))}
+}
+
+// load returns the current state and its bucket word, waiting out a
+// configuration change that has sealed the word but not yet published the
+// state that replaces it (see replace). s is nil for a zero-value Limiter
+// that was never configured; tat is 0 when s is nil or Inf, which have no
+// bucket. Every decision starts here: the word is loaded before the clock
+// is read.
+func (l *Limiter) load() (s *limState, tat int64) {
 	for {
-		s := l.st.Load()
-		if s == nil {
-			return LimiterStats{}
+		s = l.st.Load()
+		if s == nil || s.mode == limInf {
+			return s, 0
 		}
-		tat := s.tat.Load()
-		if tat == limSealed {
-			runtime.Gosched() // a configuration change is publishing its state
-			continue
+		if tat = s.tat.Load(); tat != limSealed {
+			return s, tat
 		}
-		return LimiterStats{Limit: s.limit, Burst: s.burst, Tokens: s.tokens(tat, s.now(l.base))}
+		runtime.Gosched()
 	}
 }
 
@@ -274,22 +203,17 @@ func (l *Limiter) Allow() bool {
 	// retry. A denial after a lost race is confirmed with a fresh reading,
 	// so staleness never denies an event that a fresh clock would admit.
 	for {
-		s := l.st.Load()
+		s, tat := l.load()
 		if s == nil {
 			return false
 		}
 		if s.mode == limInf {
 			return true
 		}
-		tat := s.tat.Load()
-		if tat == limSealed {
-			runtime.Gosched()
-			continue
-		}
 		now := s.now(l.base)
 		for lost := false; ; lost = true {
-			next := max(tat, now) + s.iv
-			if next-now > s.tau {
+			next, wait := s.step(tat, now, 1)
+			if wait > 0 {
 				if !lost {
 					return false
 				}
@@ -299,8 +223,7 @@ func (l *Limiter) Allow() bool {
 				return true
 			}
 			if tat = s.tat.Load(); tat == limSealed {
-				runtime.Gosched()
-				break
+				break // load waits for the new state
 			}
 		}
 	}
@@ -312,7 +235,10 @@ func (l *Limiter) Allow() bool {
 // the bucket is not in debt to waiting reservations; a negative n counts as 0.
 func (l *Limiter) AllowN(n int) bool {
 	for {
-		s := l.st.Load()
+		// Load the word first, read the clock second: the clock reading is
+		// then at least as late as every decision that produced tat, so
+		// max(tat, now) never credits refill time twice.
+		s, tat := l.load()
 		if s == nil {
 			return n <= 0
 		}
@@ -322,26 +248,18 @@ func (l *Limiter) AllowN(n int) bool {
 		if int64(n) > s.maxN {
 			return false
 		}
-		// Load the word first, read the clock second: the clock reading is
-		// then at least as late as every decision that produced tat, so
-		// max(tat, now) never credits refill time twice.
-		tat := s.tat.Load()
-		if tat == limSealed {
-			runtime.Gosched()
-			continue
-		}
-		now := s.now(l.base)
-		if n <= 0 {
-			// Nothing to take: admitted unless reservations are waiting
-			// (negative tokens), as in x/time/rate; no write needed.
-			return tat-now <= s.tau
-		}
-		next := max(tat, now) + int64(n)*s.iv
-		if next-now > s.tau {
+		n = max(n, 0)
+		next, wait := s.step(tat, s.now(l.base), n)
+		if wait > 0 {
 			// Not enough tokens. Nothing is written: a denial costs no
 			// cache-line transfer, which keeps a flood of denied callers
 			// from slowing the admitted ones.
 			return false
+		}
+		if n == 0 {
+			// Nothing to take: admitted unless reservations are waiting
+			// (negative tokens), as in x/time/rate; no write needed.
+			return true
 		}
 		if s.tat.CompareAndSwap(tat, next) {
 			return true

@@ -125,9 +125,7 @@ func NewKeyedLimiter[K comparable](perSecond float64, burst int, opts ...KeyedOp
 	}
 	o := keyedOptions{maxKeys: keyedDefaultMaxKeys}
 	for i, opt := range opts {
-		// A nil option (a variable never set) is a programmer error
-		// like a bad rate: a conc: panic naming it, not a nil dereference.
-		checkFunc(fmt.Sprintf("NewKeyedLimiter option %d", i), opt == nil)
+		checkOption("NewKeyedLimiter", i, opt == nil)
 		opt.applyKeyed(&o)
 	}
 	def := newLimConfig(perSecond, burst)
@@ -207,47 +205,54 @@ func (k *KeyedLimiter[K]) AllowN(key K, n int) bool {
 // allowSlow is AllowN for a key not in s.cur: in the old generation, or new.
 // s.mu is held on entry and released on return.
 func (k *KeyedLimiter[K]) allowSlow(s *keyedShard[K], key K, n int, t int64) bool {
-	i, found := s.carry(key)
-	var e keyedEntry
-	switch {
-	case found:
-		e = s.curE[i]
-	case k.perKey != nil:
-		// Run the user's function outside the lock, then look again: the
-		// key may have arrived meanwhile.
-		s.mu.Unlock()
-		cfg := k.configFor(key)
-		s.mu.Lock()
-		t = s.tick(t)
-		if i, found = s.carry(key); found {
-			e = s.curE[i]
-		} else {
-			e = keyedEntry{tat: math.MinInt64, cfg: cfg}
-		}
-	default:
-		e = keyedEntry{tat: math.MinInt64, cfg: k.def}
-	}
+	e, i, found, t, _ := k.lookup(s, key, t, false)
 	now := e.cfg.bucketNow(t)
 	next, ok := e.cfg.take(e.tat, now, n)
 	switch {
 	case !ok:
 		s.denied++
-	case found:
-		s.curE[i].tat = next
-		s.allowed++
-	case e.cfg.mode == limInf || next <= now:
-		// Still full after the event: nothing worth remembering.
-		s.allowed++
-	case !s.room(t):
+	case !s.store(key, i, found, e, next, now, t):
 		s.refused++
 		ok = false
 	default:
-		s.insert(key, keyedEntry{tat: next, cfg: e.cfg})
 		s.allowed++
 	}
 	s.maintain(t)
 	s.mu.Unlock()
 	return ok
+}
+
+// lookup returns key's entry in s: its index when s holds it (carried into
+// the current generation), else a new entry with a full bucket and the
+// key's configuration. s.mu is held on entry and on return, and t is the
+// shard's clock reading, ticked again if the lock was let go. A PerKey
+// function runs outside the lock, since it is user code, and the key is
+// looked up again afterwards, as it may have arrived meanwhile. With
+// protected, a panic in it is returned as a *PanicError (WaitN's error);
+// without, it reaches the caller with the lock released (Allow has no
+// error to report it in).
+func (k *KeyedLimiter[K]) lookup(s *keyedShard[K], key K, t int64, protected bool) (e keyedEntry, i uint32, found bool, now int64, err error) {
+	if i, found = s.carry(key); found {
+		return s.curE[i], i, true, t, nil
+	}
+	e = keyedEntry{tat: math.MinInt64, cfg: k.def}
+	if k.perKey == nil {
+		return e, 0, false, t, nil
+	}
+	s.mu.Unlock()
+	if protected {
+		err = protect(func() error { e.cfg = k.configFor(key); return nil })
+	} else {
+		e.cfg = k.configFor(key)
+	}
+	s.mu.Lock()
+	t = s.tick(t)
+	if err == nil {
+		if i, found = s.carry(key); found {
+			e = s.curE[i]
+		}
+	}
+	return e, i, found, t, err
 }
 
 // configFor returns the configuration of a new key: the limiter's own, or
@@ -275,28 +280,6 @@ func (k *KeyedLimiter[K]) configFor(key K) *limConfig {
 		}
 	}
 	return c
-}
-
-// take applies an event of n tokens to the bucket word tat at bucket time now
-// and returns the new word and whether the event is admitted.
-func (c *limConfig) take(tat, now int64, n int) (int64, bool) {
-	if c.mode == limInf {
-		return tat, true
-	}
-	if int64(n) > c.maxN {
-		return tat, false
-	}
-	next := max(tat, now) + int64(n)*c.iv
-	return next, next-now <= c.tau
-}
-
-// bucketNow converts a clock reading into c's bucket time (frozen at 0 for a
-// zero rate).
-func (c *limConfig) bucketNow(t int64) int64 {
-	if c.mode == limZero {
-		return 0
-	}
-	return t
 }
 
 // TokensFor returns how many tokens key's bucket holds now, with the rate

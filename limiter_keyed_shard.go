@@ -211,3 +211,22 @@ func (s *keyedShard[K]) room(t int64) bool {
 	}
 	return len(s.cur)+s.oldLive < s.max
 }
+
+// store records next, the bucket word of key's entry e after an admitted
+// event (i and found as lookup returned them), with the rules for a new
+// key: nothing is stored while its bucket is still full after the event,
+// and a shard without room refuses it (false, ErrTooManyKeys) rather than
+// evicting a throttled key. s.mu must be held.
+func (s *keyedShard[K]) store(key K, i uint32, found bool, e keyedEntry, next, now, t int64) bool {
+	switch {
+	case found:
+		s.curE[i].tat = next
+	case e.cfg.mode == limInf || next <= now:
+		// Still full after the event: nothing worth remembering.
+	case !s.room(t):
+		return false
+	default:
+		s.insert(key, keyedEntry{tat: next, cfg: e.cfg})
+	}
+	return true
+}

@@ -28,16 +28,13 @@ func (k *KeyedLimiter[K]) Wait(ctx context.Context, key K) error {
 // limiter cannot take gives ErrTooManyKeys; a panic in the PerKey function
 // gives a *PanicError. Each call that has to wait uses one timer; no lock is
 // held while waiting.
-func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
+func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) error {
 	checkCtx(ctx)
 	if len(k.shards) == 0 {
 		if n > 0 {
-			return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst 0", n)
+			return limiterBurstErr(n, 0)
 		}
-		if ctx.Err() != nil {
-			return ctxErr(ctx)
-		}
-		return nil
+		return ctxErr(ctx)
 	}
 	n = max(n, 0)
 	s := &k.shards[maphash.Comparable(k.seed, key)&k.mask]
@@ -56,101 +53,21 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 	if d, ok := ctx.Deadline(); ok {
 		deadline = int64(d.Sub(k.base))
 	}
-	t := int64(time.Since(k.base))
-	s.mu.Lock()
-	t = s.tick(t)
-	i, found := s.carry(key)
-	e := keyedEntry{tat: math.MinInt64, cfg: k.def}
-	if found {
-		e = s.curE[i]
-	} else if k.perKey != nil {
-		// As in AllowN: the user's function runs outside the lock, and the
-		// key is looked up again afterwards.
-		s.mu.Unlock()
-		cfg, err := k.safeConfigFor(key)
-		if err != nil {
-			s.count(&s.denied)
-			return err
-		}
-		s.mu.Lock()
-		t = s.tick(t)
-		if i, found = s.carry(key); found {
-			e = s.curE[i]
-		} else {
-			e.cfg = cfg
-		}
-	}
-	// From here on the key's own configuration decides: a PerKey rate of
-	// Inf admits at once and remembers nothing, and the burst that bounds n
-	// is the key's, not the limiter's.
-	c := e.cfg
-	if c.mode == limInf {
-		s.allowed++
-		s.mu.Unlock()
-		return nil
-	}
-	if n > c.burst {
-		s.denied++
-		s.mu.Unlock()
-		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, c.burst)
-	}
-	if int64(n) > c.maxN {
-		// Within the burst but beyond the 73 years of refill a bucket
-		// of this rate can hold: an error at once, like n over the
-		// burst, and not a wait on ctx alone (which with
-		// context.Background would never end).
-		s.denied++
-		s.mu.Unlock()
-		return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the %d tokens a bucket of rate %v can hold", n, c.maxN, c.limit)
-	}
-	// The reservation itself: GCRA as in Limiter.reserveN, on the entry's
-	// word under the shard lock instead of with a CAS.
-	now := c.bucketNow(t)
-	next := max(e.tat, now) + int64(n)*c.iv
-	act := t
-	if wait := next - now - c.tau; wait > 0 {
-		if c.mode == limZero || next > limMaxTAT {
-			// The tokens never come: block until ctx is done, as
-			// x/time/rate does, unless a deadline says so at once.
-			s.mu.Unlock()
-			if deadline == math.MaxInt64 {
-				<-ctx.Done()
-				s.count(&s.denied)
-				return ctxErr(ctx)
-			}
-			s.count(&s.denied)
-			return limiterDeadlineErr(n)
-		}
-		act += wait
-		if act > deadline {
-			s.denied++
-			s.mu.Unlock()
-			return limiterDeadlineErr(n)
-		}
-	}
-	// Commit, with AllowN's rules for a new key: nothing to store while the
-	// bucket is still full, and no room means ErrTooManyKeys rather than
-	// evicting a throttled key.
+	t, act, why, err := k.reserve(s, key, n, deadline)
 	switch {
-	case found:
-		s.curE[i].tat = next
-	case next <= now:
-		// Still full after the event: nothing worth remembering.
-	case !s.room(t):
-		s.refused++
-		s.mu.Unlock()
-		return ErrTooManyKeys
-	default:
-		s.insert(key, keyedEntry{tat: next, cfg: c})
-	}
-	s.maintain(t)
-	if act <= t {
-		s.allowed++
-		s.mu.Unlock()
+	case err != nil:
+		return err
+	case why == limNever && deadline == math.MaxInt64:
+		// The tokens never come (rate 0): block until ctx is done, as
+		// x/time/rate does.
+		<-ctx.Done()
+		s.count(&s.denied)
+		return ctxErr(ctx)
+	case why != limGranted:
+		return limiterDeadlineErr(n)
+	case act <= t:
 		return nil
 	}
-	s.mu.Unlock()
-
 	// The tokens are reserved; wait for their time without any lock. The
 	// call is counted when it ends, so that a cancelled wait is counted
 	// once, as denied.
@@ -164,6 +81,56 @@ func (k *KeyedLimiter[K]) WaitN(ctx context.Context, key K, n int) (err error) {
 		k.cancel(s, key, n, act)
 		return ctxErr(ctx)
 	}
+}
+
+// reserve is WaitN's reservation of n of key's tokens, by deadline, under
+// the shard lock: the GCRA step of limConfig.reserve on the key's word,
+// where a Limiter publishes it with a CAS. It returns the clock reading t,
+// the time to act, and why not; err when the call fails whatever the
+// context (a panic in PerKey, n beyond what key's bucket holds,
+// ErrTooManyKeys). It counts the call in Stats unless WaitN still has to
+// wait: for the time to act, or for ctx when the tokens never come.
+func (k *KeyedLimiter[K]) reserve(s *keyedShard[K], key K, n int, deadline int64) (t, act int64, why int, err error) {
+	t = int64(time.Since(k.base))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t = s.tick(t)
+	var e keyedEntry
+	var i uint32
+	var found bool
+	if e, i, found, t, err = k.lookup(s, key, t, true); err != nil {
+		s.denied++
+		return t, 0, limGranted, err
+	}
+	// From here on the key's own configuration decides: a PerKey rate of
+	// Inf admits at once and remembers nothing, and the burst that bounds n
+	// is the key's, not the limiter's.
+	c := e.cfg
+	if c.mode == limInf {
+		s.allowed++
+		return t, t, limGranted, nil
+	}
+	next, act, why := c.reserve(e.tat, t, n, deadline)
+	switch {
+	case why == limTooMany:
+		s.denied++
+		return t, 0, why, c.tooManyErr(n)
+	case why == limNever && deadline == math.MaxInt64:
+		return t, 0, why, nil // counted once ctx is done
+	case why != limGranted:
+		s.denied++
+		return t, 0, why, nil
+	}
+	// Commit, with AllowN's rules for a new key.
+	if !s.store(key, i, found, e, next, c.bucketNow(t), t) {
+		s.refused++
+		return t, 0, limGranted, ErrTooManyKeys
+	}
+	s.maintain(t)
+	if act <= t {
+		s.allowed++
+	}
+	return t, act, limGranted, nil
 }
 
 // cancel gives back the n tokens of a wait for key that would have acted at
@@ -191,13 +158,6 @@ func (k *KeyedLimiter[K]) cancel(s *keyedShard[K], key K, n int, act int64) {
 		e.tat = next
 		s.note(*e) // the word moved back: keep curMin a lower bound
 	}
-}
-
-// safeConfigFor is configFor with a panic in the PerKey function turned into
-// a *PanicError.
-func (k *KeyedLimiter[K]) safeConfigFor(key K) (c *limConfig, err error) {
-	defer recoverTo(&err)
-	return k.configFor(key), nil
 }
 
 // count adds one to a counter of s under its lock. The counters are plain

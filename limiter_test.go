@@ -183,15 +183,18 @@ func waitNever(t *testing.T, wait func(ctx context.Context) error) error {
 func TestLimiterWaitNAfterABurstCutFailsInsteadOfBlocking(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := NewLimiter(10, 10)
-		// The race forced: WaitN checked n against the state it loaded,
-		// then SetBurst shrank the burst before the reservation.
-		stale := l.st.Load()
+		// WaitN checks n against the state it loaded, and the reservation
+		// checks it again against the state it reserves from, so a
+		// SetBurst in between cannot turn "over the burst" into a wait.
+		// The API cannot force that interleaving; this covers the result.
 		l.SetBurst(2)
-		err := waitNever(t, func(ctx context.Context) error { return l.waitN(ctx, 5, stale) })
+		err := waitNever(t, func(ctx context.Context) error { return l.WaitN(ctx, 5) })
 		require.Error(t, err)
 		assert.NotErrorIs(t, err, context.Canceled, "must not wait for ctx like a zero rate")
 		assert.Contains(t, err.Error(), "burst 2")
 		assert.Equal(t, 2.0, l.Tokens(), "nothing taken")
+		_, why := l.reserveN(5, math.MaxInt64)
+		assert.Equal(t, limTooMany, why, "the reservation checks the burst of its own state")
 	})
 }
 

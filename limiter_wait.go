@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"time"
 )
 
@@ -59,14 +58,9 @@ func (r *Reservation) Cancel() {
 	r.tokens = 0
 	l := r.lim
 	for {
-		s := l.st.Load()
+		s, tat := l.load()
 		if s.mode == limInf {
 			return
-		}
-		tat := s.tat.Load()
-		if tat == limSealed {
-			runtime.Gosched()
-			continue
 		}
 		if r.act < int64(time.Since(l.base)) {
 			return // the event's time has come: its tokens are spent
@@ -79,25 +73,6 @@ func (r *Reservation) Cancel() {
 			return
 		}
 	}
-}
-
-// giveBack is the bucket word after a reservation of n tokens, acting at act
-// (ns since the base) and made at iv ns per token (0 for a zero rate), gives
-// its tokens back at bucket time now; false when nothing is to be returned.
-//
-// x/time/rate returns n minus what was reserved after this reservation,
-// measured as the time from this one's time to act to the last one's. In a
-// GCRA word the last reservation acts at tat-tau (or at once, when that is
-// not in the future), so no second word is needed for it.
-func (c *limConfig) giveBack(tat, now int64, n int, act, iv int64) (int64, bool) {
-	restore := float64(n)
-	if iv > 0 && c.mode == limFinite {
-		restore -= float64(max(0, tat-c.tau-act)) / float64(iv)
-	}
-	if restore <= 0 {
-		return tat, false
-	}
-	return max(max(tat, now)-int64(math.Ceil(restore*float64(c.iv))), now), true
 }
 
 // Reserve is ReserveN(1).
@@ -116,16 +91,6 @@ func (l *Limiter) ReserveN(n int) Reservation {
 	return r
 }
 
-// Why reserveN refused: the caller must tell these apart, because only a
-// wait that no deadline could save blocks (rate 0), while n over the burst
-// is an error at once whatever the context.
-const (
-	limGranted = iota
-	limLate    // the tokens come after the deadline
-	limNever   // the tokens never come (rate 0, or a lag of over a century)
-	limTooMany // n is more than the bucket can ever hold (see tooManyErr)
-)
-
 // reserveN takes n tokens if they are available by deadline (ns since
 // l.base); why says why not. The burst is checked here, against the state
 // the reservation is made from, and not only by the caller: a SetBurst
@@ -133,10 +98,11 @@ const (
 // the burst" into "never", which WaitN treats as a zero rate and blocks on
 // until ctx is done, for ever with context.Background.
 func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, why int) {
+	n = max(n, 0)
 	for {
-		s := l.st.Load()
+		s, tat := l.load()
 		if s == nil {
-			if n <= 0 {
+			if n == 0 {
 				return Reservation{ok: true}, limGranted
 			}
 			return Reservation{}, limTooMany
@@ -144,36 +110,10 @@ func (l *Limiter) reserveN(n int, deadline int64) (r Reservation, why int) {
 		if s.mode == limInf {
 			return Reservation{lim: l, ok: true}, limGranted
 		}
-		n = max(n, 0)
-		if int64(n) > s.maxN {
-			return Reservation{}, limTooMany
-		}
-		tat := s.tat.Load()
-		if tat == limSealed {
-			runtime.Gosched()
-			continue
-		}
-		// t is real time (for the time to act), now is bucket time (frozen
-		// at 0 while the rate is zero). As in Allow, the clock is read
-		// after the word is loaded.
-		t := int64(time.Since(l.base))
-		now := t
-		if s.mode == limZero {
-			now = 0
-		}
-		// next-now-tau is how far the word runs past a full bucket's
-		// tolerance: the time until the last of the n tokens has been
-		// earned. Positive means the holder must wait that long.
-		next := max(tat, now) + int64(n)*s.iv
-		act := t
-		if wait := next - now - s.tau; wait > 0 {
-			if s.mode == limZero || next > limMaxTAT {
-				return Reservation{}, limNever
-			}
-			act += wait
-			if act > deadline {
-				return Reservation{}, limLate
-			}
+		// As in Allow, the clock is read after the word is loaded.
+		next, act, why := s.reserve(tat, int64(time.Since(l.base)), n, deadline)
+		if why != limGranted {
+			return Reservation{}, why
 		}
 		if s.tat.CompareAndSwap(tat, next) {
 			iv := s.iv
@@ -202,13 +142,8 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // deadline makes it fail at once), as x/time/rate does. Waiters are served in
 // the order they called WaitN. Each call that has to wait uses one timer.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
-	return l.waitN(ctx, n, l.st.Load())
-}
-
-// waitN is WaitN with the state s loaded by the caller, so that a test can
-// hand it a state that a SetBurst has already replaced.
-func (l *Limiter) waitN(ctx context.Context, n int, s *limState) error {
 	checkCtx(ctx)
+	s := l.st.Load()
 	var burst int
 	var inf bool
 	if s != nil {
@@ -263,15 +198,11 @@ func limiterBurstErr(n, burst int) error {
 	return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the burst %d", n, burst)
 }
 
-// tooManyErr is the error for a reservation refused as limTooMany: n over
-// the current burst, or over the most a bucket of this rate can hold.
+// tooManyErr is the error for a reservation refused as limTooMany, by the
+// current state.
 func (l *Limiter) tooManyErr(n int) error {
-	burst := 0
 	if s := l.st.Load(); s != nil {
-		if int64(n) <= int64(s.burst) {
-			return fmt.Errorf("conc: limiter WaitN(n=%d) exceeds the %d tokens a bucket of rate %v can hold", n, s.maxN, s.limit)
-		}
-		burst = s.burst
+		return s.tooManyErr(n)
 	}
-	return limiterBurstErr(n, burst)
+	return limiterBurstErr(n, 0)
 }

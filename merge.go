@@ -21,26 +21,24 @@ import (
 // select is paid once per burst rather than once per item, and a goroutine
 // parks only when there really is nothing to do.
 
-// defaultOutBuffer is the capacity of every output channel unless OutBuffer
+// defaultOutBuffer is the capacity of every output channel unless MergeBuffer
 // says otherwise. 64 is where a channel hop stops getting cheaper on the
 // project's machines (cap 1 costs about 100 ns a hop, cap 64 about 35 ns;
 // see "What things cost" in docs/ARCHITECTURE.md), and it keeps at most 64
 // items waiting per output.
 const defaultOutBuffer = 64
 
-// A MergeOption configures NewFanIn, FanOut, Tee and Partition. Each of
-// them panics with a conc: message when one of its options is nil.
+// A MergeOption configures NewFanIn, FanOut, Tee and Partition; the one
+// option is MergeBuffer. Each of them panics with a conc: message when one
+// of its options is nil.
 type MergeOption interface {
-	applyMerge(*mergeConfig)
+	mergeBuffer() int
 }
 
-type mergeConfig struct {
-	buffer int // capacity of each output channel
-}
+// mergeBuffer is MergeBuffer's option: the capacity itself.
+type mergeBuffer int
 
-type outBuffer int
-
-func (b outBuffer) applyMerge(c *mergeConfig) { c.buffer = int(b) }
+func (b mergeBuffer) mergeBuffer() int { return int(b) }
 
 // MergeBuffer sets the capacity of each output channel to n (default 64).
 // Buffered items are not lost when the context ends: the output is closed
@@ -49,19 +47,19 @@ func (b outBuffer) applyMerge(c *mergeConfig) { c.buffer = int(b) }
 // slower per item but keeps no item waiting in front of a stalled consumer.
 // MergeBuffer panics if n is negative or above 2^20 (1048576).
 func MergeBuffer(n int) MergeOption {
-	checkBuffer("OutBuffer n", n)
-	return outBuffer(n)
+	checkBuffer("MergeBuffer n", n)
+	return mergeBuffer(n)
 }
 
-func newMergeConfig(opts []MergeOption) mergeConfig {
-	c := mergeConfig{buffer: defaultOutBuffer}
+// bufferOf is the capacity of every output channel that opts ask for: the
+// last MergeBuffer, or defaultOutBuffer.
+func bufferOf(opts []MergeOption) int {
+	n := defaultOutBuffer
 	for i, o := range opts {
-		// A nil option (a variable never set) is a programmer error, as
-		// it is for every other constructor: ignoring it would hide it.
-		checkFunc(fmt.Sprintf("MergeOption %d", i), o == nil)
-		o.applyMerge(&c)
+		checkOption("Merge", i, o == nil)
+		n = o.mergeBuffer()
 	}
-	return c
+	return n
 }
 
 // A FanIn merges input channels into one output channel, and inputs can be
@@ -113,14 +111,14 @@ type FanInStats struct {
 
 // NewFanIn returns a FanIn whose output closes when it is sealed and every
 // added input is drained, or soon after ctx is done. The only option is
-// OutBuffer. NewFanIn panics if ctx is nil.
+// MergeBuffer. NewFanIn panics if ctx is nil.
 func NewFanIn[T any](ctx context.Context, opts ...MergeOption) *FanIn[T] {
-	fanCheckCtx("NewFanIn", ctx)
-	cfg := newMergeConfig(opts)
+	checkCtx(ctx)
+	size := bufferOf(opts)
 	f := &FanIn[T]{
 		done: ctx.Done(),
 		ctx:  ctx,
-		out:  make(chan T, cfg.buffer),
+		out:  make(chan T, size),
 	}
 	// AfterFunc starts no goroutine until ctx is done, so an idle FanIn
 	// holds none; when ctx ends it seals the FanIn, which is what lets Out
@@ -224,9 +222,9 @@ func (f *FanIn[T]) closeLocked() {
 // dropped, inputs are not drained further.
 //
 // Merge with no inputs returns a closed channel. It panics if ctx or any
-// input is nil. Use FanIn to add inputs while merging or to set OutBuffer.
+// input is nil. Use FanIn to add inputs while merging or to set MergeBuffer.
 func Merge[T any](ctx context.Context, ins ...<-chan T) <-chan T {
-	fanCheckCtx("Merge", ctx)
+	checkCtx(ctx)
 	for i, in := range ins {
 		if in == nil {
 			panic(fmt.Sprintf("conc: Merge: input %d is a nil channel", i))
@@ -325,13 +323,5 @@ func fanSend[T any](done <-chan struct{}, out chan<- T, v T) bool {
 		return true
 	case <-done:
 		return false
-	}
-}
-
-// fanCheckCtx panics with a conc: message when a constructor gets a nil
-// context, rather than letting a goroutine of ours crash later on ctx.Done().
-func fanCheckCtx(fn string, ctx context.Context) {
-	if ctx == nil {
-		panic("conc: " + fn + ": ctx must not be nil")
 	}
 }

@@ -29,14 +29,14 @@ import (
 // drained, or soon after ctx is done. On cancellation, items already in an
 // output's buffer stay readable until it is closed, an item a goroutine
 // holds in hand (at most one per output) is dropped, and in is not drained
-// further. FanOut panics if ctx or in is nil or n < 1.
+// further. FanOut panics if ctx or in is nil, n < 1 or n > 65536.
 func FanOut[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []<-chan T {
 	fanCheck("FanOut", ctx, in, n)
-	cfg := newMergeConfig(opts)
+	size := bufferOf(opts)
 	done := ctx.Done()
 	outs := make([]<-chan T, n)
 	for i := range outs {
-		out := make(chan T, cfg.buffer)
+		out := make(chan T, size)
 		outs[i] = out
 		// One goroutine per output rather than one goroutine picking an
 		// output per item: picking "whichever is ready" among n channels
@@ -63,10 +63,11 @@ func FanOut[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption)
 //
 // The outputs are closed once in is closed and drained, or soon after ctx
 // is done; an item being delivered when ctx ends may have reached some
-// outputs and not the others. Tee panics if ctx or in is nil or n < 1.
+// outputs and not the others. Tee panics if ctx or in is nil, n < 1 or
+// n > 65536.
 func Tee[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []<-chan T {
 	fanCheck("Tee", ctx, in, n)
-	outs, views := makeOuts[T](n, newMergeConfig(opts).buffer)
+	outs, views := makeOuts[T](n, bufferOf(opts))
 	done := ctx.Done()
 	go func() {
 		defer closeOuts(outs)
@@ -105,12 +106,12 @@ func Tee[T any](ctx context.Context, in <-chan T, n int, opts ...MergeOption) []
 // closed and in is no longer read: cancel the context its producer watches.
 // Calling wait is optional; it may be called any number of times.
 //
-// Partition panics if ctx, in or key is nil or n < 1. Routing does not
-// allocate per item.
+// Partition panics if ctx, in or key is nil, n < 1 or n > 65536. Routing
+// does not allocate per item.
 func Partition[T any, K comparable](ctx context.Context, in <-chan T, n int, key func(T) K, opts ...MergeOption) (outs []<-chan T, wait func() error) {
 	fanCheck("Partition", ctx, in, n)
 	checkFunc("Partition key", key == nil)
-	chans, views := makeOuts[T](n, newMergeConfig(opts).buffer)
+	chans, views := makeOuts[T](n, bufferOf(opts))
 	var err error // written by the goroutine before it closes finished
 	finished := make(chan struct{})
 	go func() {
@@ -120,12 +121,7 @@ func Partition[T any, K comparable](ctx context.Context, in <-chan T, n int, key
 			// a panic ends the run anyway, and this keeps the per-item
 			// path free of deferred calls.
 			if !normal {
-				if r := recover(); r != nil {
-					err = newPanicError(r)
-				} else {
-					// Neither a return nor a panic: runtime.Goexit.
-					err = errGoexit
-				}
+				err = recovered(recover())
 			}
 			closeOuts(chans)
 			close(finished)
@@ -212,9 +208,10 @@ func closeOuts[T any](outs []chan T) {
 
 // fanCheck holds the argument checks shared by the fan-out functions.
 func fanCheck[T any](fn string, ctx context.Context, in <-chan T, n int) {
-	fanCheckCtx(fn, ctx)
+	checkCtx(ctx)
 	if in == nil {
 		panic("conc: " + fn + ": in must not be a nil channel")
 	}
 	checkPositive(fn+" n", n)
+	checkAtMost(fn+" n", n, maxWorkers) // n channels (and goroutines) made at once
 }

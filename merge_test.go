@@ -299,15 +299,15 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 		want string
 		fn   func()
 	}{
-		{"Merge nil ctx", "conc: Merge: ctx must not be nil", func() { Merge(nilCtx, ok) }},
+		{"Merge nil ctx", "conc: context must not be nil", func() { Merge(nilCtx, ok) }},
 		{"Merge nil input", "conc: Merge: input 1 is a nil channel", func() { Merge(bg, ok, nil) }},
-		{"NewFanIn nil ctx", "conc: NewFanIn: ctx must not be nil", func() { NewFanIn[int](nilCtx) }},
+		{"NewFanIn nil ctx", "conc: context must not be nil", func() { NewFanIn[int](nilCtx) }},
 		{"FanIn.Add nil", "conc: FanIn.Add: in must not be a nil channel", func() { NewFanIn[int](bg).Add(nil) }},
-		{"OutBuffer negative", "conc: OutBuffer n must not be negative, got -1", func() { MergeBuffer(-1) }},
+		{"MergeBuffer negative", "conc: MergeBuffer n must not be negative, got -1", func() { MergeBuffer(-1) }},
 		{"FanOut n=0", "conc: FanOut n must be at least 1, got 0", func() { FanOut(bg, ok, 0) }},
 		{"FanOut nil in", "conc: FanOut: in must not be a nil channel", func() { FanOut[int](bg, nil, 2) }},
 		{"Tee n=-1", "conc: Tee n must be at least 1, got -1", func() { Tee(bg, ok, -1) }},
-		{"Tee nil ctx", "conc: Tee: ctx must not be nil", func() { Tee(nilCtx, ok, 1) }},
+		{"Tee nil ctx", "conc: context must not be nil", func() { Tee(nilCtx, ok, 1) }},
 		{"Partition n=0", "conc: Partition n must be at least 1, got 0", func() { Partition(bg, ok, 0, key) }},
 		{"Partition nil key", "conc: Partition key must not be nil", func() { Partition[int, int](bg, ok, 2, nil) }},
 		{"Partition nil in", "conc: Partition: in must not be a nil channel", func() { Partition(bg, nil, 2, key) }},
@@ -323,7 +323,7 @@ func TestMergeFunctionsPanicOnBadInput(t *testing.T) {
 // other constructor rather than silently ignored.
 func TestNilMergeOptionPanics(t *testing.T) {
 	in := make(chan int)
-	const want = "conc: MergeOption 1 must not be nil"
+	const want = "conc: Merge option 1 must not be nil"
 	assert.PanicsWithValue(t, want, func() { NewFanIn[int](t.Context(), MergeBuffer(1), nil) })
 	assert.PanicsWithValue(t, want, func() { FanOut(t.Context(), in, 2, MergeBuffer(1), nil) })
 	assert.PanicsWithValue(t, want, func() { Tee(t.Context(), in, 2, MergeBuffer(1), nil) })

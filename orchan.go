@@ -333,10 +333,11 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 		return zero, errRaceEmpty
 	}
 	if ctx.Err() != nil {
-		return zero, errFromCtx(ctx)
+		return zero, ctxErr(ctx)
 	}
 	if len(fns) == 1 {
-		v, err := raceCall(ctx, fns[0])
+		var v T
+		err := protect(func() (err error) { v, err = fns[0](ctx); return err })
 		if err != nil {
 			return zero, raceFailed(ctx, []error{err})
 		}
@@ -357,7 +358,7 @@ func Race[T any](ctx context.Context, fns ...func(context.Context) (T, error)) (
 			// for a result that never comes.
 			r := raceResult[T]{i: i, err: errGoexit}
 			defer func() { results <- r }()
-			r.v, r.err = raceCall(rctx, fn)
+			r.err = protect(func() (err error) { r.v, err = fn(rctx); return err })
 		})
 	}
 	errs := make([]error, len(fns))
@@ -384,19 +385,13 @@ type raceResult[T any] struct {
 	err error
 }
 
-// raceCall runs fn and reports a panic in it as a *PanicError.
-func raceCall[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
-	defer recoverTo(&err)
-	return fn(ctx)
-}
-
 // raceFailed joins the failures of every fn, each named by its index, and,
 // when ctx is done, puts ctx's error first: the functions may have returned
 // something that does not wrap it, but the caller branches on it.
 func raceFailed(ctx context.Context, errs []error) error {
 	all := make([]error, 0, len(errs)+1)
 	if ctx.Err() != nil {
-		all = append(all, errFromCtx(ctx))
+		all = append(all, ctxErr(ctx))
 	}
 	for i, err := range errs {
 		all = append(all, fmt.Errorf("conc: race fns[%d]: %w", i, err))

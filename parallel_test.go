@@ -268,7 +268,7 @@ func TestPoolPanicsOnNilOptionOrContext(t *testing.T) {
 		call func(p *Pool[int, int])
 		want string
 	}{
-		{"nil option", func(*Pool[int, int]) { NewPool(1, id, QueueSize(1), nil) }, "conc: pool option 1 (counting from 0) must not be nil"},
+		{"nil option", func(*Pool[int, int]) { NewPool(1, id, QueueSize(1), nil) }, "conc: NewPool option 1 must not be nil"},
 		{"Submit nil ctx", func(p *Pool[int, int]) { _ = p.Submit(nilCtx, 1) }, "conc: context must not be nil"},
 		{"Stop nil ctx", func(p *Pool[int, int]) { _ = p.Stop(nilCtx) }, "conc: context must not be nil"},
 	}

@@ -92,15 +92,6 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				p.searching--
 			}
 			p.takeLocked(w)
-			// woke stays set until the submitter takes the lock (Submit
-			// clears it): one yield is not enough when the woken
-			// submitter is not next in line. A worker's send on Results
-			// also readies the reader into the processor's next slot,
-			// which pushes the submitter to the back of the run queue,
-			// behind the other workers; a single yield then runs the
-			// reader or another worker, the queue runs dry and workers
-			// park (measured: the park count fell from one per ninety
-			// jobs to one per thousand, 1 µs jobs at 2 processors).
 			yield := p.woke && p.n <= p.limit/2
 			p.mu.Unlock()
 			if yield {
@@ -118,21 +109,7 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			continue
 		}
 		if p.closed {
-			// Closed and drained. The last worker out closes Results and
-			// done: every other worker has delivered its last result by
-			// now (the hasRes branch above runs before this one), so no
-			// send can race with the close.
-			if searching {
-				p.searching--
-			}
-			p.live--
-			last := p.live == 0
-			p.mu.Unlock()
-			if last {
-				close(p.results)
-				p.cancelJob(ErrClosed) // release the context; no job is left to see it
-				close(p.done)
-			}
+			p.exitLocked(searching)
 			return false
 		}
 		if !spun && (searching || p.searching == 0) && p.multi {
@@ -142,13 +119,8 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				searching = true
 				p.searching++
 			}
-			p.queued.Store(0) // n is 0 here; see Pool.queued
 			spun = true
-			p.mu.Unlock()
-			for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
-				runtime.Gosched()
-			}
-			p.mu.Lock()
+			p.spinLocked()
 			continue
 		}
 		// Park. sync.Cond rather than a channel per worker: Wait releases
@@ -329,10 +301,9 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 		}
 		var zero R
 		w.res.Value = zero
+		w.res.Err, w.outcome = recovered(v), outcomeFailed
 		if v != nil {
-			w.res.Err, w.outcome = newPanicError(v), outcomePanicked
-		} else {
-			w.res.Err, w.outcome = errGoexit, outcomeFailed
+			w.outcome = outcomePanicked
 		}
 	case inCallback:
 		if v != nil {
@@ -341,6 +312,36 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 	}
 	w.inUser = inNothing
 	p.spawn(w)
+}
+
+// exitLocked ends a worker of a pool that is closed and drained; p.mu is
+// held on entry and released. The last worker out closes Results and done:
+// every other worker has delivered its last result by now (next hands a
+// result over before it looks at closed), so no send can race with the
+// close.
+func (p *Pool[J, R]) exitLocked(searching bool) {
+	if searching {
+		p.searching--
+	}
+	p.live--
+	last := p.live == 0
+	p.mu.Unlock()
+	if last {
+		close(p.results)
+		p.cancelJob(ErrClosed) // release the context; no job is left to see it
+		close(p.done)
+	}
+}
+
+// spinLocked lets go of p.mu and yields a few times while no job is
+// queued, before the worker parks; p.mu is held again on return.
+func (p *Pool[J, R]) spinLocked() {
+	p.queued.Store(0) // n is 0 here; see Pool.queued
+	p.mu.Unlock()
+	for i := 0; i < spinLimit && p.queued.Load() == 0 && !p.closedA.Load(); i++ {
+		runtime.Gosched()
+	}
+	p.mu.Lock()
 }
 
 // spawn starts a worker goroutine over w. (A go statement naming a generic

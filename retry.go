@@ -129,16 +129,15 @@ func (p *RetryPolicy) Do(ctx context.Context, fn func(context.Context) error) er
 	checkFunc("retry policy", p == nil)
 	checkFunc("retry function", fn == nil)
 	checkCtx(ctx)
-	return p.configPtr().run(ctx, fn, nil)
+	return p.config().run(ctx, fn, nil)
 }
 
 // retryOption makes a *RetryPolicy usable wherever a RetryOption is.
 func (*RetryPolicy) retryOption() {}
 
 // config returns the policy's settings, the defaults for a zero policy.
-func (p *RetryPolicy) config() retryConfig { return *p.configPtr() }
-
-func (p *RetryPolicy) configPtr() *retryConfig {
+// Both are read-only once the policy is built.
+func (p *RetryPolicy) config() *retryConfig {
 	if !p.ok {
 		return &defaultRetryConfig
 	}
@@ -154,7 +153,7 @@ func presetConfig(opts []RetryOption) *retryConfig {
 		return &defaultRetryConfig
 	case 1:
 		if p, ok := opts[0].(*RetryPolicy); ok && p != nil {
-			return p.configPtr()
+			return p.config()
 		}
 	}
 	return nil
@@ -174,19 +173,11 @@ func (c *retryConfig) run(ctx context.Context, fn func(context.Context) error, o
 	if ctx.Err() != nil {
 		return newRetryError(ctx, RetryContextDone, 0, nil, 0)
 	}
-	// A deferred recoverTo would call recover on every return, the
-	// successful one included; checking a flag first skips that call, which
-	// is a measurable part of a call that does nothing else. recover must
-	// be called by the deferred function itself, hence the closure. The
-	// defer is open-coded and the closure stays on the stack.
+	// catch checks the flag before it calls recover, which spares the
+	// successful return that call: a measurable part of a call that does
+	// nothing else.
 	returned := false
-	defer func() {
-		if !returned {
-			if r := recover(); r != nil {
-				err = newPanicError(r)
-			}
-		}
-	}()
+	defer catch(&err, &returned)
 	err = fn(ctx)
 	returned = true
 	if err == nil {
@@ -216,77 +207,24 @@ func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error,
 	defer stopTimer(&timer)
 	prev := c.base // the previous delay, for JitterDecorrelated
 	for n := 1; ; n++ {
-		if _, ok := err.(*PanicError); ok {
-			return err
+		if out := c.giveUp(ctx, n, err, pred); out != nil {
+			return out
 		}
-		if p, ok := findErr[*permanentError](err); ok {
-			return p.err
+		d, out := c.delay(ctx, n, err, &prev, start)
+		if out != nil {
+			return out
 		}
-		if ctx.Err() != nil {
-			return newRetryError(ctx, RetryContextDone, n, err, 0)
-		}
-		retry, perr := retryable(pred, err)
-		if perr != nil {
-			return perr
-		}
-		if !retry {
-			return err
-		}
-		if c.attempts > 0 && n >= c.attempts {
-			return newRetryError(ctx, RetryExhausted, n, err, 0)
-		}
-
-		var d time.Duration
-		if ra, ok := findErr[*retryAfterError](err); ok {
-			// The server knows better than our backoff, within our cap.
-			// Feeding its delay to the decorrelated state makes the next
-			// backoff continue from there.
-			d = min(ra.d, c.max)
-			prev = d
-		} else {
-			d = c.backoff(n, &prev)
-		}
-
-		// The time checks read the clock only when there is a limit to
-		// check against. Both are decided before sleeping: a delay that
-		// cannot be followed by an attempt is not worth waiting for.
-		dl, hasDL := ctx.Deadline()
-		if c.elapsed > 0 || hasDL {
-			now := time.Now()
-			if c.elapsed > 0 && d > c.elapsed-now.Sub(start) {
-				return newRetryError(ctx, RetryElapsed, n, err, c.elapsed)
-			}
-			// At the deadline itself ctx is done, so an attempt can only
-			// start strictly before it.
-			if hasDL && d >= dl.Sub(now) {
-				return newRetryError(ctx, RetryDeadline, n, err, d)
-			}
-		}
-
 		if hook != nil {
-			if perr := callOnRetry(hook, n, err, d); perr != nil {
+			if perr := protect(func() error { hook(n, err, d); return nil }); perr != nil {
 				return perr
 			}
 		}
-		if d > 0 {
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				// Since Go 1.23 Reset needs no Stop-and-drain dance: the
-				// channel holds no stale tick once the timer is reset.
-				timer.Reset(d)
-			}
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				return newRetryError(ctx, RetryContextDone, n, err, 0)
-			}
-		}
-		// fn must never run on a done context. ctx may have ended since the
-		// check above: in the predicate or the hook (which may cancel it),
-		// or just as the timer fired, when select may pick either case. With
-		// a zero delay nothing else would notice; one atomic load settles it.
-		if ctx.Err() != nil {
+		// fn must never run on a done context. ctx may have ended since
+		// giveUp: in the predicate or the hook (which may cancel it), or
+		// just as the timer fired, when select may pick either case. With
+		// a zero delay nothing else would notice; one atomic load settles
+		// it.
+		if !sleep(ctx, &timer, d) || ctx.Err() != nil {
 			return newRetryError(ctx, RetryContextDone, n, err, 0)
 		}
 		if err = attempt(ctx, fn); err == nil {
@@ -295,13 +233,93 @@ func (c *retryConfig) retry(ctx context.Context, fn func(context.Context) error,
 	}
 }
 
+// giveUp applies the checks that end retrying before any delay, after
+// attempt n failed with err, in the order documented on Retry: what the
+// error says about itself (panic, Permanent), then ctx, the predicate and
+// the attempt budget. It returns what Retry returns then, or nil to go on.
+func (c *retryConfig) giveUp(ctx context.Context, n int, err error, pred func(error) bool) error {
+	if _, ok := err.(*PanicError); ok {
+		return err
+	}
+	if p, ok := findErr[*permanentError](err); ok {
+		return p.err
+	}
+	if ctx.Err() != nil {
+		return newRetryError(ctx, RetryContextDone, n, err, 0)
+	}
+	retry, perr := retryable(pred, err)
+	if perr != nil {
+		return perr
+	}
+	if !retry {
+		return err
+	}
+	if c.attempts > 0 && n >= c.attempts {
+		return newRetryError(ctx, RetryExhausted, n, err, 0)
+	}
+	return nil
+}
+
+// delay returns the wait before attempt n+1, or the error that ends
+// retrying because the time budget cannot cover it. prev is the previous
+// delay, for JitterDecorrelated.
+func (c *retryConfig) delay(ctx context.Context, n int, err error, prev *time.Duration, start time.Time) (time.Duration, error) {
+	var d time.Duration
+	if ra, ok := findErr[*retryAfterError](err); ok {
+		// The server knows better than our backoff, within our cap.
+		// Feeding its delay to the decorrelated state makes the next
+		// backoff continue from there.
+		d = min(ra.d, c.max)
+		*prev = d
+	} else {
+		d = c.backoff(n, prev)
+	}
+	// The time checks read the clock only when there is a limit to check
+	// against. Both are decided before sleeping: a delay that cannot be
+	// followed by an attempt is not worth waiting for.
+	dl, hasDL := ctx.Deadline()
+	if c.elapsed > 0 || hasDL {
+		now := time.Now()
+		if c.elapsed > 0 && d > c.elapsed-now.Sub(start) {
+			return d, newRetryError(ctx, RetryElapsed, n, err, c.elapsed)
+		}
+		// At the deadline itself ctx is done, so an attempt can only
+		// start strictly before it.
+		if hasDL && d >= dl.Sub(now) {
+			return d, newRetryError(ctx, RetryDeadline, n, err, d)
+		}
+	}
+	return d, nil
+}
+
+// sleep waits d on the call's one timer, made on the first real delay and
+// then Reset; false when ctx ended the wait.
+func sleep(ctx context.Context, timer **time.Timer, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if *timer == nil {
+		*timer = time.NewTimer(d)
+	} else {
+		// Since Go 1.23 Reset needs no Stop-and-drain dance: the channel
+		// holds no stale tick once the timer is reset.
+		(*timer).Reset(d)
+	}
+	select {
+	case <-(*timer).C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // retryable applies the predicate, turning a panic in it into an error.
 func retryable(pred func(error) bool, err error) (ok bool, perr error) {
 	if pred == nil {
 		return !isOpen(err), nil
 	}
-	defer recoverTo(&perr)
-	return pred(err), nil
+	perr = protect(func() error { ok = pred(err); return nil })
+	return ok, perr
 }
 
 // isOpen reports whether err matches ErrOpen. It is a separate function so
@@ -312,13 +330,7 @@ func isOpen(err error) bool { return errors.Is(err, ErrOpen) }
 // retries' version of the first attempt in run, with the same flag.
 func attempt(ctx context.Context, fn func(context.Context) error) (err error) {
 	returned := false
-	defer func() {
-		if !returned {
-			if r := recover(); r != nil {
-				err = newPanicError(r)
-			}
-		}
-	}()
+	defer catch(&err, &returned)
 	err = fn(ctx)
 	returned = true
 	return err
@@ -327,23 +339,10 @@ func attempt(ctx context.Context, fn func(context.Context) error) (err error) {
 // attemptValue is attempt for RetryValue's first attempt.
 func attemptValue[T any](ctx context.Context, fn func(context.Context) (T, error)) (v T, err error) {
 	returned := false
-	defer func() {
-		if !returned {
-			if r := recover(); r != nil {
-				err = newPanicError(r)
-			}
-		}
-	}()
+	defer catch(&err, &returned)
 	v, err = fn(ctx)
 	returned = true
 	return v, err
-}
-
-// callOnRetry runs the hook, turning a panic in it into a *PanicError.
-func callOnRetry(hook func(int, error, time.Duration), n int, err error, d time.Duration) (perr error) {
-	defer recoverTo(&perr)
-	hook(n, err, d)
-	return nil
 }
 
 // stopTimer stops the call's timer, if it ever made one, when retry returns.

@@ -127,8 +127,8 @@ type RetryError struct {
 	// Reason is why retrying stopped.
 	Reason RetryReason
 
-	ctxErr error         // ctx.Err(), or DeadlineExceeded for RetryDeadline
-	cause  error         // context.Cause(ctx) when it adds to ctxErr
+	ctxErr error         // ctxErr(ctx), or DeadlineExceeded for RetryDeadline
+	why    string        // RetryContextDone: ctx.Err(), and the cause when it differs
 	limit  time.Duration // the limit or delay the message quotes
 	errs   []error       // what Unwrap returns, built once
 }
@@ -141,16 +141,17 @@ func newRetryError(ctx context.Context, r RetryReason, n int, last error, limit 
 	e := &RetryError{Err: last, Attempts: n, Reason: r, limit: limit}
 	switch r {
 	case RetryContextDone:
-		e.ctxErr = ctx.Err()
-		if cause := context.Cause(ctx); cause != e.ctxErr {
-			e.cause = cause
+		e.ctxErr = ctxErr(ctx)
+		e.why = ctx.Err().Error()
+		if cause := context.Cause(ctx); cause != ctx.Err() {
+			e.why += " (" + cause.Error() + ")"
 		}
 	case RetryDeadline:
 		e.ctxErr = context.DeadlineExceeded
 	}
 	// Built once here, not in Unwrap, which errors.Is and errors.As call on
 	// every traversal.
-	for _, err := range [...]error{last, e.ctxErr, e.cause} {
+	for _, err := range [...]error{last, e.ctxErr} {
 		if err != nil {
 			e.errs = append(e.errs, err)
 		}
@@ -169,10 +170,7 @@ func (e *RetryError) Error() string {
 	case RetryDeadline:
 		why = fmt.Sprintf("next delay %v would pass the context deadline", e.limit)
 	case RetryContextDone:
-		why = fmt.Sprint(e.ctxErr)
-		if e.cause != nil {
-			why = fmt.Sprintf("%v (%v)", e.ctxErr, e.cause)
-		}
+		why = e.why
 	default:
 		why = e.Reason.String()
 	}

@@ -61,13 +61,13 @@ func (j Jitter) String() string {
 // A RetryOption configures Retry, RetryValue or NewRetryPolicy. A
 // *RetryPolicy is itself a RetryOption: it stands for all of its settings,
 // and options after it override them.
-//
+type RetryOption interface{ retryOption() }
+
 // Options are small values behind an interface with an unexported method, and
 // the package reads them with a type switch rather than by calling a method
 // on them. That is what keeps Retry free of allocations: an interface method
-// call would make the escape analysis assume the option — and the config it
-// writes to — escapes, forcing both onto the heap on every call.
-type RetryOption interface{ retryOption() }
+// call would make the escape analysis assume the option (and the config it
+// writes to) escapes, forcing both onto the heap on every call.
 
 type (
 	retryAttempts int
@@ -186,7 +186,7 @@ var defaultRetryConfig = retryConfig{
 func resolve(c *retryConfig, opts []RetryOption) {
 	c.attempts, c.base, c.max = defaultRetryAttempts, defaultRetryBase, defaultRetryMax
 	var nilPred, nilHook bool
-	for _, o := range opts {
+	for i, o := range opts {
 		switch o := o.(type) {
 		case retryAttempts:
 			c.attempts = int(o)
@@ -203,10 +203,8 @@ func resolve(c *retryConfig, opts []RetryOption) {
 		case retryOnRetry:
 			nilHook = o == nil
 		case *RetryPolicy:
-			if o == nil {
-				panic("conc: retry policy must not be nil")
-			}
-			p := o.configPtr()
+			checkOption("Retry", i, o == nil)
+			p := o.config()
 			c.attempts, c.base, c.max, c.elapsed, c.jitter = p.attempts, p.base, p.max, p.elapsed, p.jitter
 			c.maxGiven = p.maxGiven
 			if !c.maxGiven {
@@ -221,7 +219,7 @@ func resolve(c *retryConfig, opts []RetryOption) {
 			// nil, or a foreign type that embeds RetryOption. Only the
 			// type goes out: passing o itself would let it escape, and
 			// every caller's options with it.
-			badRetryOption(reflect.TypeOf(o))
+			badRetryOption(i, reflect.TypeOf(o))
 		}
 	}
 	if !c.maxGiven && c.max < c.base {
@@ -241,10 +239,8 @@ func resolve(c *retryConfig, opts []RetryOption) {
 // outside this package that embeds RetryOption to satisfy it.
 //
 //go:noinline
-func badRetryOption(t reflect.Type) {
-	if t == nil {
-		panic("conc: retry option must not be nil")
-	}
+func badRetryOption(i int, t reflect.Type) {
+	checkOption("Retry", i, t == nil)
 	panic(fmt.Sprintf("conc: unknown retry option type %v", t))
 }
 
@@ -278,7 +274,7 @@ func funcsOf(opts []RetryOption) (pred func(error) bool, hook func(int, error, t
 		case retryOnRetry:
 			hook = o
 		case *RetryPolicy:
-			p := o.configPtr()
+			p := o.config()
 			pred, hook = p.retryIf, p.onRetry
 		}
 	}

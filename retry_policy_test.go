@@ -74,7 +74,7 @@ func TestRetryPolicySharedBy100GoroutinesKeepsCallsApart(t *testing.T) {
 
 func TestRetryZeroPolicyUsesTheDefaults(t *testing.T) {
 	var p RetryPolicy
-	assert.Equal(t, defaultRetryConfig, p.config())
+	assert.Equal(t, defaultRetryConfig, *p.config())
 	fn, calls := failing(100)
 	synctest.Test(t, func(t *testing.T) {
 		err := p.Do(t.Context(), fn)
@@ -138,8 +138,8 @@ func TestRetryBadInputPanicsWithAConcMessage(t *testing.T) {
 		{"unknown jitter", []RetryOption{RetryJitter(9)}, "conc: retry jitter 9 is not one of the Jitter constants"},
 		{"nil predicate", []RetryOption{RetryIf(nil)}, "conc: retry-if predicate must not be nil"},
 		{"nil hook", []RetryOption{OnRetry(nil)}, "conc: on-retry hook must not be nil"},
-		{"nil option", []RetryOption{nil}, "conc: retry option must not be nil"},
-		{"nil policy", []RetryOption{(*RetryPolicy)(nil)}, "conc: retry policy must not be nil"},
+		{"nil option", []RetryOption{nil}, "conc: Retry option 0 must not be nil"},
+		{"nil policy", []RetryOption{(*RetryPolicy)(nil)}, "conc: Retry option 0 must not be nil"},
 		{"foreign option", []RetryOption{foreignOption{}}, "conc: unknown retry option type conc.foreignOption"},
 	}
 	for _, tt := range tests {

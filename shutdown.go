@@ -41,11 +41,6 @@ type Shutdown struct {
 	force   chan struct{} // closed by Force
 	hard    time.Duration // HardDeadline; 0 for none
 	hardHit bool          // the hard deadline forced the shutdown (Run's goroutine only)
-
-	// testHookNotified, when set by a test, is called once Run has
-	// installed its signal handler: before that, a test's signal would
-	// reach the default handler and end the test process.
-	testHookNotified func()
 }
 
 // shutdownPhase is one registered phase.
@@ -100,10 +95,7 @@ func HardDeadline(d time.Duration) ShutdownOption {
 func NewShutdown(opts ...ShutdownOption) *Shutdown {
 	s := new(Shutdown)
 	for i, o := range opts {
-		// A nil option is a programmer error: a conc: panic naming it
-		// (contract 6 in docs/ARCHITECTURE.md), not a nil-pointer
-		// dereference.
-		checkFunc(fmt.Sprintf("NewShutdown option %d", i), o == nil)
+		checkOption("NewShutdown", i, o == nil)
 		o.applyShutdown(s)
 	}
 	return s
@@ -191,7 +183,8 @@ func (s *Shutdown) Force() {
 // that honours its context says otherwise itself (http.Server.Shutdown
 // returns ctx.Err()). The HardDeadline is what bounds the whole.
 //
-// Run may be called once; later calls return ErrClosed.
+// Run may be called once; later calls return ErrClosed. The signals of
+// WithSignals are caught from the moment Add starts returning ErrClosed.
 func (s *Shutdown) Run(ctx context.Context) error {
 	checkCtx(ctx)
 	s.mu.Lock()
@@ -199,23 +192,21 @@ func (s *Shutdown) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	s.running = true
-	trigger, force := s.chans()
-	phases := s.phases
-	s.mu.Unlock()
-
 	// A nil channel when signals were not asked for: the selects below then
 	// never pick it. Room for two, so that a second signal that arrives
 	// while the first is still unread is not dropped by the signal package.
+	// The handler is in place before running is set, which is what Add's
+	// ErrClosed tells the caller.
 	var sigc chan os.Signal
 	if len(s.signals) > 0 {
 		sigc = make(chan os.Signal, 2)
 		signal.Notify(sigc, s.signals...)
 		defer signal.Stop(sigc)
-		if s.testHookNotified != nil {
-			s.testHookNotified()
-		}
 	}
+	s.running = true
+	trigger, force := s.chans()
+	phases := s.phases
+	s.mu.Unlock()
 
 	select {
 	case <-ctx.Done():

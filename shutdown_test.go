@@ -233,11 +233,10 @@ func TestShutdownAddRejectsBadPhases(t *testing.T) {
 // by a real timer. SIGUSR1 is used rather than SIGTERM so that a mistake
 // cannot look like the test runner being told to stop; it would kill the
 // process if no handler were installed, which is why the first signal is
-// sent only once Run reports, through its test hook, that it listens.
+// sent only once Add refuses a phase: Run installs its handler before it
+// closes the list of phases.
 func TestShutdownWithSignalsStartsOnFirstAndForcesOnSecond(t *testing.T) {
 	s := NewShutdown(WithSignals(syscall.SIGUSR1))
-	listening := make(chan struct{})
-	s.testHookNotified = func() { close(listening) }
 	var log phaseLog
 	running := make(chan struct{})
 	stuckDone := make(chan struct{})
@@ -262,7 +261,12 @@ func TestShutdownWithSignalsStartsOnFirstAndForcesOnSecond(t *testing.T) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 	}
-	step(listening, "Run to install its handler")
+	// Until Run has started, every probe is one more phase, skipped with
+	// the rest when the shutdown is forced.
+	probe := func(context.Context) error { return nil }
+	for s.Add("probe", time.Minute, probe) == nil {
+		runtime.Gosched()
+	}
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGUSR1))
 	step(running, "the first signal to start the shutdown")
 	require.NoError(t, syscall.Kill(os.Getpid(), syscall.SIGUSR1))

@@ -30,7 +30,7 @@ func TestSizeOptionsRefuseWhatTheyCannotHold(t *testing.T) {
 		fn         func()
 	}{
 		{"ResultBuffer", buffer("result buffer"), func() { ResultBuffer(huge) }},
-		{"MergeBuffer", buffer("OutBuffer n"), func() { MergeBuffer(huge) }},
+		{"MergeBuffer", buffer("MergeBuffer n"), func() { MergeBuffer(huge) }},
 		{"StageBuffer", buffer("Buffer"), func() { StageBuffer(huge) }},
 		{"SubBuffer", buffer("subscription buffer"), func() { SubBuffer(huge) }},
 		{"QueueSize", fmt.Sprintf("conc: queue size must be at most 2147483647, got %d", huge), func() { QueueSize(huge) }},
@@ -48,6 +48,19 @@ func TestSizeOptionsRefuseWhatTheyCannotHold(t *testing.T) {
 		HalfOpenProbes(1024)
 		LastDuration(time.Hour, 4096)
 	})
+}
+
+// TestWorkerCountsBeyondTheLimitAreRefused: NewPool and a stage's Workers
+// start their goroutines at once, so a huge count died of a fatal
+// out-of-memory when the pool was made or the stage run. (MapN, MapAll,
+// ForEach and ForEachAll start goroutines only as items come, and accept
+// any limit.)
+func TestWorkerCountsBeyondTheLimitAreRefused(t *testing.T) {
+	assert.PanicsWithValue(t, "conc: Workers must be at most 65536, got 1099511627776", func() { Workers(1 << 40) })
+	assert.PanicsWithValue(t, "conc: workers must be at most 65536, got 65537", func() { NewPool(1<<16+1, double) })
+	got, err := MapN(t.Context(), []int{1, 2, 3}, 1<<40, func(_ context.Context, v int) (int, error) { return v, nil })
+	require.NoError(t, err)
+	assert.Equal(t, []int{1, 2, 3}, got)
 }
 
 // TestPoolHugeQueueSizeIsALimitNotAnAllocation: the queue grows as jobs
@@ -186,4 +199,23 @@ func TestPoolQueueSizeZeroStress(t *testing.T) {
 	s := p.Stats()
 	assert.Equal(t, uint64(accepted.Load()), s.Completed)
 	checkIdentity(t, s)
+}
+
+// TestFanOutCountsBeyondTheLimitAreRefused: FanOut, Tee and Partition make
+// their n outputs (FanOut a goroutine each) at once; FanOut(ctx, in, 1<<40)
+// died of a fatal out-of-memory. The cases use 65537, which the old code
+// accepted without dying, so that the test fails rather than crashes there.
+func TestFanOutCountsBeyondTheLimitAreRefused(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // anything the old code started exits at once
+	in := make(chan int)
+	close(in)
+	const n = 1<<16 + 1
+	for name, fn := range map[string]func(){
+		"FanOut":    func() { FanOut(ctx, in, n) },
+		"Tee":       func() { Tee(ctx, in, n) },
+		"Partition": func() { Partition(ctx, in, n, func(v int) int { return v }) },
+	} {
+		assert.PanicsWithValue(t, fmt.Sprintf("conc: %s n must be at most 65536, got %d", name, n), fn, name)
+	}
 }

@@ -65,6 +65,7 @@ type stageConfig struct {
 	ordered bool
 	buffer  int // -1 when Buffer was not given
 	name    string
+	kind    string // "map", "filter" or "flatmap", for a Monitor
 }
 
 type stageOptionFunc func(*stageConfig)
@@ -74,9 +75,11 @@ func (f stageOptionFunc) applyStage(c *stageConfig) { f(c) }
 // Workers sets how many goroutines call the stage's function (1 by default).
 // With n > 1 the stage runs on its own pool of n goroutines; items reach it
 // in chunks and its output leaves in arrival order unless Ordered is given.
-// Workers panics if n < 1.
+// The n goroutines start with each run. Workers panics if n < 1 or
+// n > 65536.
 func Workers(n int) StageOption {
 	checkPositive("Workers", n)
+	checkAtMost("Workers", n, maxWorkers)
 	return stageOptionFunc(func(c *stageConfig) { c.workers = n })
 }
 
@@ -110,10 +113,8 @@ func Named(name string) StageOption {
 
 func newStageConfig(opts []StageOption) stageConfig {
 	c := stageConfig{workers: 1, buffer: -1}
-	for _, o := range opts {
-		if o == nil {
-			panic("conc: StageOption must not be nil")
-		}
+	for i, o := range opts {
+		checkOption("Stage", i, o == nil)
 		o.applyStage(&c)
 	}
 	return c
@@ -156,9 +157,10 @@ func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U
 func Map[T, U any](fn func(context.Context, T) (U, error), opts ...StageOption) Stage[T, U] {
 	checkFunc("Map function", fn == nil)
 	c := newStageConfig(opts)
+	c.kind = "map"
 	return newStage(c,
 		func(r *stageRun, next stageSink[U]) stageSink[T] {
-			return &stageMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c}
+			return &stageMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			u, err := fn(ctx, v)
@@ -175,9 +177,10 @@ func Map[T, U any](fn func(context.Context, T) (U, error), opts ...StageOption) 
 func Filter[T any](keep func(context.Context, T) (bool, error), opts ...StageOption) Stage[T, T] {
 	checkFunc("Filter function", keep == nil)
 	c := newStageConfig(opts)
+	c.kind = "filter"
 	return newStage(c,
 		func(r *stageRun, next stageSink[T]) stageSink[T] {
-			return &stageFilter[T]{r: r, ctx: r.ctx, keep: keep, next: next, cfg: &c}
+			return &stageFilter[T]{r: r, ctx: r.ctx, keep: keep, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
 		func(ctx context.Context, v T, out []T) ([]T, error) {
 			ok, err := keep(ctx, v)
@@ -195,9 +198,10 @@ func Filter[T any](keep func(context.Context, T) (bool, error), opts ...StageOpt
 func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOption) Stage[T, U] {
 	checkFunc("FlatMap function", fn == nil)
 	c := newStageConfig(opts)
+	c.kind = "flatmap"
 	return newStage(c,
 		func(r *stageRun, next stageSink[U]) stageSink[T] {
-			return &stageFlatMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c}
+			return &stageFlatMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			us, err := fn(ctx, v)
@@ -242,13 +246,18 @@ type stageMap[T, U any] struct {
 	fn   func(context.Context, T) (U, error)
 	next stageSink[U]
 	cfg  *stageConfig
+	mb   *monMember // nil unless the run is monitored
 }
 
 func (s *stageMap[T, U]) push(v T) bool {
 	u, err := s.fn(s.ctx, v)
 	if err != nil {
+		s.mb.fail()
 		s.r.fail(s.cfg.wrap(err))
 		return false
+	}
+	if s.mb != nil {
+		s.mb.c.tick(1)
 	}
 	return s.next.push(u)
 }
@@ -262,16 +271,24 @@ type stageFilter[T any] struct {
 	keep func(context.Context, T) (bool, error)
 	next stageSink[T]
 	cfg  *stageConfig
+	mb   *monMember
 }
 
 func (s *stageFilter[T]) push(v T) bool {
 	ok, err := s.keep(s.ctx, v)
 	if err != nil {
+		s.mb.fail()
 		s.r.fail(s.cfg.wrap(err))
 		return false
 	}
 	if !ok {
+		if s.mb != nil {
+			s.mb.c.tick(0)
+		}
 		return true
+	}
+	if s.mb != nil {
+		s.mb.c.tick(1)
 	}
 	return s.next.push(v)
 }
@@ -285,13 +302,18 @@ type stageFlatMap[T, U any] struct {
 	fn   func(context.Context, T) ([]U, error)
 	next stageSink[U]
 	cfg  *stageConfig
+	mb   *monMember
 }
 
 func (s *stageFlatMap[T, U]) push(v T) bool {
 	us, err := s.fn(s.ctx, v)
 	if err != nil {
+		s.mb.fail()
 		s.r.fail(s.cfg.wrap(err))
 		return false
+	}
+	if s.mb != nil {
+		s.mb.c.tick(uint64(len(us)))
 	}
 	for _, u := range us {
 		if !s.next.push(u) {

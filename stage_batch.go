@@ -32,7 +32,7 @@ func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
 	if maxWait == 0 {
 		return Stage[T, []T]{
 			build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
-				return &stageBatch[T]{size: size, next: next}
+				return &stageBatch[T]{size: size, next: next, mb: r.monMember("batch", "")}
 			},
 			inline: true,
 			buffer: -1,
@@ -42,6 +42,11 @@ func Batch[T any](size int, maxWait time.Duration) Stage[T, []T] {
 		build: func(r *stageRun, next stageSink[[]T]) stageSink[T] {
 			b := &stageTimedBatch[T]{r: r, size: size, maxWait: maxWait, next: next,
 				timer: time.NewTimer(maxWait), quit: make(chan struct{}), emit: make(chan struct{}, 1)}
+			if r.mon != nil {
+				// Two goroutines push into the stages from here on.
+				b.mb = r.monMember("batch", "")
+				r.mon.share()
+			}
 			b.timer.Stop() // armed by the first item of each batch
 			r.spawn(b.watch)
 			return b
@@ -55,6 +60,7 @@ type stageBatch[T any] struct {
 	size int
 	cur  []T
 	next stageSink[[]T]
+	mb   *monMember // nil unless the run is monitored
 }
 
 // batchFirstCap is the most a new batch reserves before its items arrive.
@@ -77,7 +83,13 @@ func (b *stageBatch[T]) push(v T) bool {
 	}
 	b.cur = append(b.cur, v)
 	if len(b.cur) < b.size {
+		if b.mb != nil {
+			b.mb.c.tick(0)
+		}
 		return true
+	}
+	if b.mb != nil {
+		b.mb.c.tick(1)
 	}
 	full := b.cur
 	b.cur = nil
@@ -90,6 +102,9 @@ func (b *stageBatch[T]) flush() bool { return b.next.flush() }
 
 // end passes on the last, partial batch; an empty one is never emitted.
 func (b *stageBatch[T]) end() {
+	if len(b.cur) > 0 && b.mb != nil {
+		b.mb.c.more(1)
+	}
 	if len(b.cur) > 0 && !b.next.push(b.cur) {
 		return
 	}
@@ -122,6 +137,7 @@ type stageTimedBatch[T any] struct {
 	timer   *time.Timer
 	quit    chan struct{} // closed by end: the watch goroutine exits
 	emit    chan struct{} // holds a token while its sender may call next
+	mb      *monMember    // nil unless the run is monitored; counts shared
 
 	mu    sync.Mutex
 	cur   []T
@@ -141,6 +157,9 @@ func (b *stageTimedBatch[T]) push(v T) bool {
 		b.timer.Reset(b.maxWait)
 	}
 	b.cur = append(b.cur, v)
+	if b.mb != nil {
+		b.mb.c.add(1, 0)
+	}
 	if len(b.cur) < b.size {
 		b.mu.Unlock()
 		return true
@@ -158,6 +177,9 @@ func (b *stageTimedBatch[T]) push(v T) bool {
 // mu (so no later batch can overtake this one) and releases emit when next
 // is done.
 func (b *stageTimedBatch[T]) handOn(batch []T, flush bool) bool {
+	if b.mb != nil {
+		b.mb.c.add(0, 1)
+	}
 	b.emit <- struct{}{}
 	b.mu.Unlock()
 	defer func() { <-b.emit }()
@@ -186,6 +208,9 @@ func (b *stageTimedBatch[T]) end() {
 	b.emit <- struct{}{}
 	b.mu.Unlock()
 	defer func() { <-b.emit }()
+	if len(last) > 0 && b.mb != nil {
+		b.mb.c.add(0, 1)
+	}
 	if len(last) > 0 && !b.next.push(last) {
 		return
 	}

@@ -45,6 +45,12 @@ type stagePipe[T any] struct {
 	// Owned by the sender.
 	buf  []T
 	made int
+
+	// Set when the run is monitored (see monWire), nil otherwise.
+	recvW, sendW *monWait  // receiver waiting for a chunk; sender for a buffer
+	q            *monEdge  // items handed over, not yet taken by the receiver
+	cnt          *monCount // items the receiver took, when it is a sink
+	last         bool      // All's hand-off to the caller: the run's end
 }
 
 // newStagePipeSender makes a pipe whose receiver the caller runs with drain.
@@ -64,8 +70,31 @@ func newStagePipe[T any](r *stageRun, n int, next stageSink[T]) stageSink[T] {
 	// as many of them as make up n.
 	size := min(n, stageChunk)
 	p := newStagePipeSender[T](r, size, max(1, n/size))
+	if r.mon != nil {
+		p.monWire(r.mon)
+	}
 	r.spawn(func() { p.drain(next) })
 	return p
+}
+
+// monWire records the pipe in a monitored run: the node being wired is the
+// receiver's, and the pipe starts the node of its sender.
+func (p *stagePipe[T]) monWire(r *monRun) {
+	p.recvW = &r.cur.in
+	p.q = r.addEdge("chunks", p.limit*p.size)
+	p.sendW = &r.cur.out
+}
+
+// monAttach makes All's last hand-off the sink of a monitored run: the
+// caller's goroutine, which drains it into the loop body.
+func (p *stagePipe[T]) monEnd() bool { return p.last }
+
+func (p *stagePipe[T]) monAttach(r *monRun) {
+	sink := r.newNode("sink")
+	sink.name = "all"
+	sink.count.shared = true
+	p.cnt = &sink.count
+	p.monWire(r)
 }
 
 // push adds v to the chunk being filled and hands the chunk over when it
@@ -113,6 +142,8 @@ func (p *stagePipe[T]) take() bool {
 		p.buf = make([]T, 0, p.size)
 		return true
 	}
+	t := p.sendW.begin()
+	defer p.sendW.end(t)
 	select {
 	case p.buf = <-p.free:
 		return true
@@ -127,6 +158,9 @@ func (p *stagePipe[T]) take() bool {
 // gather into fuller chunks.
 func (p *stagePipe[T]) send() {
 	p.idle.Store(false)
+	if p.q != nil {
+		p.q.queued.Add(int64(len(p.buf)))
+	}
 	p.full <- p.buf // never blocks: see the comment at the top of the file
 	p.buf = nil
 }
@@ -147,16 +181,25 @@ func (p *stagePipe[T]) drain(next stageSink[T]) {
 				return
 			}
 			p.idle.Store(true)
+			t := p.recvW.begin()
 			select {
 			case b, ok = <-p.full:
 			case <-p.r.done:
+				p.recvW.end(t)
 				p.r.stopped()
 				return
 			}
+			p.recvW.end(t)
 		}
 		if !ok {
 			next.end()
 			return
+		}
+		if p.q != nil {
+			p.q.queued.Add(-int64(len(b)))
+			if p.cnt != nil {
+				p.cnt.add(len(b), 0)
+			}
 		}
 		for _, v := range b {
 			if p.r.stopping() {
@@ -201,6 +244,11 @@ type stagePool[T, U any] struct {
 	cur  *stageJob[T, U]
 	made int
 	seq  uint64
+
+	// Set when the run is monitored (see monWire), nil otherwise.
+	workW, resW, sendW *monWait // workers, merge and the sender waiting
+	inq, outq          *monEdge // items sent to workers; items done, not yet merged
+	mb                 *monMember
 }
 
 // stagePoolLimit is the number of jobs of a pool of n workers: the bound
@@ -226,11 +274,39 @@ func newStagePool[T, U any](r *stageRun, cfg *stageConfig, step stageStep[T, U],
 		free:    make(chan *stageJob[T, U], limit),
 	}
 	p.live.Store(int32(n))
+	if r.mon != nil {
+		p.monWire(r.mon)
+	}
 	for range n {
 		r.spawn(p.worker)
 	}
 	r.spawn(func() { p.merge(next) })
 	return p
+}
+
+// monWire records the pool in a monitored run. The node being wired is the
+// one merge drives; when it has no stage of its own, merge is the pool's
+// output and its node becomes the pool's. The sender gets a new node.
+func (p *stagePool[T, U]) monWire(r *monRun) {
+	g := r.cur
+	node := g
+	if len(g.members) == 0 && g.kind == "stage" {
+		// merge's wait for finished jobs is internal to the pool: not
+		// shown, but it still publishes the counts merge keeps.
+		p.resW = &monWait{node: g, start: r.start}
+	} else {
+		p.resW = &g.in
+		p.outq = &monEdge{kind: "chunks", cap: p.limit * stagePoolChunk}
+		r.edges = append(r.edges, p.outq)
+		node = r.newNode("pool")
+	}
+	node.kind, node.workers = "pool", p.cfg.workers
+	node.in.nopub = true // the workers own none of the node's plain counts
+	p.workW = &node.in
+	p.mb = r.member(p.cfg.kind, p.cfg.name)
+	p.mb.c.shared = true
+	p.inq = r.addEdge("chunks", p.limit*stagePoolChunk)
+	p.sendW = &r.cur.out
 }
 
 // push is stagePipe.push for a pool: the same full-or-idle rule, with idle
@@ -275,6 +351,8 @@ func (p *stagePool[T, U]) take() bool {
 		p.cur = &stageJob[T, U]{in: make([]T, 0, stagePoolChunk)}
 		return true
 	}
+	t := p.sendW.begin()
+	defer p.sendW.end(t)
 	select {
 	case p.cur = <-p.free:
 		return true
@@ -295,6 +373,9 @@ func (p *stagePool[T, U]) send() {
 	if p.idle.Load() > 0 {
 		p.idle.Add(-1)
 	}
+	if p.inq != nil {
+		p.inq.queued.Add(int64(len(j.in)))
+	}
 	p.work <- j // never blocks: limit jobs exist, work holds limit
 }
 
@@ -312,12 +393,15 @@ func (p *stagePool[T, U]) worker() {
 		case j, ok = <-p.work:
 		default:
 			p.idle.Add(1)
+			t := p.workW.begin()
 			select {
 			case j, ok = <-p.work:
 			case <-p.r.done:
+				p.workW.end(t)
 				p.r.stopped()
 				return
 			}
+			p.workW.end(t)
 		}
 		if !ok {
 			// The last worker out tells merge that nothing more
@@ -327,6 +411,9 @@ func (p *stagePool[T, U]) worker() {
 			}
 			return
 		}
+		if p.inq != nil {
+			p.inq.queued.Add(-int64(len(j.in)))
+		}
 		out := j.out[:0]
 		for _, v := range j.in {
 			if p.r.stopping() {
@@ -335,8 +422,15 @@ func (p *stagePool[T, U]) worker() {
 			}
 			var err error
 			if out, err = p.step(ctx, v, out); err != nil {
+				p.mb.fail()
 				p.r.fail(p.cfg.wrap(err))
 				return
+			}
+		}
+		if p.mb != nil {
+			p.mb.c.add(len(j.in), len(out))
+			if p.outq != nil {
+				p.outq.queued.Add(int64(len(out)))
 			}
 		}
 		// The inputs are done with; clear them now, on the worker,
@@ -379,16 +473,22 @@ func (p *stagePool[T, U]) merge(next stageSink[U]) {
 			if !next.flush() {
 				return
 			}
+			t := p.resW.begin()
 			select {
 			case j, ok = <-p.results:
 			case <-p.r.done:
+				p.resW.end(t)
 				p.r.stopped()
 				return
 			}
+			p.resW.end(t)
 		}
 		if !ok {
 			next.end()
 			return
+		}
+		if p.outq != nil {
+			p.outq.queued.Add(-int64(len(j.out)))
 		}
 		// Unordered: emit whatever finished first. Ordered: park the
 		// job in its slot, then emit every job that is now next in

@@ -2,10 +2,7 @@ package conc
 
 import (
 	"context"
-	"errors"
 	"iter"
-	"sync"
-	"sync/atomic"
 )
 
 // stageChunk is the most items a chunk carries across a goroutine boundary
@@ -34,127 +31,22 @@ type stageSink[T any] interface {
 	end()
 }
 
-// errStageStopped is the cause a run is cancelled with when its consumer
-// went away (All's loop was broken out of) or after it finished; nobody
-// ever sees it as a result.
-var errStageStopped = errors.New("conc: pipeline stopped")
-
-// A stageRun is one execution of a Stage: the context its functions see,
-// the first error, and the goroutines it started. The first failure wins;
-// everything else a goroutine may observe afterwards (a cancelled context,
-// a closed channel) is a consequence of it and is not reported.
+// A stageRun is one execution of a Stage: the run (run.go) whose context
+// its functions see, whose first error is the result, and which owns the
+// goroutines the stages started.
 type stageRun struct {
-	parent context.Context
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	done   <-chan struct{}
-	wg     sync.WaitGroup
+	run
 
-	// halt is set, before ctx is cancelled, whenever the run is to stop.
-	// It is what the per-item check reads: see stopping.
-	halt atomic.Bool
-	// complete is set by the final sink's end: every item has been
-	// delivered, so the run has succeeded whatever happens to parent
-	// afterwards (see stopped).
-	complete atomic.Bool
-	// unwatch deregisters the watch on parent; watched is closed once a
-	// watch that did fire has finished (see release).
-	unwatch  func() bool
-	watched  chan struct{}
-	released bool // release has run; it is only ever called by the owner
-
-	mu  sync.Mutex
-	err error
+	// mon records the run for a Monitor; nil unless the Stage was wrapped
+	// by Monitored. Every hook is guarded by it (see monitor_run.go).
+	mon *monRun
 }
 
 func newStageRun(ctx context.Context) *stageRun {
 	checkCtx(ctx)
-	r := &stageRun{parent: ctx}
-	r.ctx, r.cancel = context.WithCancelCause(ctx)
-	r.done = r.ctx.Done()
-	if ctx.Err() != nil {
-		r.stopped()
-	} else if ctx.Done() != nil {
-		// The cancellation of parent reaches r.ctx by itself; the watch
-		// is only there to raise halt, which no context can do.
-		r.watched = make(chan struct{})
-		r.unwatch = context.AfterFunc(ctx, func() {
-			defer close(r.watched)
-			r.stopped()
-		})
-	}
+	r := &stageRun{}
+	r.start(ctx, true)
 	return r
-}
-
-// release ends the run's use of its context once the run is over or its
-// consumer has gone: it stops the goroutines still running and
-// deregisters the watch on parent, waiting for the watch if it had
-// already fired, so that not even that goroutine outlives the run. It may
-// be called more than once.
-func (r *stageRun) release() {
-	if r.released {
-		return
-	}
-	r.released = true
-	r.halt.Store(true)
-	r.cancel(errStageStopped)
-	if r.unwatch != nil && !r.unwatch() {
-		<-r.watched
-	}
-}
-
-// fail records err as the run's result if it is the first failure, and
-// cancels the run's context with it as the cause, so that every stage
-// function sees context.Cause report the root error. The cancellation is
-// done under mu so that the recorded error and the cause always agree.
-func (r *stageRun) fail(err error) {
-	if r.parent.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		// A stage function gave up because the caller's context is
-		// done: report that with its cause rather than a bare
-		// context.Canceled.
-		err = ctxErr(r.parent)
-	}
-	r.mu.Lock()
-	if r.err == nil {
-		r.err = err
-		r.halt.Store(true)
-		r.cancel(err)
-	}
-	r.mu.Unlock()
-}
-
-// stopped is called by a goroutine that saw the run's context done. If no
-// failure was recorded, the caller's context was cancelled (our own
-// cancellations always record first), and that is the result - unless the
-// run is already complete: a consumer that drains out and then cancels, or
-// a deadline that lands between the last delivery and release, must not
-// turn a successful run into context.Canceled (MapN treats it the same).
-func (r *stageRun) stopped() {
-	if r.complete.Load() {
-		return
-	}
-	if err := r.parent.Err(); err != nil {
-		r.fail(ctxErr(r.parent))
-	}
-}
-
-// stopping reports, without blocking, whether the run is stopping.
-// Sources and workers check it for every item, so that a cancelled run
-// stops promptly even when no stage ever blocks. It reads halt, an atomic
-// load that inlines: ctx.Err() costs an interface call more, and a
-// non-blocking receive on done twice that, which in a fused chain of three
-// cheap stages is a quarter of the cost per item. halt lags a cancellation
-// of parent by the moment it takes the watch to run; code that must not
-// miss a cancellation (stageEnd) asks the context itself.
-func (r *stageRun) stopping() bool {
-	return r.halt.Load()
-}
-
-// result is the run's error once every goroutine has exited.
-func (r *stageRun) result() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.err
 }
 
 // guard runs f, turning a panic in it into a *PanicError and a
@@ -171,11 +63,7 @@ func (r *stageRun) guard(f func(), body *bool) (ok bool) {
 		if ok || (body != nil && *body) {
 			return
 		}
-		if v := recover(); v != nil {
-			r.fail(newPanicError(v))
-		} else {
-			r.fail(errGoexit)
-		}
+		r.fail(recovered(recover()))
 	}()
 	f()
 	return true
@@ -228,7 +116,17 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 		size = stageChunk
 	}
 	ch := make(chan U, size)
+	// A build that panics (Monitored in the wrong place) may already have
+	// started goroutines: stop them before the panic goes on.
+	built := false
+	defer func() {
+		if !built {
+			r.release()
+			r.wg.Wait()
+		}
+	}()
 	head := s.build(r, &stageChanSink[U]{r: r, ch: ch})
+	built = true
 	r.spawn(func() { stageDrainChan(r, in, head) })
 
 	// The closer is the only goroutine of the run not counted in wg: it is
@@ -240,6 +138,7 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 	go func() {
 		r.wg.Wait()
 		r.release()
+		r.monDone()
 		close(ch)
 		close(finished)
 	}()
@@ -274,6 +173,7 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 	defer func() {
 		r.release()
 		r.wg.Wait()
+		r.monDone()
 	}()
 	out := &stageSliceSink[U]{r: r}
 	head := s.build(r, out)
@@ -305,6 +205,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		// Deferred in this order so that, whatever way this function
 		// exits (a break, a panic in the loop body), the run is
 		// cancelled first and then waited for.
+		defer r.monDone()
 		defer r.wg.Wait()
 		defer r.release()
 		tail := &stageYieldSink[U]{r: r, yield: yield}
@@ -316,6 +217,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 			// that yield is only ever called here; the input is fed
 			// by a goroutine of the run.
 			p := newStagePipeSender[U](r, stageChunk, 2)
+			p.last = true
 			head := s.build(r, p)
 			r.spawn(func() { stageDrainSeq(r, in, head) })
 			r.guard(func() { p.drain(tail) }, &tail.body)
@@ -337,16 +239,23 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 // when out is full (about 40 ns against 85 ns per item; see "What things
 // cost" in docs/ARCHITECTURE.md).
 type stageChanSink[T any] struct {
-	r  *stageRun
-	ch chan T
+	r   *stageRun
+	ch  chan T
+	w   *monWait  // monitored: the pushing goroutine blocked on out
+	cnt *monCount // monitored: items delivered
 }
 
 func (s *stageChanSink[T]) push(v T) bool {
+	if s.cnt != nil {
+		s.cnt.tick(0)
+	}
 	select {
 	case s.ch <- v:
 		return true
 	default:
 	}
+	t := s.w.begin()
+	defer s.w.end(t)
 	select {
 	case s.ch <- v:
 		return true
@@ -354,6 +263,15 @@ func (s *stageChanSink[T]) push(v T) bool {
 		s.r.stopped()
 		return false
 	}
+}
+
+func (s *stageChanSink[T]) monEnd() bool { return true }
+
+func (s *stageChanSink[T]) monAttach(r *monRun) {
+	e := r.sinkNode("out", "channel")
+	e.cap = cap(s.ch)
+	e.queue = func() (int, int) { return len(s.ch), cap(s.ch) }
+	s.w, s.cnt = &r.cur.out, r.cur.extra[0]
 }
 
 func (s *stageChanSink[T]) flush() bool { return true }
@@ -370,14 +288,18 @@ func (s *stageChanSink[T]) end() { s.r.complete.Store(true) }
 // block, returned as it is, and a long one wastes at most one block.
 type stageSliceSink[T any] struct {
 	r      *stageRun
-	cur    []T   // the block being filled
-	blocks [][]T // full blocks, in order
-	n      int   // items in blocks
+	cnt    *monCount // monitored: items collected
+	cur    []T       // the block being filled
+	blocks [][]T     // full blocks, in order
+	n      int       // items in blocks
 }
 
 const stageBlockMax = 16384
 
 func (s *stageSliceSink[T]) push(v T) bool {
+	if s.cnt != nil {
+		s.cnt.tick(0)
+	}
 	if len(s.cur) == cap(s.cur) {
 		s.grow()
 	}
@@ -409,7 +331,14 @@ func (s *stageSliceSink[T]) items() []T {
 }
 
 func (s *stageSliceSink[T]) flush() bool { return true }
-func (s *stageSliceSink[T]) end()        { s.r.complete.Store(true) }
+
+func (s *stageSliceSink[T]) monEnd() bool { return true }
+
+func (s *stageSliceSink[T]) monAttach(r *monRun) {
+	r.sinkNode("collect", "fused")
+	s.cnt = r.cur.extra[0]
+}
+func (s *stageSliceSink[T]) end() { s.r.complete.Store(true) }
 
 // stageYieldSink is All's output: the body of the caller's range loop.
 type stageYieldSink[T any] struct {
@@ -417,9 +346,13 @@ type stageYieldSink[T any] struct {
 	yield  func(T, error) bool
 	body   bool // inside yield: a panic now is the caller's, see guard
 	broken bool // yield returned false: the caller broke out of the loop
+	cnt    *monCount
 }
 
 func (s *stageYieldSink[T]) push(v T) bool {
+	if s.cnt != nil {
+		s.cnt.tick(0)
+	}
 	s.body = true
 	ok := s.yield(v, nil)
 	s.body = false
@@ -430,4 +363,11 @@ func (s *stageYieldSink[T]) push(v T) bool {
 }
 
 func (s *stageYieldSink[T]) flush() bool { return true }
-func (s *stageYieldSink[T]) end()        { s.r.complete.Store(true) }
+
+func (s *stageYieldSink[T]) monEnd() bool { return true }
+
+func (s *stageYieldSink[T]) monAttach(r *monRun) {
+	r.sinkNode("all", "fused")
+	s.cnt = r.cur.extra[0]
+}
+func (s *stageYieldSink[T]) end() { s.r.complete.Store(true) }

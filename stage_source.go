@@ -16,10 +16,10 @@ import (
 // instead of waiting for full ones.
 
 // stageDrainSeq pushes the items of seq into head, checking before each
-// one that the run is still going: halt for every item, and the context
+// one that the run is still going: stop for every item, and the context
 // itself every stageChunk items, which bounds how far a fused chain that
 // never blocks runs past a cancellation of parent even when the watch that
-// raises halt cannot get a core. It never flushes: an iter.Seq cannot
+// raises stop cannot get a core. It never flushes: an iter.Seq cannot
 // say whether its next item is ready, so boundaries downstream rely on
 // their receivers' idle signal instead (see stagePipe).
 func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
@@ -27,11 +27,18 @@ func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
 		r.stopped()
 		return
 	}
+	var src *monCount
+	if r.mon != nil {
+		src, _ = r.monSource(nil)
+	}
 	n := uint(0)
 	for v := range seq {
 		if n++; r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
 			r.stopped()
 			return
+		}
+		if src != nil {
+			src.tick(0)
 		}
 		if !head.push(v) {
 			return
@@ -55,6 +62,11 @@ func stageEnd[T any](r *stageRun, head stageSink[T]) {
 // non-blocking receive; only when nothing is ready does it flush the chain
 // (so boundaries hand over partial chunks) and block.
 func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
+	var src *monCount
+	var w *monWait
+	if r.mon != nil {
+		src, w = r.monSource(func() (int, int) { return len(in), cap(in) })
+	}
 	for n := uint(1); ; n++ {
 		var v T
 		var ok bool
@@ -64,12 +76,15 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 			if !head.flush() {
 				return
 			}
+			t := w.begin()
 			select {
 			case v, ok = <-in:
 			case <-r.done:
+				w.end(t)
 				r.stopped()
 				return
 			}
+			w.end(t)
 		}
 		if !ok {
 			stageEnd(r, head)
@@ -78,6 +93,9 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 		if r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
 			r.stopped()
 			return
+		}
+		if src != nil {
+			src.tick(0)
 		}
 		if !head.push(v) {
 			return

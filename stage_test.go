@@ -320,7 +320,7 @@ func TestStageBadInputPanicsWithConcMessage(t *testing.T) {
 		{"Map(nil)", "conc: Map function must not be nil", func() { Map[int, int](nil) }},
 		{"Filter(nil)", "conc: Filter function must not be nil", func() { Filter[int](nil) }},
 		{"FlatMap(nil)", "conc: FlatMap function must not be nil", func() { FlatMap[int, int](nil) }},
-		{"nil option", "conc: StageOption must not be nil", func() { Map(func(_ context.Context, v int) (int, error) { return v, nil }, nil) }},
+		{"nil option", "conc: Stage option 0 must not be nil", func() { Map(func(_ context.Context, v int) (int, error) { return v, nil }, nil) }},
 		{"Then(zero)", "conc: zero Stage; build stages with Map, Filter, FlatMap or Batch", func() { Then(Stage[int, int]{}, id) }},
 		{"Run(zero)", "conc: zero Stage; build stages with Map, Filter, FlatMap or Batch", func() { Stage[int, int]{}.Run(context.Background(), nil) }},
 		{"Run(nil chan)", "conc: Run input must not be a nil channel", func() {

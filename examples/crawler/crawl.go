@@ -51,6 +51,7 @@ type crawler struct {
 	breakers map[string]*conc.Breaker
 	retry    *conc.RetryPolicy
 	workers  int
+	monitor  *conc.Monitor // nil unless -serve or -table
 
 	intake          atomic.Bool // false once shutdown stops handing out URLs
 	retried         atomic.Int64
@@ -71,6 +72,7 @@ func newCrawler(base string, hosts []string, cfg config) *crawler {
 		limit:    conc.NewKeyedLimiter[string](cfg.PerHost, max(1, int(cfg.PerHost/20))),
 		breakers: map[string]*conc.Breaker{},
 		workers:  cfg.Workers,
+		monitor:  cfg.Monitor,
 	}
 	c.intake.Store(true)
 	for _, h := range hosts {
@@ -112,6 +114,9 @@ func (c *crawler) crawl(ctx context.Context, n int, events *conc.Broker[event]) 
 		}
 	}
 	fetch := conc.Map(c.fetch, conc.Workers(c.workers), conc.Named("fetch"))
+	if c.monitor != nil {
+		fetch = conc.Monitored(c.monitor, "crawl", fetch)
+	}
 	var err error
 	for ev, e := range conc.All(ctx, fetch, urls) {
 		if e != nil {

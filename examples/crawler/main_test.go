@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"testing"
@@ -9,6 +10,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/concpatterns/conc"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -51,4 +54,32 @@ func TestCrawlStoppedEarlyStillAddsUp(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, sum.Lost(), "%v", sum)
 	assert.Equal(t, int64(2000), sum.Total)
+}
+
+// A monitored crawl reports its pipeline and what it watches, and the table
+// view prints them.
+func TestCrawlMonitored(t *testing.T) {
+	cfg := defaultConfig()
+	cfg.URLs = 200
+	cfg.Hosts = 2
+	cfg.Workers = 4
+	cfg.PerHost = 2000
+	cfg.Slow = time.Millisecond
+	cfg.Monitor = conc.NewMonitor()
+	var buf bytes.Buffer
+	stop := printTable(cfg.Monitor, &buf, time.Hour)
+	sum, err := run(context.Background(), cfg, io.Discard)
+	stop()
+	require.NoError(t, err)
+	assert.Zero(t, sum.Lost())
+	s := cfg.Monitor.Snapshot()
+	require.Len(t, s.Pipelines, 1)
+	p := s.Pipelines[0]
+	assert.Equal(t, "crawl", p.Name)
+	assert.Equal(t, uint64(200), p.Nodes[len(p.Nodes)-1].In, "every URL reached the loop")
+	assert.Len(t, s.Breakers, 3)
+	assert.Len(t, s.KeyedLimiters, 1)
+	assert.Len(t, s.Brokers, 1)
+	assert.Contains(t, buf.String(), "pipeline crawl #1")
+	assert.Contains(t, buf.String(), "pool fetch")
 }

@@ -5,6 +5,12 @@
 //
 //	go run ./examples/deadlock
 //
+// With -serve it instead leaves naive forms built from conc's own parts
+// hanging and serves the conc monitor page, which flags them as stalled and
+// says what each waits on:
+//
+//	go run ./examples/deadlock -serve 127.0.0.1:6062
+//
 // A hang is detected by a timeout, never by letting the runtime crash with
 // "all goroutines are asleep": the naive goroutines are simply left blocked.
 // They leak until the program exits, which is acceptable in a demonstration
@@ -14,6 +20,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"sync"
@@ -51,6 +58,15 @@ var scenarios = []scenario{
 // row per scenario. The scenarios run one after another, not in parallel, so
 // that the goroutines a naive form leaves blocked cannot slow the next row.
 func main() {
+	addr := flag.String("serve", "", "serve the monitor page on this address while naive forms hang (e.g. 127.0.0.1:6062)")
+	flag.Parse()
+	if *addr != "" {
+		if err := serve(*addr); err != nil {
+			fmt.Fprintln(os.Stderr, "deadlock:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	fmt.Printf("Four classic deadlocks; a naive form is declared hung after %v.\n\n", patience)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "scenario\tnaive\twith conc\thow it ended")

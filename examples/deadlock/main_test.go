@@ -2,10 +2,14 @@ package main
 
 import (
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/concpatterns/conc"
 )
 
 // TestMain checks that the fixed forms leave no goroutine behind. The
@@ -33,4 +37,31 @@ func TestFixedFormsFinishAndSayHow(t *testing.T) {
 			assert.Contains(t, outcome, want[s.name])
 		})
 	}
+}
+
+// With -serve, the page flags the naive forms as stalled and says what each
+// waits on. In a synctest bubble: the seconds are virtual, and nothing is
+// asserted about time.
+func TestServedPageFlagsTheHangs(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := conc.NewMonitor(conc.StallAfter(stallAfter))
+		stop := hang(m)
+		defer stop()
+		synctest.Wait() // every naive form is blocked now
+		m.Snapshot()
+		time.Sleep(stallAfter + time.Second)
+		s := m.Snapshot()
+		require.Len(t, s.Pools, 1)
+		assert.True(t, s.Pools[0].Stalled)
+		assert.Equal(t, "full queue", s.Pools[0].WaitsOn)
+		waits := map[string]string{}
+		for _, p := range s.Pipelines {
+			for _, n := range p.Nodes {
+				if n.Stalled {
+					waits[n.Name] = n.WaitsOn
+				}
+			}
+		}
+		assert.Equal(t, map[string]string{"produce results": "output", "send result": "function"}, waits)
+	})
 }
