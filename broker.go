@@ -105,7 +105,6 @@ func (o subPolicy) applyBroker(c *subConfig) { o.applySub(c) }
 // panics if n is negative or above MaxSubBuffer. The default is
 // DefaultSubBuffer.
 func SubBuffer(n int) SubOption {
-	// MaxSubBuffer is the shared limit of every buffer option (maxBuffer).
 	checkBuffer("subscription buffer", n)
 	return subBuffer(n)
 }
@@ -430,9 +429,9 @@ func (s *Subscription[E]) wakeUp() {
 // returns ErrClosed once Close has been called and an error matching
 // ErrInvalidTopic when topic is empty, has an empty token, contains a
 // wildcard, or contains whitespace or a control character (CheckTopic). It
-// does not allocate and takes no lock, except to recompute how far the
-// slowest reader is (about once per SubBuffer events) and to wake parked
-// readers.
+// does not allocate and takes no lock, except to recompute
+// how far the slowest reader is (about once per SubBuffer events) and to
+// wake parked readers.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	// Checked up front: ctx is used only when a Block group is full, and
 	// a nil one must not pass until that day.

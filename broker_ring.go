@@ -51,7 +51,7 @@ const (
 )
 
 // MaxSubBuffer is the largest buffer SubBuffer accepts.
-const MaxSubBuffer = 1 << 20
+const MaxSubBuffer = maxBuffer
 
 type ringSlot[E any] struct {
 	stamp atomic.Uint64 // sequence+1 once written; (i+1-size) mod 2^64 before
@@ -61,9 +61,10 @@ type ringSlot[E any] struct {
 // A wakeShard lists parked readers. Sharding keeps the lock short when
 // a thousand parked subscriptions come back to park after each event.
 type wakeShard[E any] struct {
-	mu   sync.Mutex
-	subs []*Subscription[E]
-	_    [32]byte
+	mu    sync.Mutex
+	subs  []*Subscription[E]
+	spare []*Subscription[E] // the other list, while subs is being woken
+	_     [8]byte
 }
 
 // A brokerGroup is a ring and the subscriptions that read it.
@@ -177,10 +178,13 @@ func (g *brokerGroup[E]) makeRoom(t uint64) offerResult {
 // DropOldest subscriptions and of subscriptions that ended (they no longer
 // hold a publisher back, but keep what they can still read). An ended
 // subscription loses events only when that lets the claim through: not
-// while a live Block subscription holds the publisher back anyway.
+// while a live Block subscription holds the publisher back anyway, nor
+// once the ring is closed.
 // Readers that reached their end leave the group. The caller holds g.mu.
 func (g *brokerGroup[E]) recompute(target uint64) uint64 {
-	if g.policy != DropOldest {
+	if g.tail.Load()&ringClosed != 0 {
+		target = 0 // no claim will follow: evict nobody
+	} else if g.policy != DropOldest {
 		for _, s := range g.subs {
 			if s.end.Load() == seqInfinity && s.cursor.Load()&seqMask < target {
 				target = 0 // a live reader blocks the claim: evict nobody
@@ -265,21 +269,32 @@ func (g *brokerGroup[E]) wakeRoom() {
 }
 
 // wakeParked wakes every parked reader of the shards marked in parkMask.
+// A shard's list is swapped for its spare under the lock and the readers
+// are woken outside it, so that those that come back to park at once (on
+// another CPU) do not queue behind the waking.
 func (g *brokerGroup[E]) wakeParked() {
 	for m := g.parkMask.Load(); m != 0; m &= m - 1 {
 		i := bits.TrailingZeros32(m)
 		sh := &g.shards[i]
 		sh.mu.Lock()
 		g.parkMask.And(^(uint32(1) << i))
-		for j, s := range sh.subs {
+		list := sh.subs
+		for _, s := range list {
 			s.parked = false
+		}
+		sh.subs, sh.spare = sh.spare[:0], nil
+		sh.mu.Unlock()
+		for j, s := range list {
 			select {
 			case s.wake <- struct{}{}:
 			default:
 			}
-			sh.subs[j] = nil
+			list[j] = nil
 		}
-		sh.subs = sh.subs[:0]
+		sh.mu.Lock()
+		if sh.spare == nil {
+			sh.spare = list[:0]
+		}
 		sh.mu.Unlock()
 	}
 }

@@ -23,38 +23,31 @@ func TestNilContextPanicsAtTheCall(t *testing.T) {
 	id := Map(func(_ context.Context, v int) (int, error) { return v, nil })
 	const want = "conc: context must not be nil"
 	cases := map[string]func(){
-		"All":               func() { All(nilCtx, id, func(func(int) bool) {}) },
-		"Collect":           func() { _, _ = Collect(nilCtx, id, func(func(int) bool) {}) },
-		"Stage.Run":         func() { id.Run(nilCtx, ready) },
-		"From":              func() { From(nilCtx, 1) },
-		"Broker.Publish":    func() { b := NewBroker[int](); defer b.Close(); _ = b.Publish(nilCtx, "t", 1) },
-		"Subscription.Next": func() { b := NewBroker[int](); defer b.Close(); _, _ = b.Subscribe("t").Next(nilCtx) },
-		"Subscription.NextBatch": func() {
-			b := NewBroker[int]()
-			defer b.Close()
-			_, _ = b.Subscribe("t").NextBatch(nilCtx, make([]int, 1))
-		},
-		"Subscription.Events": func() { b := NewBroker[int](); defer b.Close(); b.Subscribe("t").Events(nilCtx) },
-		"Breaker.Execute":     func() { _ = NewBreaker().Execute(nilCtx, fn) },
-		"ExecuteValue":        func() { _, _ = ExecuteValue(nilCtx, NewBreaker(), fnV) },
-		"Limiter.Wait":        func() { _ = NewLimiter(Inf, 1).Wait(nilCtx) },
-		"KeyedLimiter.Wait":   func() { _ = NewKeyedLimiter[string](Inf, 1).Wait(nilCtx, "k") },
-		"Retry":               func() { _ = Retry(nilCtx, fn) },
-		"RetryValue":          func() { _, _ = RetryValue(nilCtx, fnV) },
-		"RetryPolicy.Do":      func() { _ = NewRetryPolicy().Do(nilCtx, fn) },
-		"Send":                func() { _ = Send(nilCtx, room, 1) },
-		"Recv":                func() { _, _ = Recv(nilCtx, (<-chan int)(ready)) },
-		"Race":                func() { _, _ = Race(nilCtx, fnV) },
-		"OrContext":           func() { OrContext(nilCtx, (<-chan int)(ready)) },
-		"OrDone":              func() { OrDone(nilCtx, (<-chan int)(ready)) },
-		"Shutdown.Run":        func() { _ = NewShutdown().Run(nilCtx) },
-		"MapN":                func() { _, _ = MapN(nilCtx, []int{1}, 1, fnVItem) },
-		"ForEach":             func() { _ = ForEach(nilCtx, func(func(int) bool) {}, 1, fnItem) },
-		"MapAll":              func() { _, _ = MapAll(nilCtx, []int{1}, 1, fnVItem) },
-		"ForEachAll":          func() { _ = ForEachAll(nilCtx, func(func(int) bool) {}, 1, fnItem) },
-		"FromSeq":             func() { FromSeq(nilCtx, func(func(int) bool) {}) },
-		"Limiter.WaitN":       func() { _ = NewLimiter(Inf, 1).WaitN(nilCtx, 1) },
-		"KeyedLimiter.WaitN":  func() { _ = NewKeyedLimiter[string](Inf, 1).WaitN(nilCtx, "k", 1) },
+		"All":                func() { All(nilCtx, id, func(func(int) bool) {}) },
+		"Collect":            func() { _, _ = Collect(nilCtx, id, func(func(int) bool) {}) },
+		"Stage.Run":          func() { id.Run(nilCtx, ready) },
+		"From":               func() { From(nilCtx, 1) },
+		"Broker.Publish":     func() { b := NewBroker[int](); defer b.Close(); _ = b.Publish(nilCtx, "t", 1) },
+		"Breaker.Execute":    func() { _ = NewBreaker().Execute(nilCtx, fn) },
+		"ExecuteValue":       func() { _, _ = ExecuteValue(nilCtx, NewBreaker(), fnV) },
+		"Limiter.Wait":       func() { _ = NewLimiter(Inf, 1).Wait(nilCtx) },
+		"KeyedLimiter.Wait":  func() { _ = NewKeyedLimiter[string](Inf, 1).Wait(nilCtx, "k") },
+		"Retry":              func() { _ = Retry(nilCtx, fn) },
+		"RetryValue":         func() { _, _ = RetryValue(nilCtx, fnV) },
+		"RetryPolicy.Do":     func() { _ = NewRetryPolicy().Do(nilCtx, fn) },
+		"Send":               func() { _ = Send(nilCtx, room, 1) },
+		"Recv":               func() { _, _ = Recv(nilCtx, (<-chan int)(ready)) },
+		"Race":               func() { _, _ = Race(nilCtx, fnV) },
+		"OrContext":          func() { OrContext(nilCtx, (<-chan int)(ready)) },
+		"OrDone":             func() { OrDone(nilCtx, (<-chan int)(ready)) },
+		"Shutdown.Run":       func() { _ = NewShutdown().Run(nilCtx) },
+		"MapN":               func() { _, _ = MapN(nilCtx, []int{1}, 1, fnVItem) },
+		"ForEach":            func() { _ = ForEach(nilCtx, func(func(int) bool) {}, 1, fnItem) },
+		"MapAll":             func() { _, _ = MapAll(nilCtx, []int{1}, 1, fnVItem) },
+		"ForEachAll":         func() { _ = ForEachAll(nilCtx, func(func(int) bool) {}, 1, fnItem) },
+		"FromSeq":            func() { FromSeq(nilCtx, func(func(int) bool) {}) },
+		"Limiter.WaitN":      func() { _ = NewLimiter(Inf, 1).WaitN(nilCtx, 1) },
+		"KeyedLimiter.WaitN": func() { _ = NewKeyedLimiter[string](Inf, 1).WaitN(nilCtx, "k", 1) },
 		"Pool.Submit": func() {
 			p := NewPool(1, double)
 			defer p.Close()
@@ -68,11 +61,18 @@ func TestNilContextPanicsAtTheCall(t *testing.T) {
 	}
 	// The fan-in and fan-out constructors, with the same message.
 	named := map[string]func(){
-		"Merge":     func() { Merge(nilCtx, (<-chan int)(ready)) },
-		"NewFanIn":  func() { NewFanIn[int](nilCtx) },
-		"FanOut":    func() { FanOut(nilCtx, (<-chan int)(ready), 2) },
-		"Tee":       func() { Tee(nilCtx, (<-chan int)(ready), 2) },
-		"Partition": func() { Partition(nilCtx, (<-chan int)(ready), 2, func(v int) int { return v }) },
+		"Merge":             func() { Merge(nilCtx, (<-chan int)(ready)) },
+		"NewFanIn":          func() { NewFanIn[int](nilCtx) },
+		"FanOut":            func() { FanOut(nilCtx, (<-chan int)(ready), 2) },
+		"Tee":               func() { Tee(nilCtx, (<-chan int)(ready), 2) },
+		"Partition":         func() { Partition(nilCtx, (<-chan int)(ready), 2, func(v int) int { return v }) },
+		"Subscription.Next": func() { b := NewBroker[int](); defer b.Close(); _, _ = b.Subscribe("t").Next(nilCtx) },
+		"Subscription.NextBatch": func() {
+			b := NewBroker[int]()
+			defer b.Close()
+			_, _ = b.Subscribe("t").NextBatch(nilCtx, make([]int, 1))
+		},
+		"Subscription.Events": func() { b := NewBroker[int](); defer b.Close(); b.Subscribe("t").Events(nilCtx) },
 	}
 	for name, call := range cases {
 		assert.PanicsWithValue(t, want, call, name)

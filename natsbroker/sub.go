@@ -175,7 +175,6 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 		return // unsubscribed: no longer a delivery attempt
 	}
 	b := s.b
-	s.offered.Add(1)
 	// Decoded into a field, not a local: a local whose address goes to
 	// an interface method escapes, one allocation per message. The
 	// handler runs on one goroutine at a time, so the field is its own.
@@ -183,6 +182,7 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 	// into what is there.
 	s.scratch = *new(E)
 	if err := b.codec.Unmarshal(m.Data, &s.scratch); err != nil {
+		s.offered.Add(1)
 		b.undecodable.Add(1)
 		s.dropped.Add(1)
 		b.report(&DecodeError{Subject: m.Subject, Pattern: s.pattern, Size: len(m.Data), Err: err})
@@ -194,18 +194,24 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 	if s.closing.Load() {
 		return
 	}
+	s.offered.Add(1)
+	// Counted as sent before the send, and taken back if the policy
+	// drops it instead, so that a consumer that has received an event
+	// finds it counted.
+	b.sent.Add(1)
 	select {
 	case s.ch <- e:
-		b.sent.Add(1)
 		return
 	default:
 	}
 	switch s.policy {
 	case conc.DropNewest:
+		b.sent.Add(^uint64(0))
 		b.dropNewest.Add(1)
 		s.dropped.Add(1)
 	case conc.DropOldest:
 		if cap(s.ch) == 0 {
+			b.sent.Add(^uint64(0))
 			b.refused.Add(1)
 			s.dropped.Add(1)
 			return
@@ -220,12 +226,11 @@ func (s *Subscription[E]) handle(m *nats.Msg) {
 		default:
 		}
 		s.ch <- e
-		b.sent.Add(1)
 	case conc.BlockPublisher:
 		select {
 		case s.ch <- e:
-			b.sent.Add(1)
 		case <-s.done:
+			b.sent.Add(^uint64(0))
 			b.dropBlock.Add(1)
 			s.dropped.Add(1)
 		}

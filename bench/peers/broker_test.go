@@ -21,6 +21,7 @@ import (
 // Peers: cskr is github.com/cskr/pubsub/v2 (one goroutine owns the
 // subscriber map; Pub hands it the message over an unbuffered channel and
 // it sends blocking, like conc's Block policy, which conc uses here).
+// conc's subscribers read the ring in batches (Subscription.NextBatch).
 // watermill is ThreeDotsLabs/watermill's pubsub/gochannel with its default
 // configuration (Publish spawns a goroutine per subscriber per message, and
 // each subscriber must Ack before it gets its next message).
@@ -53,6 +54,17 @@ func newConcBrokerPeer() concBrokerPeer {
 func (c concBrokerPeer) Subscribe() (<-chan int, func(int)) {
 	return c.b.Subscribe(benchkit.BrokerTopic).C(), brokerPeerNop
 }
+
+// SubscribePull reads in batches from the ring (NextBatch): conc's fast
+// path; RunBroker prefers it to Subscribe.
+func (c concBrokerPeer) SubscribePull() benchkit.Puller[int] {
+	s := c.b.Subscribe(benchkit.BrokerTopic)
+	return func(buf []int) int {
+		n, _ := s.NextBatch(context.Background(), buf)
+		return n
+	}
+}
+
 func (c concBrokerPeer) Publish(v int) {
 	if err := c.b.Publish(context.Background(), benchkit.BrokerTopic, v); err != nil {
 		panic(err)
