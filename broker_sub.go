@@ -219,7 +219,7 @@ const eventsBatch = 64
 // batches. It ends when the subscription has ended and everything it held
 // has been yielded, when ctx ends (check ctx.Err() to tell which), or when
 // the loop breaks; events copied out of the ring but not yet yielded when
-// the loop breaks are lost to this subscription and counted as delivered.
+// the loop breaks are lost to this subscription and counted as dropped.
 // Unsubscribe may be called from inside the loop: the events still held
 // are yielded, then the loop ends. Each call of the iterator allocates its
 // batch buffer once.
@@ -232,8 +232,11 @@ func (s *Subscription[E]) Events(ctx context.Context) iter.Seq[E] {
 			if err != nil {
 				return
 			}
-			for _, e := range buf[:n] {
+			for i, e := range buf[:n] {
 				if !yield(e) {
+					if rest := n - i - 1; rest > 0 {
+						s.giveUp(uint64(rest))
+					}
 					return
 				}
 			}
@@ -331,15 +334,19 @@ func (s *Subscription[E]) handOver(batch []E) bool {
 	return true
 }
 
-// giveUp takes n events that C's goroutine read but could not hand over
-// back out of Delivered and counts them as dropped. It holds the cursor,
-// so that the end has counted them as delivered (folded) already.
+// giveUp takes n events that were read from the ring but never reached
+// the consumer (C's goroutine could not hand them over, an Events loop
+// broke before them) back out of Delivered and counts them as dropped. It
+// holds the cursor, so that an end in progress has finished counting what
+// the subscription took (folded) and folded is stable.
 func (s *Subscription[E]) giveUp(n uint64) {
 	c := s.hold()
 	s.taken.Add(-n)
 	s.evicted.Add(n)
 	s.b.counter(s.policy).Add(n)
-	s.b.evictedAfterEnd.Add(n)
+	if s.folded {
+		s.b.evictedAfterEnd.Add(n) // the end counted them as delivered
+	}
 	s.cursor.Store(c)
 }
 
@@ -408,8 +415,9 @@ type SubStats struct {
 	// Dropped counts the events lost under the policy: refused by a full
 	// DropNewest subscription, given up by a Block publisher whose context
 	// ended (or whose subscription closed), evicted from a DropOldest
-	// subscription that a publisher lapped, or evicted after Unsubscribe
-	// or Close before the reader got to them.
+	// subscription that a publisher lapped, evicted after Unsubscribe
+	// or Close before the reader got to them, or read from the ring but
+	// never handed over (a broken Events loop, C after the end).
 	Dropped uint64
 	// Buffered counts the events waiting in the ring for the reader.
 	Buffered uint64
