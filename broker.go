@@ -153,7 +153,10 @@ type BrokerStats struct {
 	//
 	// Events that a subscription still held when it ended and that were
 	// evicted before its reader got to them count under its policy's
-	// counter, as do events whose ring closed while they were on the way.
+	// counter, as do events whose ring closed while they were on the way
+	// and events read from the ring that never reached the consumer (the
+	// rest of a batch when an Events loop breaks, what C's goroutine could
+	// not hand over after the end).
 	DroppedBlock uint64
 	// Buffered is the number of events waiting for the readers of the
 	// subscriptions that are still live. It is part of Delivered.
