@@ -8,10 +8,10 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RESULTS     := results
 
-# make bench: short runs, several counts, medians; about 3 minutes on 2 cores
-# (170-200 s measured: 198 s on 2026-12-06, with the build cached).
+# make bench: short runs, several counts, medians; about five minutes on 2
+# cores (313 s measured on 2026-12-06 for 22 suites, with the build cached).
 BENCH       ?= .
-BENCHTIME   ?= 100ms
+BENCHTIME   ?= 80ms
 COUNT       ?= 3
 CPU         ?= 1,2
 FUZZTIME    ?= 10s
@@ -20,7 +20,7 @@ FUZZTIME    ?= 10s
 SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
 PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
-.PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart bench-chart-full bench-redis lint fuzz cover clean viz viz-screenshot
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-redis bench-chart bench-chart-full bench-summary lint fuzz cover clean viz viz-screenshot
 
 all: test
 
@@ -40,7 +40,7 @@ test:
 ## bench: the comparison suites (conc vs naive mutex vs naive channel) as one table.
 bench:
 	@mkdir -p $(RESULTS)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) -timeout 0 . \
 		| $(GO) run ./internal/benchreport -title "conc vs naive" -suites $(SUITES) -out $(RESULTS)/bench
 
 ## bench-full: -count=10 and benchstat (one table per suite, implementations as
@@ -49,14 +49,14 @@ bench:
 BENCHTIME_FULL ?= 200ms
 bench-full:
 	@mkdir -p $(RESULTS)
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) -timeout 0 . \
 		| $(GO) run ./internal/benchreport -title "conc vs naive (count=10)" -suites $(SUITES) -out $(RESULTS)/full
 	$(call benchstat,$(RESULTS)/full)
 
 ## bench-peers-full: the same for bench/peers.
 bench-peers-full:
 	@mkdir -p $(RESULTS)
-	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) . \
+	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count 10 -benchtime $(BENCHTIME_FULL) -timeout 0 . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers (count=10)" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers-full
 	$(call benchstat,$(RESULTS)/peers-full)
 
@@ -73,24 +73,52 @@ endef
 ## bench-peers: conc against the peer libraries (separate module bench/peers).
 bench-peers:
 	@mkdir -p $(RESULTS)
-	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) . \
+	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) -timeout 0 . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers
 
-## bench-chart: run the short suites and keep their chart as docs/bench.svg,
-## docs/peers.svg too when bench-peers has run: a quick look. The committed
-## charts come from bench-chart-full.
+## bench-nats: natsbroker against watermill-nats v2 and plain nats.go with
+## hand-written JSON (the floor), end to end on an embedded nats-server: one
+## publisher, ten subscribers, 128-byte events (module natsbroker/bench);
+## COUNT_NATS rounds, each running every implementation once (interleaved, so
+## that the machine's drift over a run does not favour whichever goes first),
+## then benchstat.
+COUNT_NATS ?= 10
+bench-nats:
+	@mkdir -p $(RESULTS)
+	cd natsbroker/bench && $(GO) test -c -o bench.test . && for i in $$(seq $(COUNT_NATS)); do \
+		./bench.test -test.run '^$$' -test.bench 'NATS' -test.benchmem -test.cpu 2 -test.count 1 -test.benchtime $(BENCHTIME_FULL); \
+	done | tee ../../$(RESULTS)/nats.txt; rm -f bench.test
+	$(call benchstat,$(RESULTS)/nats)
+
+## bench-chart: run the short suites and keep their charts: the detailed
+## docs/bench.svg (docs/peers.svg too when bench-peers has run) and the summary
+## docs/bench-summary.svg. A quick look; bench-chart-full draws them from the
+## count=10 runs.
 bench-chart: bench
 	@mkdir -p docs
 	cp $(RESULTS)/bench.svg docs/bench.svg
 	if [ -f $(RESULTS)/peers.svg ]; then cp $(RESULTS)/peers.svg docs/peers.svg; fi
+	$(MAKE) --no-print-directory bench-summary
+
+## bench-summary: redraw docs/bench-summary.svg from the last runs of make bench
+## and make bench-peers (results/bench.txt, results/peers.txt), without
+## running anything: one row per primitive, conc's speed-up over the fastest
+## naive version and over the fastest peer.
+SUMMARY_NAIVE ?= $(RESULTS)/bench.txt
+SUMMARY_PEERS ?= $(RESULTS)/peers.txt
+bench-summary:
+	@mkdir -p docs
+	$(GO) run ./internal/benchreport -summary docs/bench-summary.svg -title "conc: speed-up per primitive" \
+		-naive $(SUMMARY_NAIVE) -peerfile $(SUMMARY_PEERS)
 
 ## bench-chart-full: the charts the README shows, drawn from the same
 ## count=10 runs as its tables: bench-full and bench-peers-full, then both
-## charts copied to docs/.
+## charts copied to docs/ and the summary drawn from them.
 bench-chart-full: bench-full bench-peers-full
 	@mkdir -p docs
 	cp $(RESULTS)/full.svg docs/bench.svg
 	cp $(RESULTS)/peers-full.svg docs/peers.svg
+	$(MAKE) --no-print-directory bench-summary SUMMARY_NAIVE=$(RESULTS)/full.txt SUMMARY_PEERS=$(RESULTS)/peers-full.txt
 
 ## bench-redis: redislimit against redis_rate v10, ulule/limiter v3 and
 ## throttled v2 (redislimit/bench), 64 callers on one local redis-server that

@@ -1,6 +1,7 @@
 package conc
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync/atomic"
@@ -101,10 +102,54 @@ func (c clockReader) Allow() bool { return time.Since(c.base) >= 0 }
 // workloads on: a conc Limiter of rate r and burst 10.
 func limiterHalfAllow(r float64) func() bool { return NewLimiter(r, 10).Allow }
 
+// BenchmarkLimiterWait measures one Wait call at a rate so high (10^12 a
+// second, burst 1000) that a token is always there: the cost of the
+// blocking path when it need not block, with 1 and 2 goroutines calling.
+// mutex takes the token under the mutex and would sleep off any debt;
+// chan receives from the token channel, which its ticker refills with at
+// most a burst per millisecond: the price of that design shows as waiting.
+func BenchmarkLimiterWait(b *testing.B) {
+	const perSecond, burst = 1e12, 1000
+	impls := []struct {
+		name string
+		make func() (wait func(context.Context) error, stop func())
+	}{
+		{"conc", func() (func(context.Context) error, func()) {
+			return NewLimiter(perSecond, burst).Wait, func() {}
+		}},
+		{"mutex", func() (func(context.Context) error, func()) {
+			return newNaiveMutexLimiter(perSecond, burst).Wait, func() {}
+		}},
+		{"chan", func() (func(context.Context) error, func()) {
+			l := newNaiveChanLimiter(perSecond, burst)
+			return l.Wait, l.Stop
+		}},
+	}
+	for _, g := range []int{1, 2} {
+		for _, impl := range impls {
+			b.Run(fmt.Sprintf("admit-g%d/%s", g, impl.name), func(b *testing.B) {
+				wait, stop := impl.make()
+				defer stop()
+				ctx := context.Background()
+				benchkit.RunAllowers(b, g, func(n int) (ok int) {
+					for range n {
+						if wait(ctx) == nil {
+							ok++
+						}
+					}
+					return ok
+				})
+			})
+		}
+	}
+}
+
 // BenchmarkKeyedLimiter measures one Allow call with a random key out of
 // 100k (IP-address-like strings, precomputed), every call admitted, every
 // key known after a warm-up: the steady state of a per-client limiter. It
-// runs GOMAXPROCS goroutines.
+// runs GOMAXPROCS goroutines. mutex is a map of x/time/rate limiters under
+// one mutex, chan the same map owned by one goroutine that answers requests
+// sent on an unbuffered channel.
 func BenchmarkKeyedLimiter(b *testing.B) {
 	const nkeys = 100_000
 	keys := make([]string, nkeys)
@@ -127,6 +172,11 @@ func BenchmarkKeyedLimiter(b *testing.B) {
 	}{
 		{"conc", func() func(string) bool { return NewKeyedLimiter[string](perSecond, burst).Allow }},
 		{"mutex", func() func(string) bool { return newNaiveKeyedLimiter(perSecond, burst).Allow }},
+		{"chan", func() func(string) bool {
+			k := newNaiveChanKeyedLimiter(perSecond, burst)
+			b.Cleanup(k.Stop)
+			return k.Allow
+		}},
 	}
 	b.Run("keys=100k", func(b *testing.B) {
 		for _, impl := range impls {

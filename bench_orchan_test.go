@@ -1,6 +1,7 @@
 package conc
 
 import (
+	"context"
 	"runtime"
 	"strconv"
 	"testing"
@@ -27,13 +28,18 @@ import (
 // faulted in again, and every implementation and the direct floor slow down
 // together, up to 2–3×. Compare rows of the same run. With -cpu 1 the yield parks them
 // for sure; with more Ps, mostly.
+//
+// chan is the recursive or-channel of "Concurrency in Go" (channels and
+// goroutines only), mutex one goroutine per input that closes the output
+// under a mutex, reflect one goroutine in a reflect.Select over every input.
 func BenchmarkOr(b *testing.B) {
 	impls := []struct {
 		name string
 		or   func(...<-chan struct{}) <-chan struct{}
 	}{
 		{"conc", Or[struct{}]},
-		{"recursive", orRecursive},
+		{"chan", orRecursive},
+		{"mutex", orMutex},
 		{"reflect", orReflect},
 		// The floor: the same channels made and the same input fired, with
 		// no or-channel at all (the loop waits on the fired input itself).
@@ -72,5 +78,36 @@ func BenchmarkOr(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkRace measures one Race of two functions that both succeed at
+// once: start them, take the first result, cancel the other, wait for it.
+// One op is one race. chan is the tutorial version (an unbuffered results
+// channel, the first received wins, the rest drained so nothing leaks),
+// mutex records the first success under a mutex and waits with a
+// WaitGroup.
+func BenchmarkRace(b *testing.B) {
+	fn := func(context.Context) (int, error) { return 1, nil }
+	fns := []func(context.Context) (int, error){fn, fn}
+	impls := []struct {
+		name string
+		race func(context.Context, ...func(context.Context) (int, error)) (int, error)
+	}{
+		{"conc", Race[int]},
+		{"chan", naiveChanRace[int]},
+		{"mutex", naiveMutexRace[int]},
+	}
+	for _, impl := range impls {
+		b.Run("fns=2/"+impl.name, func(b *testing.B) {
+			b.ReportAllocs()
+			ctx := context.Background()
+			for b.Loop() {
+				v, err := impl.race(ctx, fns...)
+				if err != nil || v != 1 {
+					b.Fatal(v, err)
+				}
+			}
+		})
 	}
 }

@@ -12,7 +12,8 @@ import (
 // BenchmarkPool measures a job's full trip through a pool of 4 workers (one
 // for the -w1 workloads): submitted by one goroutine, run, and its result
 // received by another, as a pipeline stage would use the pool. ns/op is per
-// job. At -cpu=2, 1us/conc against 1us-w1/conc reads the scaling target:
+// job. chan is the tutorial pool with unbuffered jobs and results channels,
+// chan-buffered the same with capacity workers×2. At -cpu=2, 1us/conc against 1us-w1/conc reads the scaling target:
 // with two processors four workers should deliver at least 1.8× the
 // throughput of one.
 func BenchmarkPool(b *testing.B) {
@@ -35,20 +36,10 @@ func BenchmarkPool(b *testing.B) {
 			benchConcPool(b, wl.workers, wl.fn, true)
 		})
 		b.Run(wl.name+"/chan", func(b *testing.B) {
-			b.ReportAllocs()
-			p := newChanPool(wl.workers, wl.fn)
-			b.ResetTimer()
-			go func() {
-				for i := range b.N {
-					p.Submit(i)
-				}
-				p.Close()
-			}()
-			var s int
-			for r := range p.results {
-				s += r
-			}
-			sink.Add(int64(s))
+			benchChanPool(b, 0, wl.workers, wl.fn)
+		})
+		b.Run(wl.name+"/chan-buffered", func(b *testing.B) {
+			benchChanPool(b, wl.workers*2, wl.workers, wl.fn)
 		})
 		b.Run(wl.name+"/mutex", func(b *testing.B) {
 			b.ReportAllocs()
@@ -81,6 +72,26 @@ func BenchmarkPool(b *testing.B) {
 			sink.Add(s.Load())
 		})
 	}
+}
+
+// benchChanPool runs the tutorial channel pool with jobs and results
+// channels of capacity size: 0 is the unbuffered "chan" row, workers×2 the
+// "chan-buffered" one most tutorials show.
+func benchChanPool(b *testing.B, size, workers int, fn func(int) int) {
+	b.ReportAllocs()
+	p := newChanPool(size, workers, fn)
+	b.ResetTimer()
+	go func() {
+		for i := range b.N {
+			p.Submit(i)
+		}
+		p.Close()
+	}()
+	var s int
+	for r := range p.results {
+		s += r
+	}
+	sink.Add(int64(s))
 }
 
 func benchConcPool(b *testing.B, workers int, fn func(int) int, callback bool) {

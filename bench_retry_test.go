@@ -27,10 +27,11 @@ var errBenchRetry = errors.New("bench: transient")
 //   - fail-2: fn fails twice, then succeeds, with zero delays, so that the
 //     machinery between attempts is measured rather than the sleeping.
 //
-// There is no mutex or chan impl: a retry has no shared state to guard and
-// no hand-off between goroutines, so a naive mutex or channel version would
-// only measure an invented lock. The naive baselines are the two loops of
-// naive_retry_test.go, "loop" (time.Sleep) and "select" (time.After).
+// The naive baselines are the two loops of naive_retry_test.go: "chan"
+// waits between attempts on channels (a select on time.After and
+// ctx.Done()), "loop" sleeps (time.Sleep). There is no mutex impl: a retry
+// has no shared state to guard, so a mutex version would only measure an
+// invented lock.
 func BenchmarkRetry(b *testing.B) {
 	ctx := context.Background()
 	const (
@@ -118,7 +119,7 @@ func BenchmarkRetry(b *testing.B) {
 				}
 			})
 		})
-		b.Run(w.name+"/select", func(b *testing.B) {
+		b.Run(w.name+"/chan", func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				fn := w.newFn()

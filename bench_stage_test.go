@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // BenchmarkPipeline compares pipelines built from Stage with the naive
@@ -70,6 +71,61 @@ func BenchmarkPipeline(b *testing.B) {
 			})
 			sink.Store(int64(len(got)))
 		})
+		// The floor: the loop a programmer writes by hand, calling the
+		// same three functions through the same function values, with a
+		// ctx.Err() check per item.
+		b.Run("direct", func(b *testing.B) {
+			pipeStart(b)
+			ctx := context.Background()
+			sum := 0
+			for v := range pipeInts(b.N) {
+				if err := ctx.Err(); err != nil {
+					b.Fatal(err)
+				}
+				sq, _ := pipeSquare(ctx, v)
+				if keep, _ := pipeKeepEven(ctx, sq); !keep {
+					continue
+				}
+				w, _ := pipeAddOne(ctx, sq)
+				sum += w
+			}
+			sink.Store(int64(sum))
+		})
+	})
+	// gen-cheap3 is cheap3 fed by the seed's generator: one goroutine
+	// sending 0..b.N-1 on an unbuffered channel, as naivePipeGen does.
+	b.Run("gen-cheap3", func(b *testing.B) {
+		s := pipeCheap3()
+		b.Run("conc-run", func(b *testing.B) {
+			pipeStart(b)
+			out, wait := s.Run(context.Background(), naivePipeGen(b.N))
+			sum := 0
+			for v := range out {
+				sum += v
+			}
+			pipeCheck(b, wait())
+			sink.Store(int64(sum))
+		})
+		b.Run("chan", func(b *testing.B) {
+			pipeStart(b)
+			sum := 0
+			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
+		// The floor of any pipeline that takes the generator's channel
+		// and hands its output to another goroutine: one unbuffered hop
+		// (generator to worker) and one buffered hop (worker to consumer)
+		// per item, with the three functions called in between.
+		b.Run("direct-hops", func(b *testing.B) {
+			pipeStart(b)
+			sum := 0
+			for v := range naivePipeHops(context.Background(), naivePipeGen(b.N), stageChunk) {
+				sum += v
+			}
+			sink.Store(int64(sum))
+		})
 	})
 	for _, work := range []struct {
 		name string
@@ -123,12 +179,17 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 	}
 }
 
+// The three cheap steps, as package variables so that the stages and the
+// direct loop call them through the same function values.
+var (
+	pipeSquare   = func(_ context.Context, v int) (int, error) { return v * v, nil }
+	pipeKeepEven = func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil }
+	pipeAddOne   = func(_ context.Context, v int) (int, error) { return v + 1, nil }
+)
+
 // pipeCheap3 is square, keep even, add one: three fused stages.
 func pipeCheap3() Stage[int, int] {
-	return Then(Then(
-		Map(func(_ context.Context, v int) (int, error) { return v * v, nil }),
-		Filter(func(_ context.Context, v int) (bool, error) { return v%2 == 0, nil })),
-		Map(func(_ context.Context, v int) (int, error) { return v + 1, nil }))
+	return Then(Then(Map(pipeSquare), Filter(pipeKeepEven)), Map(pipeAddOne))
 }
 
 // pipeInts yields 0..n-1.
@@ -155,4 +216,120 @@ func pipeStart(b *testing.B) {
 	b.ReportAllocs()
 	runtime.GC()
 	b.ResetTimer()
+}
+
+// BenchmarkBatch groups b.N ints into batches of 64 (at most 1 ms apart);
+// ns/op is per input item. conc ranges over All of Batch(64, time.Millisecond)
+// on an iter.Seq; conc-run is Batch's Run fed by the seed's unbuffered
+// generator, as chan is. chan is the tutorial batcher (one goroutine
+// selecting on the input and a timer, sending each batch on an unbuffered
+// channel); mutex appends under a mutex, hands full batches to the consumer
+// through a sync.Cond and flushes a late batch from a time.AfterFunc.
+func BenchmarkBatch(b *testing.B) {
+	const size, maxWait = 64, time.Millisecond
+	s := Batch[int](size, maxWait)
+	check := func(b *testing.B, n int) {
+		if n != b.N {
+			b.Fatalf("got %d items, want %d", n, b.N)
+		}
+	}
+	b.Run("size=64/conc", func(b *testing.B) {
+		pipeStart(b)
+		n := 0
+		for batch, err := range All(context.Background(), s, pipeInts(b.N)) {
+			pipeCheck(b, err)
+			n += len(batch)
+		}
+		check(b, n)
+	})
+	b.Run("size=64/conc-run", func(b *testing.B) {
+		pipeStart(b)
+		out, wait := s.Run(context.Background(), naivePipeGen(b.N))
+		n := 0
+		for batch := range out {
+			n += len(batch)
+		}
+		pipeCheck(b, wait())
+		check(b, n)
+	})
+	b.Run("size=64/chan", func(b *testing.B) {
+		pipeStart(b)
+		n := 0
+		for batch := range naiveChanBatch(naivePipeGen(b.N), size, maxWait) {
+			n += len(batch)
+		}
+		check(b, n)
+	})
+	b.Run("size=64/mutex", func(b *testing.B) {
+		pipeStart(b)
+		m := newMutexBatcher(size, maxWait)
+		go func() {
+			for v := range pipeInts(b.N) {
+				m.Add(v)
+			}
+			m.Close()
+		}()
+		n := 0
+		for {
+			batch, ok := m.Take()
+			if !ok {
+				break
+			}
+			n += len(batch)
+		}
+		check(b, n)
+	})
+}
+
+// pipeExpand is FlatMap's function in BenchmarkFlatMap: four items per input.
+var pipeExpand = func(_ context.Context, v int) ([]int, error) { return []int{v, v + 1, v + 2, v + 3}, nil }
+
+// BenchmarkFlatMap expands each of b.N ints into four; ns/op is per input
+// item. conc ranges over All of FlatMap (fused: no goroutine); chan is one
+// goroutine per step on unbuffered channels (generator, expander,
+// consumer); mutex is GOMAXPROCS workers sharing an index counter and a
+// result slice under a mutex; direct the plain loop calling the same
+// function value.
+func BenchmarkFlatMap(b *testing.B) {
+	s := FlatMap(pipeExpand)
+	b.Run("x4/conc", func(b *testing.B) {
+		pipeStart(b)
+		sum := 0
+		for v, err := range All(context.Background(), s, pipeInts(b.N)) {
+			pipeCheck(b, err)
+			sum += v
+		}
+		sink.Store(int64(sum))
+	})
+	b.Run("x4/chan", func(b *testing.B) {
+		pipeStart(b)
+		sum := 0
+		for v := range naivePipeExpand(naivePipeGen(b.N)) {
+			sum += v
+		}
+		sink.Store(int64(sum))
+	})
+	b.Run("x4/mutex", func(b *testing.B) {
+		pipeStart(b)
+		got := naiveMutexFlatMap(b.N, runtime.GOMAXPROCS(0), func(v int) []int {
+			vs, _ := pipeExpand(context.Background(), v)
+			return vs
+		})
+		sink.Store(int64(len(got)))
+	})
+	b.Run("x4/direct", func(b *testing.B) {
+		pipeStart(b)
+		ctx := context.Background()
+		sum := 0
+		for v := range pipeInts(b.N) {
+			if err := ctx.Err(); err != nil {
+				b.Fatal(err)
+			}
+			vs, _ := pipeExpand(ctx, v)
+			for _, w := range vs {
+				sum += w
+			}
+		}
+		sink.Store(int64(sum))
+	})
 }

@@ -1,6 +1,7 @@
 package conc
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -119,4 +120,90 @@ func (k *naiveKeyedLimiter) Allow(key string) bool {
 	}
 	k.mu.Unlock()
 	return lim.Allow()
+}
+
+// naiveChanKeyedLimiter is the "share memory by communicating" version of
+// naiveKeyedLimiter: one goroutine owns the map, and Allow sends it the key
+// with a reply channel on an unbuffered channel, then waits for the answer.
+type naiveChanKeyedLimiter struct {
+	reqs chan keyedReq
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+type keyedReq struct {
+	key   string
+	reply chan bool
+}
+
+func newNaiveChanKeyedLimiter(perSecond float64, burst int) *naiveChanKeyedLimiter {
+	k := &naiveChanKeyedLimiter{reqs: make(chan keyedReq), done: make(chan struct{})}
+	k.wg.Go(func() {
+		limiters := make(map[string]*rate.Limiter)
+		for {
+			select {
+			case r := <-k.reqs:
+				lim, ok := limiters[r.key]
+				if !ok {
+					lim = rate.NewLimiter(rate.Limit(perSecond), burst)
+					limiters[r.key] = lim
+				}
+				r.reply <- lim.Allow()
+			case <-k.done:
+				return
+			}
+		}
+	})
+	return k
+}
+
+func (k *naiveChanKeyedLimiter) Allow(key string) bool {
+	reply := make(chan bool)
+	k.reqs <- keyedReq{key, reply}
+	return <-reply
+}
+
+func (k *naiveChanKeyedLimiter) Stop() {
+	close(k.done)
+	k.wg.Wait()
+}
+
+// Wait is the textbook blocking take: the token is taken under the mutex
+// even if the bucket goes into debt, and the caller sleeps off the debt
+// (or gives up when ctx is done, without giving the token back).
+func (l *naiveMutexLimiter) Wait(ctx context.Context) error {
+	l.mu.Lock()
+	now := time.Now()
+	l.tokens += now.Sub(l.last).Seconds() * l.rate
+	if l.tokens > l.burst {
+		l.tokens = l.burst
+	}
+	l.last = now
+	l.tokens--
+	var wait time.Duration
+	if l.tokens < 0 {
+		wait = time.Duration(-l.tokens / l.rate * float64(time.Second))
+	}
+	l.mu.Unlock()
+	if wait == 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Wait takes a token from the channel, waiting for the ticker to drop one.
+func (l *naiveChanLimiter) Wait(ctx context.Context) error {
+	select {
+	case <-l.tokens:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

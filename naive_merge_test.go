@@ -39,41 +39,65 @@ func naiveMerge[T any](ctx context.Context, ins ...<-chan T) <-chan T {
 
 // mutexCollector is the mutex-guarded fan-in: one goroutine per input
 // appends into a shared slice under a mutex, and the consumer takes the
-// whole slice at once, waiting on a sync.Cond while it is empty.
+// whole slice at once, waiting on a sync.Cond while it is empty. Inputs may
+// be added until seal.
 type mutexCollector[T any] struct {
-	mu    sync.Mutex
-	cond  sync.Cond
-	items []T
-	open  int // inputs not yet closed
+	mu     sync.Mutex
+	cond   sync.Cond
+	items  []T
+	open   int // inputs not yet closed
+	sealed bool
 }
 
-func naiveMutexMerge[T any](ins ...<-chan T) *mutexCollector[T] {
-	c := &mutexCollector[T]{open: len(ins)}
+func newMutexCollector[T any]() *mutexCollector[T] {
+	c := &mutexCollector[T]{}
 	c.cond.L = &c.mu
-	for _, in := range ins {
-		go func() {
-			for v := range in {
-				c.mu.Lock()
-				c.items = append(c.items, v)
-				c.mu.Unlock()
-				c.cond.Signal()
-			}
-			c.mu.Lock()
-			c.open--
-			c.mu.Unlock()
-			c.cond.Signal()
-		}()
-	}
 	return c
 }
 
+func naiveMutexMerge[T any](ins ...<-chan T) *mutexCollector[T] {
+	c := newMutexCollector[T]()
+	for _, in := range ins {
+		c.add(in)
+	}
+	c.seal()
+	return c
+}
+
+// add starts a goroutine that appends in's items to the shared slice.
+func (c *mutexCollector[T]) add(in <-chan T) {
+	c.mu.Lock()
+	c.open++
+	c.mu.Unlock()
+	go func() {
+		for v := range in {
+			c.mu.Lock()
+			c.items = append(c.items, v)
+			c.mu.Unlock()
+			c.cond.Signal()
+		}
+		c.mu.Lock()
+		c.open--
+		c.mu.Unlock()
+		c.cond.Signal()
+	}()
+}
+
+// seal declares that no more inputs will be added.
+func (c *mutexCollector[T]) seal() {
+	c.mu.Lock()
+	c.sealed = true
+	c.mu.Unlock()
+	c.cond.Signal()
+}
+
 // take swaps the collected items for spare (emptied) and returns them; it
-// blocks while there are none, and returns nil, false once every input is
-// closed and everything has been taken.
+// blocks while there are none, and returns nil, false once the collector is
+// sealed, every input is closed and everything has been taken.
 func (c *mutexCollector[T]) take(spare []T) ([]T, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for len(c.items) == 0 && c.open > 0 {
+	for len(c.items) == 0 && (c.open > 0 || !c.sealed) {
 		c.cond.Wait()
 	}
 	if len(c.items) == 0 {
@@ -82,6 +106,41 @@ func (c *mutexCollector[T]) take(spare []T) ([]T, bool) {
 	got := c.items
 	c.items = spare[:0]
 	return got, true
+}
+
+// naiveFanIn is the dynamic fan-in of the tutorials: Add starts one
+// goroutine per input forwarding to an unbuffered output, a WaitGroup
+// counts them, and Seal closes the output once they are all done.
+type naiveFanIn[T any] struct {
+	ctx context.Context
+	out chan T
+	wg  sync.WaitGroup
+}
+
+func newNaiveFanIn[T any](ctx context.Context) *naiveFanIn[T] {
+	return &naiveFanIn[T]{ctx: ctx, out: make(chan T)}
+}
+
+func (f *naiveFanIn[T]) Add(in <-chan T) {
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		for v := range in {
+			select {
+			case f.out <- v:
+			case <-f.ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+// Seal must be called after the last Add.
+func (f *naiveFanIn[T]) Seal() {
+	go func() {
+		f.wg.Wait()
+		close(f.out)
+	}()
 }
 
 // reflectMerge merges in one goroutine with reflect.Select over every
@@ -189,4 +248,82 @@ func naivePartition[T any, K comparable](ctx context.Context, in <-chan T, n int
 		}
 	}()
 	return outs
+}
+
+// The mutex versions of the splitters: a goroutine reads the input and
+// pushes into mutexQueues (naive_pool_test.go), which the consumers pop.
+
+// naiveMutexFanOut has all n consumers pop from one shared queue.
+func naiveMutexFanOut(_ context.Context, in <-chan int, n int) []func() int {
+	q := newMutexQueue()
+	go func() {
+		for v := range in {
+			q.Push(v)
+		}
+		q.Close()
+	}()
+	return mutexDrains(q, n)
+}
+
+// naiveMutexTee pushes every item to each of n queues.
+func naiveMutexTee(_ context.Context, in <-chan int, n int) []func() int {
+	qs := make([]*mutexQueue, n)
+	for i := range qs {
+		qs[i] = newMutexQueue()
+	}
+	go func() {
+		for v := range in {
+			for _, q := range qs {
+				q.Push(v)
+			}
+		}
+		for _, q := range qs {
+			q.Close()
+		}
+	}()
+	var drains []func() int
+	for _, q := range qs {
+		drains = append(drains, mutexDrains(q, 1)...)
+	}
+	return drains
+}
+
+// naiveMutexPartition pushes each item to the queue its key hashes to.
+func naiveMutexPartition[K comparable](in <-chan int, n int, key func(int) K) []func() int {
+	qs := make([]*mutexQueue, n)
+	for i := range qs {
+		qs[i] = newMutexQueue()
+	}
+	seed := maphash.MakeSeed()
+	go func() {
+		for v := range in {
+			qs[maphash.Comparable(seed, key(v))%uint64(n)].Push(v)
+		}
+		for _, q := range qs {
+			q.Close()
+		}
+	}()
+	var drains []func() int
+	for _, q := range qs {
+		drains = append(drains, mutexDrains(q, 1)...)
+	}
+	return drains
+}
+
+// mutexDrains returns n functions that each pop q until it is closed and
+// empty, and return how many items they took.
+func mutexDrains(q *mutexQueue, n int) []func() int {
+	drains := make([]func() int, n)
+	for i := range drains {
+		drains[i] = func() int {
+			c := 0
+			for {
+				if _, ok := q.Pop(); !ok {
+					return c
+				}
+				c++
+			}
+		}
+	}
+	return drains
 }

@@ -1,6 +1,7 @@
 package conc
 
 import (
+	"iter"
 	"sync"
 )
 
@@ -8,17 +9,18 @@ import (
 // written plainly on purpose: no context, no panic recovery, no stats.
 
 // chanPool is the pool every Go tutorial shows: a jobs channel, a results
-// channel, both of capacity workers×2, and workers ranging over jobs.
+// channel, both of capacity size (0, or workers×2 as many tutorials have
+// it), and workers ranging over jobs.
 type chanPool struct {
 	jobs    chan int
 	results chan int
 	wg      sync.WaitGroup
 }
 
-func newChanPool(workers int, fn func(int) int) *chanPool {
+func newChanPool(size, workers int, fn func(int) int) *chanPool {
 	p := &chanPool{
-		jobs:    make(chan int, workers*2),
-		results: make(chan int, workers*2),
+		jobs:    make(chan int, size),
+		results: make(chan int, size),
 	}
 	for range workers {
 		p.wg.Add(1)
@@ -176,4 +178,61 @@ func mutexMapN(items []int, limit int, fn func(int) int) []int {
 	}
 	wg.Wait()
 	return out
+}
+
+// naiveChanForEach feeds the items of seq to limit workers over an
+// unbuffered channel.
+func naiveChanForEach(seq iter.Seq[int], limit int, fn func(int)) {
+	items := make(chan int)
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Go(func() {
+			for v := range items {
+				fn(v)
+			}
+		})
+	}
+	for v := range seq {
+		items <- v
+	}
+	close(items)
+	wg.Wait()
+}
+
+// naiveMutexForEach lets limit workers take the next item of seq (through
+// iter.Pull) under a mutex.
+func naiveMutexForEach(seq iter.Seq[int], limit int, fn func(int)) {
+	next, stop := iter.Pull(seq)
+	defer stop()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range limit {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				v, ok := next()
+				mu.Unlock()
+				if !ok {
+					return
+				}
+				fn(v)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// naiveWaitGroupForEach starts a goroutine per item, at most limit at a
+// time (a semaphore channel).
+func naiveWaitGroupForEach(seq iter.Seq[int], limit int, fn func(int)) {
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for v := range seq {
+		sem <- struct{}{}
+		wg.Go(func() {
+			fn(v)
+			<-sem
+		})
+	}
+	wg.Wait()
 }

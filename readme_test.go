@@ -49,9 +49,9 @@ func TestReadmeSnippetsComeFromExamples(t *testing.T) {
 	files, err := filepath.Glob("example_*_test.go")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
-	// The "Beyond one process" snippets come from the Examples of the
-	// packages and nested modules one directory down.
-	nested, err := filepath.Glob("*/example_test.go")
+	// The nested modules' Examples (natsbroker, ...) are runnable too, and
+	// the README's section on them is abridged from those.
+	nested, err := filepath.Glob("*/example*_test.go")
 	require.NoError(t, err)
 	files = append(files, nested...)
 	inExamples := make(map[string]bool)

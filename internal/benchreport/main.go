@@ -27,8 +27,18 @@ func main() {
 		title  = flag.String("title", "conc benchmarks", "report title")
 		peers  = flag.Bool("peers", false, "compare with the best peer rather than the better naive version")
 		suites = flag.Int("suites", 0, "number of top-level benchmarks expected, to show how far along the run is")
+		sum    = flag.String("summary", "", "instead of reading standard input, draw the summary chart of -naive and -peerfile into `file.svg`")
+		naive  = flag.String("naive", "", "with -summary: raw output of make bench (results/bench.txt)")
+		peerf  = flag.String("peerfile", "", "with -summary: raw output of make bench-peers (results/peers.txt)")
 	)
 	flag.Parse()
+	if *sum != "" {
+		if err := summary(*sum, *title, *naive, *peerf); err != nil {
+			fmt.Fprintln(os.Stderr, "benchreport:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(*out, *title, *peers, *suites); err != nil {
 		fmt.Fprintln(os.Stderr, "benchreport:", err)
 		os.Exit(1)
@@ -128,4 +138,37 @@ func writeFile(name string, fill func(*os.File)) error {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// summary draws the summary chart from the raw output files of a naive run
+// and a peers run; a file name left empty (or a file not there) leaves its
+// panel empty.
+func summary(out, title, naiveFile, peersFile string) error {
+	read := func(name string) ([]result, error) {
+		if name == "" {
+			return nil, nil
+		}
+		f, err := os.Open(name)
+		if os.IsNotExist(err) {
+			fmt.Fprintf(os.Stderr, "benchreport: %s not found; its panel stays empty\n", name)
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		return collect(f, nil, func(sample, int) {})
+	}
+	naive, err := read(naiveFile)
+	if err != nil {
+		return err
+	}
+	peers, err := read(peersFile)
+	if err != nil {
+		return err
+	}
+	if len(naive)+len(peers) == 0 {
+		return fmt.Errorf("no benchmark results in %q or %q", naiveFile, peersFile)
+	}
+	return writeFile(out, func(f *os.File) { writeSummary(f, title, naive, peers) })
 }

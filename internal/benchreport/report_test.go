@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/xml"
+	"io"
 	"strings"
 	"testing"
 
@@ -119,4 +120,42 @@ BenchmarkLimiter/admit/chan 	1000	4.0 ns/op	0.010 admitted/op	0 B/op	0 allocs/op
 	writeTable(&buf, "t", rs, false)
 	assert.Contains(t, buf.String(), "2.0× vs mutex")
 	assert.Contains(t, buf.String(), "4 ns · 0 ≠")
+}
+
+func TestSummarySpeedupsUseConcOrItsFastestVariantAndTheBestCompetitor(t *testing.T) {
+	rs, err := collect(strings.NewReader(sampleOutput), nil, func(sample, int) {})
+	require.NoError(t, err)
+	suites, sp := suiteSpeedups(rs)
+	assert.Equal(t, []string{"Pipeline", "Retry"}, suites)
+	// cheap3 has no "conc" impl: its median conc-collect (12 ns) against
+	// the faster naive version (mutex, 200 ns); at cpu=2, 300/8.
+	assert.InDeltaSlice(t, []float64{200.0 / 12}, sp["Pipeline"][1], 1e-9)
+	assert.InDeltaSlice(t, []float64{300.0 / 8}, sp["Pipeline"][2], 1e-9)
+	// The floor (direct) is not a competitor: loop is, and conc is slower.
+	assert.InDeltaSlice(t, []float64{2.0 / 3}, sp["Retry"][1], 1e-9)
+}
+
+func TestSummaryChartIsWellFormedAndNamesEveryPrimitive(t *testing.T) {
+	rs, err := collect(strings.NewReader(sampleOutput), nil, func(sample, int) {})
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	monitor, err := collect(strings.NewReader("BenchmarkMonitor/cheap3/off 100 5 ns/op\nBenchmarkMonitor/cheap3/on 100 6 ns/op\n"), nil, func(sample, int) {})
+	require.NoError(t, err)
+	writeSummary(&buf, "summary", append(rs, monitor...), nil)
+	d := xml.NewDecoder(&buf)
+	texts := ""
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if c, ok := tok.(xml.CharData); ok {
+			texts += string(c) + "\n"
+		}
+	}
+	for _, want := range []string{"Pipeline", "Retry", "no peer measured", "cpu=1", "cpu=2", "1×"} {
+		assert.Contains(t, texts, want)
+	}
+	assert.NotContains(t, texts, "Monitor", "a suite with no conc row compares nothing")
 }

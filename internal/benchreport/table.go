@@ -28,7 +28,7 @@ func classify(impl string) class {
 		return classMutex
 	case impl == "chan" || strings.HasPrefix(impl, "chan-"):
 		return classChan
-	case impl == "direct" || impl == "handordered" || impl == "clock":
+	case impl == "direct" || strings.HasPrefix(impl, "direct-") || impl == "handordered" || impl == "clock":
 		return classFloor
 	}
 	return classOther
@@ -202,10 +202,10 @@ func writeTable(w io.Writer, title string, rs []result, peers bool) {
 // header names a competitor column for a reader who has not seen the code.
 func header(impl string, peers bool) string {
 	switch classify(impl) {
-	case classMutex:
-		return "naive mutex"
-	case classChan:
-		return "naive chan"
+	case classMutex, classChan:
+		// The name itself, so that variants ("chan-buffered") keep
+		// columns of their own names.
+		return "naive " + impl
 	case classFloor:
 		return impl + " (floor)"
 	}
