@@ -147,9 +147,9 @@ type poolWaiter[J any] struct {
 // by JobTimeout when set) and the job.
 //
 // It panics with a message starting "conc: " when workers < 1 or > 65536
-// (they all start at once), fn is nil,
-// an option is nil, an OnResult callback's type does not match the pool's,
-// or ResultBuffer(n > 0) comes with OnResult.
+// (they all start at once), fn is nil, an option is nil, an OnResult
+// callback's type does not match the pool's, or ResultBuffer(n > 0) comes
+// with OnResult.
 func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts ...PoolOption) *Pool[J, R] {
 	checkPositive("workers", workers)
 	checkAtMost("workers", workers, maxWorkers)
