@@ -21,7 +21,7 @@ FUZZTIME    ?= 10s
 SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
 PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
-.PHONY: all test bench bench-full bench-peers bench-peers-full bench-chart bench-chart-full bench-summary lint fuzz cover clean viz viz-screenshot
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-chart bench-chart-full bench-summary lint fuzz cover clean viz viz-screenshot
 
 all: test
 
@@ -76,6 +76,20 @@ bench-peers:
 	@mkdir -p $(RESULTS)
 	cd bench/peers && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu $(CPU) -count $(COUNT) -benchtime $(BENCHTIME) -timeout 0 . \
 		| $(GO) run ../../internal/benchreport -title "conc vs peers" -peers -suites $(PEER_SUITES) -out ../../$(RESULTS)/peers
+
+## bench-nats: natsbroker against watermill-nats v2 and plain nats.go with
+## hand-written JSON (the floor), end to end on an embedded nats-server: one
+## publisher, ten subscribers, 128-byte events (module natsbroker/bench);
+## COUNT_NATS rounds, each running every implementation once (interleaved, so
+## that the machine's drift over a run does not favour whichever goes first),
+## then benchstat.
+COUNT_NATS ?= 10
+bench-nats:
+	@mkdir -p $(RESULTS)
+	cd natsbroker/bench && $(GO) test -c -o bench.test . && for i in $$(seq $(COUNT_NATS)); do \
+		./bench.test -test.run '^$$' -test.bench 'NATS' -test.benchmem -test.cpu 2 -test.count 1 -test.benchtime $(BENCHTIME_FULL); \
+	done | tee ../../$(RESULTS)/nats.txt; rm -f bench.test
+	$(call benchstat,$(RESULTS)/nats)
 
 ## bench-chart: run the short suites and keep their charts: the detailed
 ## docs/bench.svg (docs/peers.svg too when bench-peers has run) and the summary

@@ -12,8 +12,9 @@ import (
 )
 
 // ErrInvalidTopic is returned (wrapped, with the topic and what is wrong with
-// it) by Broker.Publish for a topic that is empty, has an empty token
-// ("a..b") or contains a wildcard. Subscribe, which has no error result,
+// it) by Broker.Publish (and CheckTopic) for a topic that is empty, has an
+// empty token ("a..b"), contains a wildcard, or contains whitespace or an
+// ASCII control character. Subscribe, which has no error result,
 // panics on a malformed pattern instead: a pattern is part of the program,
 // not of its input.
 var ErrInvalidTopic = errors.New("conc: invalid topic")
@@ -152,7 +153,10 @@ type BrokerStats struct {
 	//
 	// Events that a subscription still held when it ended and that were
 	// evicted before its reader got to them count under its policy's
-	// counter, as do events whose ring closed while they were on the way.
+	// counter, as do events whose ring closed while they were on the way
+	// and events read from the ring that never reached the consumer (the
+	// rest of a batch when an Events loop breaks, what C's goroutine could
+	// not hand over after the end).
 	DroppedBlock uint64
 	// Buffered is the number of events waiting for the readers of the
 	// subscriptions that are still live. It is part of Delivered.
@@ -254,10 +258,11 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 // this subscription.
 //
 // Subscribe panics with a "conc: " message on a malformed pattern: empty,
-// with an empty token ("a..b"), a wildcard inside a token ("a*"), or ">"
-// anywhere but last ("a.>.b"), and on a nil option. On a closed broker it
-// returns a subscription that has ended already: Next returns ErrClosed, C
-// is closed and Err returns ErrClosed.
+// with an empty token ("a..b"), a wildcard inside a token ("a*"), ">"
+// anywhere but last ("a.>.b"), whitespace or a control character
+// (CheckPattern), and on a nil option. On a closed broker it returns a
+// subscription that has ended already: Next returns ErrClosed, C is closed
+// and Err returns ErrClosed.
 //
 // Subscribe builds a new snapshot under the broker's mutex: its cost grows
 // with the number of distinct literal topics (the map is copied), the
@@ -425,8 +430,9 @@ func (s *Subscription[E]) wakeUp() {
 // ring closes. With no BlockPublisher subscription it never blocks and
 // ignores ctx, so a subscriber may publish from its own reading loop. It
 // returns ErrClosed once Close has been called and an error matching
-// ErrInvalidTopic when topic is empty, has an empty token or contains a
-// wildcard. It does not allocate and takes no lock, except to recompute
+// ErrInvalidTopic when topic is empty, has an empty token, contains a
+// wildcard, or contains whitespace or a control character (CheckTopic). It
+// does not allocate and takes no lock, except to recompute
 // how far the slowest reader is (about once per SubBuffer events) and to
 // wake parked readers.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {

@@ -178,10 +178,13 @@ func (g *brokerGroup[E]) makeRoom(t uint64) offerResult {
 // DropOldest subscriptions and of subscriptions that ended (they no longer
 // hold a publisher back, but keep what they can still read). An ended
 // subscription loses events only when that lets the claim through: not
-// while a live Block subscription holds the publisher back anyway.
+// while a live Block subscription holds the publisher back anyway, nor
+// once the ring is closed.
 // Readers that reached their end leave the group. The caller holds g.mu.
 func (g *brokerGroup[E]) recompute(target uint64) uint64 {
-	if g.policy != DropOldest {
+	if g.tail.Load()&ringClosed != 0 {
+		target = 0 // no claim will follow: evict nobody
+	} else if g.policy != DropOldest {
 		for _, s := range g.subs {
 			if s.end.Load() == seqInfinity && s.cursor.Load()&seqMask < target {
 				target = 0 // a live reader blocks the claim: evict nobody

@@ -219,7 +219,7 @@ const eventsBatch = 64
 // batches. It ends when the subscription has ended and everything it held
 // has been yielded, when ctx ends (check ctx.Err() to tell which), or when
 // the loop breaks; events copied out of the ring but not yet yielded when
-// the loop breaks are lost to this subscription and counted as delivered.
+// the loop breaks are lost to this subscription and counted as dropped.
 // Unsubscribe may be called from inside the loop: the events still held
 // are yielded, then the loop ends. Each call of the iterator allocates its
 // batch buffer once.
@@ -232,8 +232,11 @@ func (s *Subscription[E]) Events(ctx context.Context) iter.Seq[E] {
 			if err != nil {
 				return
 			}
-			for _, e := range buf[:n] {
+			for i, e := range buf[:n] {
 				if !yield(e) {
+					if rest := n - i - 1; rest > 0 {
+						s.giveUp(uint64(rest))
+					}
 					return
 				}
 			}
@@ -246,12 +249,14 @@ func (s *Subscription[E]) Events(ctx context.Context) iter.Seq[E] {
 // subscription and forwards every event to the channel (buffered like the
 // subscription), so that from then on each event costs what a channel
 // send and receive cost, on top of the ring; what is ready at that first
-// call is in the channel when C returns. The channel is closed once the
-// subscription has ended and every event it held has been forwarded: a
-// consumer that ranges over C after Unsubscribe or Close receives them all
-// and the loop ends; one that stops reading before then leaves the
-// goroutine waiting for it. Events handed to the channel count as
-// delivered. Calling C is how a subscription is read then: Next,
+// call is in the channel when C returns. While the subscription is live
+// the goroutine waits for the consumer to make room. Once Unsubscribe or
+// Close has ended it, the goroutine waits for nobody: it moves into the
+// channel what fits there, counts what it still held beyond that as
+// dropped, closes the channel and exits, so a consumer that stopped
+// reading leaves nothing running; one that ranges over C receives what
+// the channel holds and the loop ends. Events handed to the channel count
+// as delivered. Calling C is how a subscription is read then: Next,
 // NextBatch and Events must not be used with it.
 func (s *Subscription[E]) C() <-chan E {
 	s.cOnce.Do(func() {
@@ -277,18 +282,82 @@ func (s *Subscription[E]) C() <-chan E {
 	return s.ch
 }
 
-// forward is C's goroutine.
+// forward is C's goroutine. While the subscription is live it waits for
+// the consumer; once it has ended, it waits for nobody: what fits in the
+// channel goes there, the rest is counted as dropped.
 func (s *Subscription[E]) forward(buf []E) {
 	for {
 		n, err := s.NextBatch(context.Background(), buf)
 		if err != nil {
-			close(s.ch)
-			return
+			break
 		}
-		for _, e := range buf[:n] {
-			s.ch <- e
+		if !s.handOver(buf[:n]) {
+			break
 		}
 	}
+	// The end: move what still fits, without waiting.
+	for room := cap(s.ch) - len(s.ch); room > 0; room = cap(s.ch) - len(s.ch) {
+		n, _ := s.read(buf[:min(len(buf), room)])
+		if n == 0 {
+			break
+		}
+		s.handOver(buf[:n])
+	}
+	s.dropRest()
+	close(s.ch)
+}
+
+// handOver sends batch to C's channel, waiting for room only while the
+// subscription is live. Once it has ended, what does not fit is taken back
+// from Delivered and counted as dropped, and handOver returns false.
+func (s *Subscription[E]) handOver(batch []E) bool {
+	for i := 0; i < len(batch); {
+		if s.end.Load() == seqInfinity {
+			// Unsubscribe and Close leave a wake token after setting
+			// the end, so a wait here notices it.
+			select {
+			case s.ch <- batch[i]:
+				i++
+			case <-s.wake:
+			}
+			continue
+		}
+		select {
+		case s.ch <- batch[i]:
+			i++
+			continue
+		default:
+		}
+		s.giveUp(uint64(len(batch) - i))
+		return false
+	}
+	return true
+}
+
+// giveUp takes n events that were read from the ring but never reached
+// the consumer (C's goroutine could not hand them over, an Events loop
+// broke before them) back out of Delivered and counts them as dropped. It
+// holds the cursor, so that an end in progress has finished counting what
+// the subscription took (folded) and folded is stable.
+func (s *Subscription[E]) giveUp(n uint64) {
+	c := s.hold()
+	s.taken.Add(-n)
+	s.evicted.Add(n)
+	s.b.counter(s.policy).Add(n)
+	if s.folded {
+		s.b.evictedAfterEnd.Add(n) // the end counted them as delivered
+	}
+	s.cursor.Store(c)
+}
+
+// dropRest evicts what an ended subscription still holds in the ring, for
+// C's goroutine when it gives up on it.
+func (s *Subscription[E]) dropRest() {
+	g := s.g
+	g.mu.Lock()
+	s.evict(s.end.Load())
+	g.mu.Unlock()
+	g.wakeRoom()
 }
 
 // Unsubscribe ends the subscription. Publishers that claim a place in the
@@ -346,8 +415,9 @@ type SubStats struct {
 	// Dropped counts the events lost under the policy: refused by a full
 	// DropNewest subscription, given up by a Block publisher whose context
 	// ended (or whose subscription closed), evicted from a DropOldest
-	// subscription that a publisher lapped, or evicted after Unsubscribe
-	// or Close before the reader got to them.
+	// subscription that a publisher lapped, evicted after Unsubscribe
+	// or Close before the reader got to them, or read from the ring but
+	// never handed over (a broken Events loop, C after the end).
 	Dropped uint64
 	// Buffered counts the events waiting in the ring for the reader.
 	Buffered uint64

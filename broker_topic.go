@@ -51,12 +51,28 @@ func parseTopic(topic string, pattern bool) (wild bool, problem string) {
 			wild = true
 		case strings.ContainsAny(tok, "*>"):
 			return false, `"*" and ">" must be whole tokens`
+		case hasSpaceOrControl(tok):
+			return false, "whitespace or control character"
 		}
 		if i < 0 {
 			return wild, ""
 		}
 		rest = rest[i+1:]
 	}
+}
+
+// hasSpaceOrControl reports whether tok holds an ASCII space, tab, line
+// break or other control character. NATS separates the fields of its
+// protocol lines with spaces and tabs and ends them with CR LF, so such a
+// topic could not cross a process boundary as one subject; refusing it
+// here keeps the in-process Broker and a NATS-backed one in agreement.
+func hasSpaceOrControl(tok string) bool {
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c == 0x7f {
+			return true
+		}
+	}
+	return false
 }
 
 // cutToken splits the first token off a well-formed topic. last reports that

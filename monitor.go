@@ -2,6 +2,7 @@ package conc
 
 import (
 	"fmt"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -116,8 +117,11 @@ func Monitored[T, U any](m *Monitor, name string, s Stage[T, U]) Stage[T, U] {
 // event type) or *FanIn (any item type). The monitor reads x only through
 // its Stats method, when a snapshot is taken. Watching a name again
 // replaces what was watched under it. Watch panics with a conc: message
-// for a nil x or a type it cannot watch.
+// for a nil x (or a nil pointer) or a type it cannot watch.
 func (m *Monitor) Watch(name string, x any) {
+	if v := reflect.ValueOf(x); v.Kind() == reflect.Pointer && v.IsNil() {
+		panic(fmt.Sprintf("conc: Monitor.Watch needs a value, got a nil %T", x))
+	}
 	w := &monWatched{name: name, lastMove: time.Now()}
 	switch v := x.(type) {
 	case nil:

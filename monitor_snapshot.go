@@ -340,9 +340,18 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 			ns.Name = string(names)
 		case n.kind == "source":
 			ns.Out, _ = n.count.load()
+			if n.from != nil {
+				// What the first stage took in: what it did, and what
+				// failed in it.
+				in, _ := n.from.c.load()
+				ns.Out = in + n.from.errors.Load()
+			}
 			ns.In = ns.Out
 		default:
 			ns.In, _ = n.count.load()
+			if n.from != nil {
+				_, ns.In = n.from.c.load()
+			}
 			ns.Out = ns.In
 		}
 		if q := n.queue.Load(); q != nil && ended == 0 {

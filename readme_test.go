@@ -49,6 +49,11 @@ func TestReadmeSnippetsComeFromExamples(t *testing.T) {
 	files, err := filepath.Glob("example_*_test.go")
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
+	// The nested modules' Examples (natsbroker, ...) are runnable too, and
+	// the README's section on them is abridged from those.
+	nested, err := filepath.Glob("*/example*_test.go")
+	require.NoError(t, err)
+	files = append(files, nested...)
 	inExamples := make(map[string]bool)
 	for _, f := range files {
 		src, err := os.ReadFile(f)

@@ -257,7 +257,7 @@ func (s *stageMap[T, U]) push(v T) bool {
 		return false
 	}
 	if s.mb != nil {
-		s.mb.c.tick(1)
+		s.mb.c.tick1()
 	}
 	return s.next.push(u)
 }

@@ -304,7 +304,7 @@ func (p *stagePool[T, U]) monWire(r *monRun) {
 	node.in.nopub = true // the workers own none of the node's plain counts
 	p.workW = &node.in
 	p.mb = r.member(p.cfg.kind, p.cfg.name)
-	p.mb.c.shared = true
+	p.mb.c.shared, p.mb.c.same = true, false
 	p.inq = r.addEdge("chunks", p.limit*stagePoolChunk)
 	p.sendW = &r.cur.out
 }

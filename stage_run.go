@@ -337,6 +337,7 @@ func (s *stageSliceSink[T]) monEnd() bool { return true }
 func (s *stageSliceSink[T]) monAttach(r *monRun) {
 	r.sinkNode("collect", "fused")
 	s.cnt = r.cur.extra[0]
+	r.dropSink = func() { s.cnt = nil }
 }
 func (s *stageSliceSink[T]) end() { s.r.complete.Store(true) }
 
@@ -369,5 +370,6 @@ func (s *stageYieldSink[T]) monEnd() bool { return true }
 func (s *stageYieldSink[T]) monAttach(r *monRun) {
 	r.sinkNode("all", "fused")
 	s.cnt = r.cur.extra[0]
+	r.dropSink = func() { s.cnt = nil }
 }
 func (s *stageYieldSink[T]) end() { s.r.complete.Store(true) }

@@ -18,6 +18,9 @@ import (
 //     keys costs the limiter one key and is limited as one client.
 //
 // Neither shared name can be produced by a header value or an address.
+// A limiter may remember a key for long: a KeyFunc that cuts the key out
+// of a larger string (a header, a path) should return a copy
+// (strings.Clone), or the whole string stays in memory with it.
 type KeyFunc func(r *http.Request) string
 
 // MaxKeyLen is the longest key the middleware passes to the limiter.
@@ -153,6 +156,13 @@ func ForwardedFor(trusted ...netip.Prefix) KeyFunc {
 func Header(name string) KeyFunc {
 	name = http.CanonicalHeaderKey(name)
 	return func(r *http.Request) string {
-		return strings.TrimSpace(r.Header.Get(name))
+		v := r.Header.Get(name)
+		k := strings.TrimSpace(v)
+		if len(k) < len(v) && len(k) <= MaxKeyLen {
+			// The limiter keeps the key: a copy, so that a short key
+			// trimmed out of a huge value does not keep the value alive.
+			k = strings.Clone(k)
+		}
+		return k
 	}
 }

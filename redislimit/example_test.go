@@ -11,6 +11,7 @@ import (
 
 	"github.com/concpatterns/conc/httplimit"
 	"github.com/concpatterns/conc/redislimit"
+	"github.com/concpatterns/conc/redislimit/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -50,6 +51,7 @@ func exampleRedis() (*redis.Client, func()) {
 	dir, _ := os.MkdirTemp("", "example")
 	sock := filepath.Join(dir, "redis.sock")
 	cmd := exec.Command("redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
+	cmd.SysProcAttr = redistest.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		panic("redis-server is needed: apt-get install redis-server")
 	}

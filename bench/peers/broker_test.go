@@ -54,6 +54,7 @@ func newConcBrokerPeer() concBrokerPeer {
 func (c concBrokerPeer) Subscribe() (<-chan int, func(int)) {
 	return c.b.Subscribe(benchkit.BrokerTopic).C(), brokerPeerNop
 }
+
 // SubscribePull reads in batches from the ring (NextBatch): conc's fast
 // path; RunBroker prefers it to Subscribe.
 func (c concBrokerPeer) SubscribePull() benchkit.Puller[int] {

@@ -92,6 +92,7 @@ func (s *Server) Restart() {
 	}
 	cmd := exec.Command(s.bin, "--port", "0", "--unixsocket", s.Sock, "--unixsocketperm", "700",
 		"--save", "", "--appendonly", "no", "--dir", s.dir, "--loglevel", "warning")
+	cmd.SysProcAttr = SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
