@@ -8,8 +8,9 @@ BENCHSTAT   := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4d
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RESULTS     := results
 
-# make bench: short runs, several counts, medians; about five minutes on 2
-# cores (313 s measured on 2026-12-06 for 22 suites, with the build cached).
+# make bench: short runs, several counts, medians; three to five minutes on 2
+# cores (200 s measured on 2026-12-06 for 24 suites, with the build cached;
+# 313 s under heavy load).
 BENCH       ?= .
 BENCHTIME   ?= 80ms
 COUNT       ?= 3
