@@ -79,7 +79,12 @@ func ExampleLimiter_Reserve() {
 	r := limiter.Reserve()
 	fmt.Println(r.OK(), r.Delay().Round(time.Second))
 	r.Cancel() // not going to act after all: give the token back
+
+	// Every call counts once; a cancelled reservation stays allowed.
+	st := limiter.Stats()
+	fmt.Println("allowed", st.Allowed, "denied", st.Denied)
 	// Output:
 	// true false
 	// true 1s
+	// allowed 2 denied 1
 }
