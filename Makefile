@@ -21,7 +21,7 @@ FUZZTIME    ?= 10s
 SUITES      := $(shell grep -h '^func Benchmark' *_test.go | wc -l)
 PEER_SUITES := $(shell grep -h '^func Benchmark' bench/peers/*_test.go | wc -l)
 
-.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-chart bench-chart-full bench-summary lint fuzz cover clean viz viz-screenshot
+.PHONY: all test bench bench-full bench-peers bench-peers-full bench-nats bench-redis bench-chart bench-chart-full bench-summary lint fuzz cover clean viz viz-screenshot
 
 all: test
 
@@ -120,6 +120,15 @@ bench-chart-full: bench-full bench-peers-full
 	cp $(RESULTS)/full.svg docs/bench.svg
 	cp $(RESULTS)/peers-full.svg docs/peers.svg
 	$(MAKE) --no-print-directory bench-summary SUMMARY_NAIVE=$(RESULTS)/full.txt SUMMARY_PEERS=$(RESULTS)/peers-full.txt
+
+## bench-redis: redislimit against redis_rate v10, ulule/limiter v3 and
+## throttled v2 (redislimit/bench), 64 callers on one local redis-server that
+## the benchmark starts itself; count=10 at GOMAXPROCS=2, then benchstat.
+bench-redis:
+	@mkdir -p $(RESULTS)
+	cd redislimit/bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -cpu 2 -count 10 -benchtime $(BENCHTIME_FULL) . \
+		| tee ../../$(RESULTS)/redis.txt
+	$(call benchstat,$(RESULTS)/redis)
 
 ## lint: go vet and staticcheck.
 lint:

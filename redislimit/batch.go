@@ -2,6 +2,7 @@ package redislimit
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/redis/go-redis/v9"
@@ -13,7 +14,7 @@ import (
 // it as one pipeline and hands each call its reply. When a leader is done
 // and calls have queued meanwhile, it passes the lead to the first of them
 // instead of sending again itself, so no caller carries others' work for
-// longer than one round trip. The batch runs on its own timeout, detached
+// longer than one round trip. The batch runs on the Timeout option alone, detached
 // from any one caller's context: a caller whose ctx ends while it waits
 // returns at once, and its reply is dropped.
 type batcher struct {
@@ -68,7 +69,7 @@ func (b *batcher) do(ctx context.Context, key string, n int) (reply, error) {
 
 // abandon waits for the reply or the lead of a call whose caller has gone,
 // and carries a lead so that the calls queued behind it are not stranded.
-// It ends with the call: within one batch timeout.
+// It ends with the call's batch.
 func (b *batcher) abandon(c *batchCall) {
 	for !<-c.done {
 		b.lead(c.batch)
@@ -122,12 +123,20 @@ func (b *batcher) send(batch []*batchCall) {
 		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-	defer cancel()
+	ctx := context.Background()
+	if l.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
+	if _, single := l.client.(*redis.Client); single {
+		done(b.sendMany(ctx, batch))
+		return
+	}
 	cmds := make([]*redis.Cmd, len(batch))
 	pipe := l.client.Pipeline()
 	for i, c := range batch {
-		cmds[i] = pipe.EvalSha(ctx, gcraSHA, []string{l.prefix + c.key}, l.ivArg, l.burst, c.n)
+		cmds[i] = pipe.EvalSha(ctx, gcraSHA, []string{l.prefix + c.key}, l.ivArg, l.burstArg, c.n)
 	}
 	_, _ = pipe.Exec(ctx)
 	var again []int
@@ -141,7 +150,7 @@ func (b *batcher) send(batch []*batchCall) {
 		pipe = l.client.Pipeline()
 		for _, i := range again {
 			c := batch[i]
-			cmds[i] = pipe.Eval(ctx, gcraScript, []string{l.prefix + c.key}, l.ivArg, l.burst, c.n)
+			cmds[i] = pipe.Eval(ctx, gcraScript, []string{l.prefix + c.key}, l.ivArg, l.burstArg, c.n)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
@@ -158,4 +167,32 @@ func (b *batcher) send(batch []*batchCall) {
 		}
 	}
 	done(first)
+}
+
+// sendMany decides a whole batch with one run of gcraManyScript, for a
+// client of a single node (or of a sentinel's master): one command instead
+// of a pipeline of them saves Redis a script call per key.
+func (b *batcher) sendMany(ctx context.Context, batch []*batchCall) error {
+	l := b.l
+	keys := make([]string, len(batch))
+	args := make([]any, 2+len(batch))
+	args[0], args[1] = l.ivArg, l.burstArg
+	for i, c := range batch {
+		keys[i] = l.prefix + c.key
+		args[2+i] = c.n
+	}
+	v, err := l.client.EvalSha(ctx, gcraManySHA, keys, args...).Int64Slice()
+	if isNoScript(err) {
+		l.count(statLoads)
+		v, err = l.client.Eval(ctx, gcraManyScript, keys, args...).Int64Slice()
+	}
+	if err == nil && len(v) != 4*len(batch) {
+		err = fmt.Errorf("redislimit: unexpected script reply of %d numbers for %d keys", len(v), len(batch))
+	}
+	for i, c := range batch {
+		if c.err = err; err == nil {
+			c.r, _ = parseReply(v[4*i : 4*i+4])
+		}
+	}
+	return err
 }

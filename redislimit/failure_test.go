@@ -48,14 +48,12 @@ func TestKeysExpireWhenTheirBucketIsFull(t *testing.T) {
 // SCRIPT FLUSH in the middle of a run: the script is sent again and no
 // caller sees an error.
 func TestScriptFlushIsInvisibleToCallers(t *testing.T) {
-	for _, batching := range []bool{false, true} {
-		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			var opts []Option
-			if batching {
-				opts = append(opts, Batching(2))
-			}
-			l := New(srv.Client(), "flush:", 1000, 1000, opts...)
+			opts = m.opts(opts...)
+			l := New(m.client(srv), "flush:", 1000, 1000, opts...)
 			admin := srv.Client()
 			ctx := context.Background()
 			stop := make(chan struct{})
@@ -143,16 +141,14 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 		{"fallback", Fallback(0.5), PathFallback},
 	}
 	for _, p := range policies {
-		for _, batching := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%s/batching=%v", p.name, batching), func(t *testing.T) {
+		for _, m := range modes {
+			t.Run(p.name+"/"+m.name, func(t *testing.T) {
 				srv := redistest.Start(t)
 				opts := []Option{OnFailure(p.policy), Timeout(100 * time.Millisecond), DenyCache(0),
 					BreakerOptions(conc.Cooldown(50 * time.Millisecond))}
-				if batching {
-					opts = append(opts, Batching(2))
-				}
+				opts = m.opts(opts...)
 				// 1 token per 100 s, burst 4: nothing refills during the test.
-				l := New(srv.Client(), "kill:", 0.01, 4, opts...)
+				l := New(m.client(srv), "kill:", 0.01, 4, opts...)
 				ctx := context.Background()
 				d, err := l.Allow(ctx, "k")
 				require.NoError(t, err)
@@ -200,5 +196,54 @@ func TestRedisKilledAndRestarted(t *testing.T) {
 				assert.True(t, d.Allowed, "the restarted Redis (no persistence) has a fresh bucket")
 			})
 		}
+	}
+}
+
+// Callers keep going while Redis dies and comes back: every call gets a
+// decision (from Redis, the cache or the policy), nothing else fails, the
+// counters add up to the calls, and Redis decides again at the end.
+func TestRedisKilledUnderLoad(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			srv := redistest.Start(t)
+			opts := []Option{OnFailure(Fallback(0.5)), Timeout(100 * time.Millisecond),
+				BreakerOptions(conc.Cooldown(30 * time.Millisecond))}
+			opts = m.opts(opts...)
+			l := New(m.client(srv), "load:", 1000, 50, opts...)
+			ctx := context.Background()
+			var calls, afterRestart atomic.Int64
+			var restarted atomic.Bool
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					deadline := time.Now().Add(20 * time.Second)
+					for i := 0; time.Now().Before(deadline); i++ {
+						d, err := l.Allow(ctx, fmt.Sprint(w, i%5))
+						calls.Add(1)
+						var de *DecisionError
+						if err != nil && !assert.ErrorAs(t, err, &de) {
+							return
+						}
+						if err != nil {
+							assert.Equal(t, PathFallback, d.Path)
+						}
+						if restarted.Load() && d.Path == PathRedis && afterRestart.Add(1) >= 100 {
+							return
+						}
+					}
+					t.Error("Redis never decided again after the restart")
+				})
+			}
+			time.Sleep(50 * time.Millisecond)
+			srv.Kill()
+			time.Sleep(200 * time.Millisecond)
+			srv.Restart()
+			restarted.Store(true)
+			wg.Wait()
+			st := l.Stats()
+			assert.Equal(t, uint64(calls.Load()), st.Redis+st.Cache+st.Fallback+st.Open+st.Closed)
+			assert.Positive(t, st.Fallback)
+			assert.Equal(t, st.Errors, st.Fallback)
+		})
 	}
 }

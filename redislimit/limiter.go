@@ -123,11 +123,12 @@ func OnFailure(p Policy) Option {
 	return func(o *options) { o.policy = p }
 }
 
-// Timeout bounds each round trip to Redis (default 500ms); a call that
-// takes longer counts as a failure.
+// Timeout bounds each round trip to Redis; a call that takes longer counts
+// as a failure. By default (0) the client's own read and write timeouts
+// bound it, and a call costs no timer of its own.
 func Timeout(d time.Duration) Option {
-	if d <= 0 {
-		panic(fmt.Sprintf("conc: redislimit Timeout must be positive, got %v", d))
+	if d < 0 {
+		panic(fmt.Sprintf("conc: redislimit Timeout must not be negative, got %v", d))
 	}
 	return func(o *options) { o.timeout = d }
 }
@@ -143,10 +144,12 @@ func DenyCache(keys int) Option {
 
 // Batching makes concurrent calls share round trips: a call that finds
 // fewer than inFlight batches on the wire sends every call waiting at that
-// moment as one pipeline; the others wait for a batch to take them. No
+// moment as one round trip; the others wait for a batch to take them. No
 // goroutine is started; a caller carries each batch. It panics unless
-// inFlight >= 1. With a cluster client a pipeline is split by node, so every
-// command still has one key.
+// inFlight >= 1. Over a *redis.Client (one node, or a sentinel's master) a
+// batch is one script run over all its keys; over any other client (cluster,
+// ring) it is a pipeline of one-key scripts, which a cluster client splits by
+// node, so every command still has one key.
 func Batching(inFlight int) Option {
 	if inFlight < 1 {
 		panic(fmt.Sprintf("conc: redislimit Batching needs inFlight >= 1, got %d", inFlight))
@@ -182,7 +185,8 @@ type Limiter struct {
 	prefix    string
 	rate      float64
 	burst     int
-	ivArg     string        // the emission interval in µs, as the script's argument
+	ivArg     any           // the emission interval in µs, as the script's argument
+	burstArg  any           // the burst, boxed once rather than on every call
 	iv        time.Duration // the emission interval, rounded
 	timeout   time.Duration
 	policy    Policy
@@ -210,7 +214,7 @@ func New(client redis.UniversalClient, prefix string, perSecond float64, burst i
 	if burst < 1 {
 		panic(fmt.Sprintf("conc: redislimit burst must be at least 1, got %d", burst))
 	}
-	o := options{policy: FailClosed, timeout: 500 * time.Millisecond, denyKeys: 1 << 16, retryDown: time.Second}
+	o := options{policy: FailClosed, denyKeys: 1 << 16, retryDown: time.Second}
 	for _, opt := range opts {
 		if opt == nil {
 			panic("conc: redislimit option must not be nil")
@@ -224,6 +228,7 @@ func New(client redis.UniversalClient, prefix string, perSecond float64, burst i
 		rate:      perSecond,
 		burst:     burst,
 		ivArg:     strconv.FormatFloat(ivUS, 'g', -1, 64),
+		burstArg:  burst,
 		iv:        time.Duration(math.Ceil(ivUS * 1e3)),
 		timeout:   o.timeout,
 		policy:    o.policy,
@@ -345,13 +350,16 @@ func (l *Limiter) eval(ctx context.Context, key string, n int) (reply, error) {
 	if err != nil {
 		return reply{}, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, l.timeout)
-	defer cancel()
+	if l.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, l.timeout)
+		defer cancel()
+	}
 	keys := []string{l.prefix + key}
-	v, err := l.client.EvalSha(ctx, gcraSHA, keys, l.ivArg, l.burst, n).Int64Slice()
+	v, err := l.client.EvalSha(ctx, gcraSHA, keys, l.ivArg, l.burstArg, n).Int64Slice()
 	if isNoScript(err) {
 		l.count(statLoads)
-		v, err = l.client.Eval(ctx, gcraScript, keys, l.ivArg, l.burst, n).Int64Slice()
+		v, err = l.client.Eval(ctx, gcraScript, keys, l.ivArg, l.burstArg, n).Int64Slice()
 	}
 	var r reply
 	if err == nil {
@@ -441,9 +449,11 @@ func (l *Limiter) Close() error {
 	return nil
 }
 
-// Stats is a snapshot of a Limiter's counters. Each call that returned a
-// Decision is counted once under the path that decided it, so Redis + Cache
-// + Fallback + Open + Closed is the number of decisions.
+// Stats is a snapshot of a Limiter's counters. Each call for n >= 1 that
+// returned a Decision is counted once under the path that decided it (n
+// above the burst under Redis), so Redis + Cache + Fallback + Open + Closed
+// is the number of decisions. Calls that ended with ctx's error or
+// conc.ErrClosed are not decisions and are not counted.
 type Stats struct {
 	Redis, Cache, Fallback, Open, Closed uint64
 	// Errors counts the Redis failures that sent a call to the policy

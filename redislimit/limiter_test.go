@@ -27,15 +27,13 @@ func TestNewPanicsOnBadInput(t *testing.T) {
 }
 
 func TestAllowNFollowsGCRA(t *testing.T) {
-	for _, batching := range []bool{false, true} {
-		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			var opts []Option
-			if batching {
-				opts = append(opts, Batching(2))
-			}
+			opts = m.opts(opts...)
 			// 1 token per 10 s: nothing refills during the test.
-			l := New(srv.Client(), "t:", 0.1, 3, opts...)
+			l := New(m.client(srv), "t:", 0.1, 3, opts...)
 			ctx := context.Background()
 			for i := range 3 {
 				d, err := l.Allow(ctx, "a")
@@ -69,7 +67,7 @@ func TestAllowNFollowsGCRA(t *testing.T) {
 			st := l.Stats()
 			assert.Equal(t, uint64(1), st.Cache)
 			assert.Equal(t, uint64(6), st.Redis)
-			if batching {
+			if m.batch {
 				assert.Equal(t, uint64(5), st.Batched)
 			}
 			require.NoError(t, l.Close())
@@ -104,8 +102,8 @@ func TestWaitTakesTokensAsTheyCome(t *testing.T) {
 // is admitted more than burst + rate×elapsed + 1 times, and the budget is
 // used.
 func TestReplicasShareOneBudget(t *testing.T) {
-	for _, batching := range []bool{false, true} {
-		t.Run(fmt.Sprintf("batching=%v", batching), func(t *testing.T) {
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
 			srv := redistest.Start(t)
 			const (
 				replicas = 4
@@ -118,14 +116,12 @@ func TestReplicasShareOneBudget(t *testing.T) {
 			var admitted [keys]atomic.Int64
 			var calls atomic.Int64
 			var opts []Option
-			if batching {
-				opts = append(opts, Batching(2))
-			}
+			opts = m.opts(opts...)
 			start := time.Now()
 			var wg sync.WaitGroup
 			lims := make([]*Limiter, replicas)
 			for r := range replicas {
-				l := New(srv.Client(), "rep:", rate, burst, opts...)
+				l := New(m.client(srv), "rep:", rate, burst, opts...)
 				lims[r] = l
 				for w := range workers {
 					wg.Go(func() {

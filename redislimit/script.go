@@ -43,11 +43,46 @@ local ahead = tat - now
 return {0, math.floor((tau - ahead) / iv), math.ceil(new - tau - now), math.ceil(ahead)}
 `
 
-// gcraSHA is the script's digest, for EVALSHA.
-var gcraSHA = func() string {
-	h := sha1.Sum([]byte(gcraScript))
+// gcraManyScript is gcraScript for several keys at once, for a batch on a
+// single Redis node (never on a cluster, where the keys of one script must
+// share a slot): KEYS are the keys, ARGV the interval, the burst and one n
+// per key; the reply is the four numbers of each key in order. One clock
+// reading serves the whole batch. A key may appear twice: each step reads
+// what the one before wrote.
+const gcraManyScript = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local iv = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local tau = iv * burst
+local out = {}
+for i, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[i + 2])
+  local tat = tonumber(redis.call('GET', key))
+  if not tat or tat < now then tat = now end
+  local new = tat + n * iv
+  local j = #out
+  if new - now <= tau then
+    local ahead = new - now
+    if ahead > 0 then
+      redis.call('SET', key, string.format('%.0f', math.ceil(new)), 'PX', math.ceil(ahead / 1000))
+    end
+    out[j + 1], out[j + 2], out[j + 3], out[j + 4] = 1, math.floor((tau - ahead) / iv), 0, math.ceil(ahead)
+  else
+    local ahead = tat - now
+    out[j + 1], out[j + 2], out[j + 3], out[j + 4] = 0, math.floor((tau - ahead) / iv), math.ceil(new - tau - now), math.ceil(ahead)
+  end
+end
+return out
+`
+
+// gcraSHA and gcraManySHA are the scripts' digests, for EVALSHA.
+var gcraSHA, gcraManySHA = digest(gcraScript), digest(gcraManyScript)
+
+func digest(src string) string {
+	h := sha1.Sum([]byte(src))
 	return hex.EncodeToString(h[:])
-}()
+}
 
 // isNoScript reports whether err is Redis saying it does not know the
 // script (after SCRIPT FLUSH, a restart or a failover to a replica that
