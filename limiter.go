@@ -49,11 +49,6 @@ func Every(interval time.Duration) float64 {
 // is started, ever. Waiters are not queued: each WaitN reserves its tokens
 // when called, so reservations are served in the order they were made.
 type Limiter struct {
-	// counts are the Allowed and Denied totals, spread over slots picked
-	// by the caller's stack address, so that concurrent callers mostly
-	// write lines of their own and never the line of st. They come first
-	// so that st starts on the line after the last slot.
-	counts [limSlots]limSlot
 
 	// The state is one atomic word, the GCRA "theoretical arrival time":
 	// the moment at which the bucket will be full again, in nanoseconds of
@@ -77,6 +72,14 @@ type Limiter struct {
 	// non-nil, so the atomic pointer orders it. time.Since(base) costs
 	// about half of time.Now() because it reads only the monotonic clock.
 	base time.Time
+
+	// counts are the Allowed and Denied totals, nil until counting is
+	// turned on (LimiterCounts, Monitor.Watch). They are spread over slots
+	// picked by the caller's stack address, so that concurrent callers
+	// mostly write lines of their own. Counting is off by default because
+	// even an uncontended slot costs an atomic add, about 6 ns or 16% of
+	// an admitted Allow (bench_limiter_test.go); off, it costs one load.
+	counts atomic.Pointer[[limSlots]limSlot]
 }
 
 // checkLimiterRate panics unless perSecond is a rate: not NaN, not negative.
@@ -108,13 +111,16 @@ func checkLimiterRate(perSecond float64) {
 // (rates above 1e9 a second act as 1e9), and a bucket holds at most 73
 // years' worth of refill, which only matters for absurd burst-to-rate
 // ratios.
-func NewLimiter(perSecond float64, burst int) *Limiter {
+func NewLimiter(perSecond float64, burst int, opts ...LimiterOption) *Limiter {
 	checkLimiterRate(perSecond)
 	checkNonNegative("limiter burst", burst)
 	if burst == 0 && perSecond > 0 && perSecond < Inf {
 		panic(fmt.Sprintf("conc: limiter burst must be at least 1 with a finite rate, got 0 (rate %v)", perSecond))
 	}
 	l := &Limiter{base: time.Now()}
+	for _, o := range opts {
+		o.applyLimiter(l)
+	}
 	s := &limState{limConfig: newLimConfig(perSecond, burst)}
 	// A word of 0 is a full bucket at the limiter's birth (bucket time 0).
 	l.st.Store(s)
@@ -145,9 +151,11 @@ func (l *Limiter) Tokens() float64 {
 
 // LimiterStats is a snapshot of a Limiter: its configuration and its bucket,
 // read together from one state, and how many calls it has allowed and
-// denied since it was made.
+// denied since counting was turned on.
 //
-// Every call of Allow, AllowN, Reserve, ReserveN, Wait and WaitN counts once
+// Counting is off unless the Limiter was made with LimiterCounts or is
+// watched by a Monitor (Watch turns it on, from then on); while it is off,
+// Allowed and Denied stay 0. Every call of Allow, AllowN, Reserve, ReserveN, Wait and WaitN counts once
 // (an AllowN(5) counts one, as in KeyedLimiterStats), so Allowed + Denied is
 // the number of calls that have returned. A Reserve counts as allowed when
 // its reservation is OK, and stays so when it is cancelled; a WaitN counts as
@@ -171,11 +179,38 @@ func (l *Limiter) Stats() LimiterStats {
 	if s, tat := l.load(); s != nil {
 		st = LimiterStats{Limit: s.limit, Burst: s.burst, Tokens: s.tokens(tat, s.now(l.base))}
 	}
-	for i := range l.counts {
-		st.Allowed += l.counts[i].allowed.Load()
-		st.Denied += l.counts[i].denied.Load()
+	if c := l.counts.Load(); c != nil {
+		for i := range c {
+			st.Allowed += c[i].allowed.Load()
+			st.Denied += c[i].denied.Load()
+		}
 	}
 	return st
+}
+
+// A LimiterOption configures a Limiter at construction. The only one is
+// LimiterCounts.
+type LimiterOption interface {
+	applyLimiter(*Limiter)
+}
+
+type limiterOptionFunc func(*Limiter)
+
+func (f limiterOptionFunc) applyLimiter(l *Limiter) { f(l) }
+
+// LimiterCounts makes the Limiter count the calls it allows and denies, for
+// LimiterStats.Allowed and Denied. It costs every call an atomic add on a
+// cache line that concurrent callers mostly do not share.
+func LimiterCounts() LimiterOption {
+	return limiterOptionFunc(func(l *Limiter) { l.countCalls() })
+}
+
+// countCalls turns counting on; calls made before are not counted. It is
+// safe to call at any time, and more than once.
+func (l *Limiter) countCalls() {
+	if l.counts.Load() == nil {
+		l.counts.CompareAndSwap(nil, new([limSlots]limSlot))
+	}
 }
 
 // limSlots is how many slots a Limiter spreads its counts over.
@@ -187,15 +222,19 @@ type limSlot struct {
 	_               [48]byte
 }
 
-// count adds one call to the allowed or denied count of the caller's slot
-// and returns ok. The slot is picked by the address of a local variable:
+// count adds one call to the allowed or denied count of the caller's slot,
+// when counting is on, and returns ok. The slot is picked by the address of a local variable:
 // goroutines run on stacks of their own (8 KiB apart at least), so
 // concurrent callers mostly land on different slots, at the price of one
 // shift. A shared counter would add a second contended cache line to every
 // decision; a slot's line stays in its writer's cache.
 func (l *Limiter) count(ok bool) bool {
+	cs := l.counts.Load()
+	if cs == nil {
+		return ok
+	}
 	var here byte
-	c := &l.counts[uintptr(unsafe.Pointer(&here))>>13%limSlots]
+	c := &cs[uintptr(unsafe.Pointer(&here))>>13%limSlots]
 	if ok {
 		c.allowed.Add(1)
 	} else {

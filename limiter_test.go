@@ -243,7 +243,7 @@ func TestLimiterStatsIsOneConsistentSnapshot(t *testing.T) {
 		var zero Limiter
 		assert.Equal(t, LimiterStats{}, zero.Stats())
 
-		l := NewLimiter(10, 5)
+		l := NewLimiter(10, 5, LimiterCounts())
 		require.True(t, l.AllowN(3))
 		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: 2, Allowed: 1}, l.Stats())
 		r := l.ReserveN(4) // two tokens short: waits 200 ms
@@ -460,7 +460,7 @@ func TestLimiterChangesUnderLoadAreRaceFreeAndBounded(t *testing.T) {
 // what the calls returned: allowed + denied = calls.
 func TestLimiterCountsEveryCallExactlyOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		l := NewLimiter(1000, 8)
+		l := NewLimiter(1000, 8, LimiterCounts())
 		const goroutines, calls = 8, 400
 		var mu sync.Mutex
 		var allowed, denied uint64
@@ -519,8 +519,14 @@ func TestLimiterCountsEveryCallExactlyOnce(t *testing.T) {
 		}
 		assert.Equal(t, uint64(goroutines*calls)-calls5, st.Allowed+st.Denied)
 
-		// Inf and the zero value count too.
-		inf, zero := NewLimiter(Inf, 0), new(Limiter)
+		// Inf and the zero value count too; counting starts when it is
+		// turned on, and without it nothing is counted.
+		inf, zero, off := NewLimiter(Inf, 0, LimiterCounts()), new(Limiter), NewLimiter(10, 1)
+		require.False(t, zero.Allow()) // not counted yet
+		zero.countCalls()
+		require.True(t, off.Allow())
+		require.False(t, off.Allow())
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 1}, off.Stats())
 		require.True(t, inf.Allow())
 		require.True(t, inf.AllowN(1000))
 		require.False(t, zero.Allow())
