@@ -244,7 +244,7 @@ func NewBroker[E any](opts ...BrokerOption) *Broker[E] {
 		// A nil option is a programmer error: a conc: panic naming it
 		// (contract 6 in docs/ARCHITECTURE.md), not a nil-pointer
 		// dereference.
-		checkFunc(fmt.Sprintf("NewBroker option %d", i), o == nil)
+		checkOption("NewBroker", i, o == nil)
 		o.applyBroker(&b.defaults)
 	}
 	return b
@@ -277,7 +277,7 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	}
 	cfg := b.defaults
 	for i, o := range opts {
-		checkFunc(fmt.Sprintf("Subscribe option %d", i), o == nil)
+		checkOption("Subscribe", i, o == nil)
 		o.applySub(&cfg)
 	}
 	if !cfg.bufferSet {

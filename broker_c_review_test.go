@@ -2,6 +2,8 @@ package conc
 
 import (
 	"context"
+	"math/rand/v2"
+	"sync"
 	"testing"
 	"testing/synctest"
 
@@ -87,5 +89,93 @@ func TestBrokerEventsBreakCountsTheRestAsDropped(t *testing.T) {
 		assert.Equal(t, uint64(2), st.Delivered, "%+v", st)
 		assert.Equal(t, uint64(8), st.DroppedOldest, "%+v", st)
 		assert.Equal(t, uint64(10), st.Deliveries, "%+v", st)
+	}
+}
+
+// Under publishers (some of whose contexts end), readers of every kind
+// (Next, NextBatch, C), Unsubscribe mid-read and Close, what each reader got
+// is what its Stats call delivered, and the broker's figures are the sums
+// (with what ended subscriptions still hold counted as delivered).
+func TestBrokerCountsMatchWhatReadersGot(t *testing.T) {
+	for iter := 0; iter < 8; iter++ {
+		b := NewBroker[int]()
+		const nsub = 24 // two of each kind: a group with one ended and one live
+		subs := make([]*Subscription[int], nsub)
+		got := make([]int, nsub)
+		var rd sync.WaitGroup
+		for i := range subs {
+			j := i % 12
+			pol := []Overflow{DropNewest, DropOldest, BlockPublisher}[j%3]
+			pat := []string{"a.b", "a.*", ">"}[j/3%3]
+			subs[i] = b.Subscribe(pat, SubBuffer(1+j%4), SubPolicy(pol))
+			rd.Add(1)
+			go func(i int) {
+				defer rd.Done()
+				s := subs[i]
+				buf := make([]int, 3)
+				for k := 0; ; k++ {
+					if i%4 == 0 && k == 50 {
+						s.Unsubscribe()
+						if i >= 12 {
+							return // and walks away: the rest is evicted
+						}
+					}
+					var n int
+					var err error
+					switch i % 3 {
+					case 0:
+						_, err = s.Next(context.Background())
+						if err == nil {
+							n = 1
+						}
+					case 1:
+						n, err = s.NextBatch(context.Background(), buf)
+					case 2:
+						for range s.C() {
+							got[i]++
+						}
+						return
+					}
+					if err != nil {
+						return
+					}
+					got[i] += n
+				}
+			}(i)
+		}
+		var pw sync.WaitGroup
+		for p := 0; p < 4; p++ {
+			pw.Add(1)
+			go func() {
+				defer pw.Done()
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				for k := 0; k < 500; k++ {
+					if rand.IntN(100) == 0 {
+						cancel()
+					}
+					b.Publish(ctx, "a.b", k)
+				}
+			}()
+		}
+		pw.Wait()
+		require.NoError(t, b.Close())
+		rd.Wait()
+		st := b.Stats()
+		var pub, del uint64
+		for i, s := range subs {
+			ss := s.Stats()
+			assert.Equal(t, ss.Published, ss.Delivered+ss.Dropped+ss.Buffered, "sub %d %+v", i, ss)
+			assert.Equal(t, uint64(got[i]), ss.Delivered, "sub %d %+v", i, ss)
+			pub += ss.Published
+			// What an ended subscription still holds counts as
+			// delivered for the broker: it may still be read.
+			del += uint64(got[i]) + ss.Buffered
+		}
+		assert.Equal(t, pub, st.Deliveries, "%+v", st)
+		assert.Equal(t, del, st.Delivered, "%+v", st)
+		if t.Failed() {
+			return
+		}
 	}
 }

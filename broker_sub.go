@@ -312,24 +312,24 @@ func (s *Subscription[E]) forward(buf []E) {
 // from Delivered and counted as dropped, and handOver returns false.
 func (s *Subscription[E]) handOver(batch []E) bool {
 	for i := 0; i < len(batch); {
-		if s.end.Load() == seqInfinity {
-			// Unsubscribe and Close leave a wake token after setting
-			// the end, so a wait here notices it.
-			select {
-			case s.ch <- batch[i]:
-				i++
-			case <-s.wake:
-			}
-			continue
-		}
 		select {
 		case s.ch <- batch[i]:
 			i++
 			continue
 		default:
 		}
-		s.giveUp(uint64(len(batch) - i))
-		return false
+		// Full.
+		if s.end.Load() != seqInfinity {
+			s.giveUp(uint64(len(batch) - i))
+			return false
+		}
+		// Unsubscribe and Close leave a wake token after setting the end,
+		// so this wait notices it.
+		select {
+		case s.ch <- batch[i]:
+			i++
+		case <-s.wake:
+		}
 	}
 	return true
 }

@@ -27,7 +27,7 @@ type SubSettings struct {
 func SubSettingsOf(opts ...BrokerOption) SubSettings {
 	cfg := subConfig{buffer: DefaultSubBuffer, bufferSet: true}
 	for i, o := range opts {
-		checkFunc(fmt.Sprintf("broker option %d", i), o == nil)
+		checkOption("broker", i, o == nil)
 		o.applyBroker(&cfg)
 	}
 	return SubSettings{Buffer: cfg.buffer, Policy: cfg.policy}
@@ -39,7 +39,7 @@ func SubSettingsOf(opts ...BrokerOption) SubSettings {
 func (s SubSettings) With(opts ...SubOption) SubSettings {
 	cfg := subConfig{buffer: s.Buffer, bufferSet: true, policy: s.Policy}
 	for i, o := range opts {
-		checkFunc(fmt.Sprintf("subscription option %d", i), o == nil)
+		checkOption("subscription", i, o == nil)
 		o.applySub(&cfg)
 	}
 	return SubSettings{Buffer: cfg.buffer, Policy: cfg.policy}

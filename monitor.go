@@ -65,10 +65,8 @@ func RecentWindow(d time.Duration) MonitorOption {
 // message if an option is nil.
 func NewMonitor(opts ...MonitorOption) *Monitor {
 	m := &Monitor{stallAfter: 10 * time.Second, window: 5 * time.Second, seq: map[string]int{}}
-	for _, o := range opts {
-		if o == nil {
-			panic("conc: MonitorOption must not be nil")
-		}
+	for i, o := range opts {
+		checkOption("NewMonitor", i, o == nil)
 		o.applyMonitor(m)
 	}
 	return m

@@ -306,160 +306,43 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 	if e := r.failed.Load(); e != nil {
 		p.Error = *e
 	}
-	// The recent window's base sample.
-	var base *monSample
-	for i := range r.samples {
-		if t-r.samples[i].t >= int64(m.window) || base == nil {
-			base = &r.samples[i]
-		}
-	}
+	base := m.baseSample(r, t)
 	cur := monSample{t: t, nodes: make([]monNodeSample, len(r.nodes))}
 	p.Nodes = make([]NodeSnapshot, len(r.nodes))
 	p.Edges = make([]EdgeSnapshot, 0, len(r.edges))
 	for i, n := range r.nodes {
 		ns := &p.Nodes[i]
 		ns.ID, ns.Kind, ns.Name, ns.Timed = "n"+itoa(i), n.kind, n.name, n.timed
-		ns.Stages = make([]StageSnapshot, len(n.members))
-		for j := range n.members {
-			mb := n.members[len(n.members)-1-j]
-			in, out := mb.c.load()
-			st := StageSnapshot{Name: mb.name, Kind: mb.kind, In: in, Out: out, Errors: mb.errors.Load()}
-			if mb.kind == "filter" && in > out {
-				st.Dropped = in - out
-			}
-			ns.Stages[j] = st
-			ns.Dropped += st.Dropped
-			ns.Errors += st.Errors
-		}
-		switch {
-		case len(n.members) > 0:
-			ns.In, ns.Out = ns.Stages[0].In, ns.Stages[len(ns.Stages)-1].Out
-			names := make([]byte, 0, 32)
-			for j, st := range ns.Stages {
-				if j > 0 {
-					names = append(names, " · "...)
-				}
-				names = append(names, st.Name...)
-			}
-			ns.Name = string(names)
-		case n.kind == "source":
-			ns.Out, _ = n.count.load()
-			if n.from != nil {
-				// What the first stage took in: what it did, and what
-				// failed in it.
-				in, _ := n.from.c.load()
-				ns.Out = in + n.from.errors.Load()
-			}
-			ns.In = ns.Out
-		default:
-			ns.In, _ = n.count.load()
-			if n.from != nil {
-				_, ns.In = n.from.c.load()
-			}
-			ns.Out = ns.In
-		}
+		nodeCounts(ns, n)
 		if q := n.queue.Load(); q != nil && ended == 0 {
 			ns.Queued, ns.Capacity = (*q)()
 		}
-		var idle, bp, outSince int64
-		var waitIn, waitOut int
-		if n.timed {
-			idle, waitIn, _ = n.in.at(t)
-			bp, waitOut, outSince = n.out.at(t)
-			ns.Workers = max(1, n.workers)
-			ns.Busy = max(0, ns.Workers-waitIn)
-			if n.kind != "pool" {
-				ns.Busy = max(0, ns.Busy-waitOut)
-			}
-			if ended != 0 {
-				ns.Busy = 0
-			}
-			ns.Time = split(idle, bp, t, ns.Workers)
-		}
-		cur.nodes[i] = monNodeSample{in: ns.In, out: ns.Out, idle: idle, bp: bp}
+		w := nodeTimes(ns, n, t, ended != 0)
+		cur.nodes[i] = monNodeSample{in: ns.In, out: ns.Out, idle: w.idle, bp: w.bp}
+		var b *monNodeSample
 		if base != nil && i < len(base.nodes) && t > base.t {
-			b := base.nodes[i]
-			dt := t - base.t
-			sec := time.Duration(dt).Seconds()
-			ns.InRate = float64(ns.In-b.in) / sec
-			ns.OutRate = float64(ns.Out-b.out) / sec
-			if n.timed {
-				ns.Recent = split(idle-b.idle, bp-b.bp, dt, ns.Workers)
-			}
-		} else {
-			if sec := time.Duration(t).Seconds(); sec > 0 {
-				ns.InRate, ns.OutRate = float64(ns.In)/sec, float64(ns.Out)/sec
-			}
-			ns.Recent = ns.Time
+			b = &base.nodes[i]
 		}
-		if n.timed {
-			switch bpr := ns.Recent.Backpressured; {
-			case bpr <= 0.1:
-				ns.Backpressure = "ok"
-			case bpr <= 0.5:
-				ns.Backpressure = "low"
-			default:
-				ns.Backpressure = "high"
-			}
-		}
-		// Stalls: progress is any count moving between snapshots. A
-		// node blocked handing output on has made none since it blocked
-		// (it publishes its counts as it does), which may be long before
-		// this snapshot, such as the first one.
+		nodeRates(ns, n, w, b, base, t)
+		// Progress is any count moving between snapshots. A node blocked
+		// handing output on has made none since it blocked (it publishes
+		// its counts as it does), which may be long before this snapshot,
+		// such as the first one.
 		if ns.In != n.lastIn || ns.Out != n.lastOut || ended != 0 {
 			n.lastIn, n.lastOut, n.lastMove = ns.In, ns.Out, now
-			if waitOut > 0 && ended == 0 && n.kind != "pool" {
-				n.lastMove = r.start.Add(time.Duration(outSince))
+			if w.waitOut > 0 && ended == 0 && n.kind != "pool" {
+				n.lastMove = r.start.Add(time.Duration(w.outSince))
 			}
 		}
 		if i > 0 {
-			e := r.edges[i-1]
-			es := EdgeSnapshot{From: "n" + itoa(i-1), To: ns.ID, Kind: e.kind, Capacity: e.cap}
-			if e.queue != nil && ended == 0 {
-				es.Queued, es.Capacity = e.queue()
-			} else if e.kind == "chunks" {
-				es.Queued = int(max(0, e.queued.Load()))
-			}
-			p.Edges = append(p.Edges, es)
+			p.Edges = append(p.Edges, edgeSnapshot(r.edges[i-1], i, ended != 0))
 		}
-		if ended != 0 || !n.timed || n.kind == "sink" {
-			continue
-		}
-		pending := waitIn < ns.Workers
-		if n.kind == "source" {
-			pending = waitOut > 0
-		} else if i > 0 && p.Edges[i-1].Queued > 0 {
-			pending = true
-		}
-		if stuck := now.Sub(n.lastMove); pending && stuck >= m.stallAfter {
-			ns.Stalled, ns.StalledFor = true, stuck.Seconds()
-			switch {
-			case waitOut > 0:
-				ns.WaitsOn = "output"
-			case waitIn >= ns.Workers:
-				ns.WaitsOn = "input"
-			default:
-				ns.WaitsOn = "function"
-			}
+		if ended == 0 && n.timed && n.kind != "sink" {
+			queued := i > 0 && p.Edges[i-1].Queued > 0
+			m.markStall(ns, n, w, queued, now)
 		}
 	}
-	// The bottleneck: the first stage or pool, in flow order, busy at
-	// least 70% while something upstream is backpressured at least 30%.
-	pressed := false
-	for i := range p.Nodes {
-		ns := &p.Nodes[i]
-		if !ns.Timed {
-			continue
-		}
-		if pressed && ns.Recent.Busy >= 0.7 && (ns.Kind == "stage" || ns.Kind == "pool") {
-			ns.Bottleneck = true
-			p.Bottleneck = ns.ID
-			break
-		}
-		if ns.Recent.Backpressured >= 0.3 {
-			pressed = true
-		}
-	}
+	markBottleneck(&p)
 	// Keep the samples the next snapshots may need as their base.
 	keep := 0
 	for i := range r.samples {
@@ -469,6 +352,178 @@ func (m *Monitor) pipeline(r *monRun, now time.Time) PipelineSnapshot {
 	}
 	r.samples = append(r.samples[keep:], cur)
 	return p
+}
+
+// baseSample returns the sample the recent window starts from: the newest
+// one at least a window old, or the oldest kept; nil before the first.
+func (m *Monitor) baseSample(r *monRun, t int64) *monSample {
+	var base *monSample
+	for i := range r.samples {
+		if t-r.samples[i].t >= int64(m.window) || base == nil {
+			base = &r.samples[i]
+		}
+	}
+	return base
+}
+
+// nodeCounts fills a node's stages and its in, out, dropped and error counts.
+func nodeCounts(ns *NodeSnapshot, n *monNode) {
+	ns.Stages = make([]StageSnapshot, len(n.members))
+	for j := range n.members {
+		mb := n.members[len(n.members)-1-j]
+		in, out := mb.c.load()
+		st := StageSnapshot{Name: mb.name, Kind: mb.kind, In: in, Out: out, Errors: mb.errors.Load()}
+		if mb.kind == "filter" && in > out {
+			st.Dropped = in - out
+		}
+		ns.Stages[j] = st
+		ns.Dropped += st.Dropped
+		ns.Errors += st.Errors
+	}
+	switch {
+	case len(n.members) > 0:
+		ns.In, ns.Out = ns.Stages[0].In, ns.Stages[len(ns.Stages)-1].Out
+		names := make([]byte, 0, 32)
+		for j, st := range ns.Stages {
+			if j > 0 {
+				names = append(names, " · "...)
+			}
+			names = append(names, st.Name...)
+		}
+		ns.Name = string(names)
+	case n.kind == "source":
+		ns.Out, _ = n.count.load()
+		if n.from != nil {
+			// What the first stage took in: what it did, and what
+			// failed in it.
+			in, _ := n.from.c.load()
+			ns.Out = in + n.from.errors.Load()
+		}
+		ns.In = ns.Out
+	default:
+		ns.In, _ = n.count.load()
+		if n.from != nil {
+			_, ns.In = n.from.c.load()
+		}
+		ns.Out = ns.In
+	}
+}
+
+// monWaits is what a timed node's goroutines waited on, up to a snapshot:
+// time idle and backpressured in total, how many wait for input and for
+// output now, and since when the output wait has lasted.
+type monWaits struct {
+	idle, bp, outSince int64
+	waitIn, waitOut    int
+}
+
+// nodeTimes fills a timed node's workers, busy workers and time split since
+// the start, and returns its waits.
+func nodeTimes(ns *NodeSnapshot, n *monNode, t int64, ended bool) monWaits {
+	var w monWaits
+	if !n.timed {
+		return w
+	}
+	w.idle, w.waitIn, _ = n.in.at(t)
+	w.bp, w.waitOut, w.outSince = n.out.at(t)
+	ns.Workers = max(1, n.workers)
+	ns.Busy = max(0, ns.Workers-w.waitIn)
+	if n.kind != "pool" {
+		ns.Busy = max(0, ns.Busy-w.waitOut)
+	}
+	if ended {
+		ns.Busy = 0
+	}
+	ns.Time = split(w.idle, w.bp, t, ns.Workers)
+	return w
+}
+
+// nodeRates fills a node's rates and recent time split, over the recent
+// window when there is a base sample b (taken at base.t), since the start
+// otherwise, and grades its backpressure as Flink does.
+func nodeRates(ns *NodeSnapshot, n *monNode, w monWaits, b *monNodeSample, base *monSample, t int64) {
+	if b != nil {
+		dt := t - base.t
+		sec := time.Duration(dt).Seconds()
+		ns.InRate = float64(ns.In-b.in) / sec
+		ns.OutRate = float64(ns.Out-b.out) / sec
+		if n.timed {
+			ns.Recent = split(w.idle-b.idle, w.bp-b.bp, dt, ns.Workers)
+		}
+	} else {
+		if sec := time.Duration(t).Seconds(); sec > 0 {
+			ns.InRate, ns.OutRate = float64(ns.In)/sec, float64(ns.Out)/sec
+		}
+		ns.Recent = ns.Time
+	}
+	if !n.timed {
+		return
+	}
+	switch bpr := ns.Recent.Backpressured; {
+	case bpr <= 0.1:
+		ns.Backpressure = "ok"
+	case bpr <= 0.5:
+		ns.Backpressure = "low"
+	default:
+		ns.Backpressure = "high"
+	}
+}
+
+// edgeSnapshot describes the edge into node i.
+func edgeSnapshot(e *monEdge, i int, ended bool) EdgeSnapshot {
+	es := EdgeSnapshot{From: "n" + itoa(i-1), To: "n" + itoa(i), Kind: e.kind, Capacity: e.cap}
+	if e.queue != nil && !ended {
+		es.Queued, es.Capacity = e.queue()
+	} else if e.kind == "chunks" {
+		es.Queued = int(max(0, e.queued.Load()))
+	}
+	return es
+}
+
+// markStall flags a running node that holds pending work (an item in hand,
+// or items queued into it) and has made no progress for StallAfter, with
+// what it waits on.
+func (m *Monitor) markStall(ns *NodeSnapshot, n *monNode, w monWaits, queued bool, now time.Time) {
+	pending := w.waitIn < ns.Workers
+	if n.kind == "source" {
+		pending = w.waitOut > 0
+	} else if queued {
+		pending = true
+	}
+	stuck := now.Sub(n.lastMove)
+	if !pending || stuck < m.stallAfter {
+		return
+	}
+	ns.Stalled, ns.StalledFor = true, stuck.Seconds()
+	switch {
+	case w.waitOut > 0:
+		ns.WaitsOn = "output"
+	case w.waitIn >= ns.Workers:
+		ns.WaitsOn = "input"
+	default:
+		ns.WaitsOn = "function"
+	}
+}
+
+// markBottleneck names the first stage or pool, in flow order, busy at least
+// 70% of the recent window while something upstream was backpressured at
+// least 30% of it.
+func markBottleneck(p *PipelineSnapshot) {
+	pressed := false
+	for i := range p.Nodes {
+		ns := &p.Nodes[i]
+		if !ns.Timed {
+			continue
+		}
+		if pressed && ns.Recent.Busy >= 0.7 && (ns.Kind == "stage" || ns.Kind == "pool") {
+			ns.Bottleneck = true
+			p.Bottleneck = ns.ID
+			return
+		}
+		if ns.Recent.Backpressured >= 0.3 {
+			pressed = true
+		}
+	}
 }
 
 // split turns waiting times into a TimeSplit of span ns for workers
