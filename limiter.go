@@ -118,7 +118,8 @@ func NewLimiter(perSecond float64, burst int, opts ...LimiterOption) *Limiter {
 		panic(fmt.Sprintf("conc: limiter burst must be at least 1 with a finite rate, got 0 (rate %v)", perSecond))
 	}
 	l := &Limiter{base: time.Now()}
-	for _, o := range opts {
+	for i, o := range opts {
+		checkOption("NewLimiter", i, o == nil)
 		o.applyLimiter(l)
 	}
 	s := &limState{limConfig: newLimConfig(perSecond, burst)}

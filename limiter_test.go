@@ -41,6 +41,7 @@ func TestNewLimiterPanicsOnBadInput(t *testing.T) {
 			t.Fatal("NewLimiter did not panic")
 		})
 	}
+	assert.PanicsWithValue(t, "conc: NewLimiter option 1 must not be nil", func() { NewLimiter(1, 1, LimiterCounts(), nil) })
 }
 
 func TestLimiterSettersPanicOnBadInput(t *testing.T) {
