@@ -73,13 +73,19 @@ func ExampleLimiter_Wait() {
 
 // Allow drops what exceeds the rate; Reserve tells how long to wait instead.
 func ExampleLimiter_Reserve() {
-	limiter := conc.NewLimiter(conc.Every(time.Second), 1)
+	limiter := conc.NewLimiter(conc.Every(time.Second), 1, conc.LimiterCounts())
 	fmt.Println(limiter.Allow(), limiter.Allow())
 
 	r := limiter.Reserve()
 	fmt.Println(r.OK(), r.Delay().Round(time.Second))
 	r.Cancel() // not going to act after all: give the token back
+
+	// With LimiterCounts every call counts once; a cancelled reservation
+	// stays allowed.
+	st := limiter.Stats()
+	fmt.Println("allowed", st.Allowed, "denied", st.Denied)
 	// Output:
 	// true false
 	// true 1s
+	// allowed 2 denied 1
 }

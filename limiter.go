@@ -7,6 +7,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // Inf is the rate of a Limiter that admits every event: with it the burst is
@@ -48,6 +49,7 @@ func Every(interval time.Duration) float64 {
 // is started, ever. Waiters are not queued: each WaitN reserves its tokens
 // when called, so reservations are served in the order they were made.
 type Limiter struct {
+
 	// The state is one atomic word, the GCRA "theoretical arrival time":
 	// the moment at which the bucket will be full again, in nanoseconds of
 	// the monotonic clock since the limiter was made. A decision loads that
@@ -70,6 +72,14 @@ type Limiter struct {
 	// non-nil, so the atomic pointer orders it. time.Since(base) costs
 	// about half of time.Now() because it reads only the monotonic clock.
 	base time.Time
+
+	// counts are the Allowed and Denied totals, nil until counting is
+	// turned on (LimiterCounts, Monitor.Watch). They are spread over slots
+	// picked by the caller's stack address, so that concurrent callers
+	// mostly write lines of their own. Counting is off by default because
+	// even an uncontended slot costs an atomic add, about 6 ns or 16% of
+	// an admitted Allow (bench_limiter_test.go); off, it costs one load.
+	counts atomic.Pointer[[limSlots]limSlot]
 }
 
 // checkLimiterRate panics unless perSecond is a rate: not NaN, not negative.
@@ -101,13 +111,17 @@ func checkLimiterRate(perSecond float64) {
 // (rates above 1e9 a second act as 1e9), and a bucket holds at most 73
 // years' worth of refill, which only matters for absurd burst-to-rate
 // ratios.
-func NewLimiter(perSecond float64, burst int) *Limiter {
+func NewLimiter(perSecond float64, burst int, opts ...LimiterOption) *Limiter {
 	checkLimiterRate(perSecond)
 	checkNonNegative("limiter burst", burst)
 	if burst == 0 && perSecond > 0 && perSecond < Inf {
 		panic(fmt.Sprintf("conc: limiter burst must be at least 1 with a finite rate, got 0 (rate %v)", perSecond))
 	}
 	l := &Limiter{base: time.Now()}
+	for i, o := range opts {
+		checkOption("NewLimiter", i, o == nil)
+		o.applyLimiter(l)
+	}
 	s := &limState{limConfig: newLimConfig(perSecond, burst)}
 	// A word of 0 is a full bucket at the limiter's birth (bucket time 0).
 	l.st.Store(s)
@@ -137,31 +151,97 @@ func (l *Limiter) Tokens() float64 {
 }
 
 // LimiterStats is a snapshot of a Limiter: its configuration and its bucket,
-// read together from one state.
+// read together from one state, and how many calls it has allowed and
+// denied since counting was turned on.
 //
-// It holds no admitted/denied counters on purpose, so that Allow writes
-// nothing but the bucket: count at the call site, where a denial is
-// handled anyway.
+// Counting is off unless the Limiter was made with LimiterCounts or is
+// watched by a Monitor (Watch turns it on, from then on); while it is off,
+// Allowed and Denied stay 0. Every call of Allow, AllowN, Reserve, ReserveN, Wait and WaitN counts once
+// (an AllowN(5) counts one, as in KeyedLimiterStats), so Allowed + Denied is
+// the number of calls that have returned. A Reserve counts as allowed when
+// its reservation is OK, and stays so when it is cancelled; a WaitN counts as
+// allowed when it returns nil and as denied when it returns an error.
 type LimiterStats struct {
-	// (Allow is one CAS on the bucket word; a count would add a second
-	// atomic write to a shared cache line on every call, more than
-	// doubling its cost under contention.)
-
 	Limit  float64 // events a second (Inf when unlimited)
 	Burst  int     // bucket size
 	Tokens float64 // tokens now; negative while reservations wait for theirs
+
+	Allowed uint64 // calls that got their tokens
+	Denied  uint64 // calls refused: too few tokens, n over the burst, a deadline or ctx
 }
 
 // Stats returns the limiter's rate, burst and tokens as of one moment: unlike
 // calling Limit, Burst and Tokens in turn, a SetLimit or SetBurst in between
-// cannot mix two configurations. It does not block or allocate, and costs
-// the decision paths nothing.
+// cannot mix two configurations. Allowed and Denied are summed after that
+// moment, so while calls are being made they may include a few later calls;
+// at rest they are exact. It does not block or allocate.
 func (l *Limiter) Stats() LimiterStats {
-	s, tat := l.load()
-	if s == nil {
-		return LimiterStats{}
+	var st LimiterStats
+	if s, tat := l.load(); s != nil {
+		st = LimiterStats{Limit: s.limit, Burst: s.burst, Tokens: s.tokens(tat, s.now(l.base))}
 	}
-	return LimiterStats{Limit: s.limit, Burst: s.burst, Tokens: s.tokens(tat, s.now(l.base))}
+	if c := l.counts.Load(); c != nil {
+		for i := range c {
+			st.Allowed += c[i].allowed.Load()
+			st.Denied += c[i].denied.Load()
+		}
+	}
+	return st
+}
+
+// A LimiterOption configures a Limiter at construction. The only one is
+// LimiterCounts.
+type LimiterOption interface {
+	applyLimiter(*Limiter)
+}
+
+type limiterOptionFunc func(*Limiter)
+
+func (f limiterOptionFunc) applyLimiter(l *Limiter) { f(l) }
+
+// LimiterCounts makes the Limiter count the calls it allows and denies, for
+// LimiterStats.Allowed and Denied. It costs every call an atomic add on a
+// cache line that concurrent callers mostly do not share.
+func LimiterCounts() LimiterOption {
+	return limiterOptionFunc(func(l *Limiter) { l.countCalls() })
+}
+
+// countCalls turns counting on; calls made before are not counted. It is
+// safe to call at any time, and more than once.
+func (l *Limiter) countCalls() {
+	if l.counts.Load() == nil {
+		l.counts.CompareAndSwap(nil, new([limSlots]limSlot))
+	}
+}
+
+// limSlots is how many slots a Limiter spreads its counts over.
+const limSlots = 8
+
+// limSlot is one slot of counts, alone on its cache line.
+type limSlot struct {
+	allowed, denied atomic.Uint64
+	_               [48]byte
+}
+
+// count adds one call to the allowed or denied count of the caller's slot,
+// when counting is on, and returns ok. The slot is picked by the address of a local variable:
+// goroutines run on stacks of their own (8 KiB apart at least), so
+// concurrent callers mostly land on different slots, at the price of one
+// shift. A shared counter would add a second contended cache line to every
+// decision; a slot's line stays in its writer's cache.
+func (l *Limiter) count(ok bool) bool {
+	cs := l.counts.Load()
+	if cs == nil {
+		return ok
+	}
+	var here byte
+	c := &cs[uintptr(unsafe.Pointer(&here))>>13%limSlots]
+	if ok {
+		c.allowed.Add(1)
+	} else {
+		c.denied.Add(1)
+	}
+	return ok
 }
 
 // load returns the current state and its bucket word, waiting out a
@@ -205,22 +285,22 @@ func (l *Limiter) Allow() bool {
 	for {
 		s, tat := l.load()
 		if s == nil {
-			return false
+			return l.count(false)
 		}
 		if s.mode == limInf {
-			return true
+			return l.count(true)
 		}
 		now := s.now(l.base)
 		for lost := false; ; lost = true {
 			next, wait := s.step(tat, now, 1)
 			if wait > 0 {
 				if !lost {
-					return false
+					return l.count(false)
 				}
 				break // confirm with a fresh reading
 			}
 			if s.tat.CompareAndSwap(tat, next) {
-				return true
+				return l.count(true)
 			}
 			if tat = s.tat.Load(); tat == limSealed {
 				break // load waits for the new state
@@ -240,29 +320,30 @@ func (l *Limiter) AllowN(n int) bool {
 		// max(tat, now) never credits refill time twice.
 		s, tat := l.load()
 		if s == nil {
-			return n <= 0
+			return l.count(n <= 0)
 		}
 		if s.mode == limInf {
-			return true
+			return l.count(true)
 		}
 		if int64(n) > s.maxN {
-			return false
+			return l.count(false)
 		}
 		n = max(n, 0)
 		next, wait := s.step(tat, s.now(l.base), n)
 		if wait > 0 {
 			// Not enough tokens. Nothing is written: a denial costs no
 			// cache-line transfer, which keeps a flood of denied callers
-			// from slowing the admitted ones.
-			return false
+			// from slowing the admitted ones (the count goes to a
+			// slot of the caller's own, see count).
+			return l.count(false)
 		}
 		if n == 0 {
 			// Nothing to take: admitted unless reservations are waiting
-			// (negative tokens), as in x/time/rate; no write needed.
-			return true
+			// (negative tokens), as in x/time/rate; no write to the word.
+			return l.count(true)
 		}
 		if s.tat.CompareAndSwap(tat, next) {
-			return true
+			return l.count(true)
 		}
 		// Another decision (or a configuration change) got in between;
 		// retry with the new word and a fresh clock reading.

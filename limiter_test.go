@@ -41,6 +41,7 @@ func TestNewLimiterPanicsOnBadInput(t *testing.T) {
 			t.Fatal("NewLimiter did not panic")
 		})
 	}
+	assert.PanicsWithValue(t, "conc: NewLimiter option 1 must not be nil", func() { NewLimiter(1, 1, LimiterCounts(), nil) })
 }
 
 func TestLimiterSettersPanicOnBadInput(t *testing.T) {
@@ -243,15 +244,16 @@ func TestLimiterStatsIsOneConsistentSnapshot(t *testing.T) {
 		var zero Limiter
 		assert.Equal(t, LimiterStats{}, zero.Stats())
 
-		l := NewLimiter(10, 5)
+		l := NewLimiter(10, 5, LimiterCounts())
 		require.True(t, l.AllowN(3))
-		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: 2}, l.Stats())
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: 2, Allowed: 1}, l.Stats())
 		r := l.ReserveN(4) // two tokens short: waits 200 ms
 		require.True(t, r.OK())
-		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: -2}, l.Stats())
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 5, Tokens: -2, Allowed: 2}, l.Stats())
 		time.Sleep(time.Second)
 		l.SetBurst(2)
-		assert.Equal(t, LimiterStats{Limit: 10, Burst: 2, Tokens: 2}, l.Stats())
+		require.False(t, l.AllowN(3))
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 2, Tokens: 2, Allowed: 2, Denied: 1}, l.Stats())
 		assert.Equal(t, Inf, NewLimiter(Inf, 0).Stats().Limit)
 		assert.Zero(t, testing.AllocsPerRun(100, func() { _ = l.Stats() }))
 	})
@@ -450,4 +452,87 @@ func TestLimiterChangesUnderLoadAreRaceFreeAndBounded(t *testing.T) {
 	close(stop)
 	changer.Wait()
 	checkAdmissionBound(t, slices.Concat(spans...), maxRate, maxBurst)
+}
+
+// TestLimiterCountsEveryCallExactlyOnce runs Allow, AllowN, Reserve, Wait
+// and WaitN from many goroutines at once, with the bucket often empty, a
+// SetBurst now and then and some waits whose deadline is too soon or whose
+// context ends mid-wait, and checks that the counts, read at rest, equal
+// what the calls returned: allowed + denied = calls.
+func TestLimiterCountsEveryCallExactlyOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := NewLimiter(1000, 8, LimiterCounts())
+		const goroutines, calls = 8, 400
+		var mu sync.Mutex
+		var allowed, denied uint64
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				var a, d uint64
+				tally := func(ok bool) {
+					if ok {
+						a++
+					} else {
+						d++
+					}
+				}
+				for i := range calls {
+					switch (g + i) % 6 {
+					case 0:
+						tally(l.Allow())
+					case 1:
+						tally(l.AllowN(i % 12)) // some over the burst
+					case 2:
+						tally(l.Reserve().OK())
+					case 3:
+						ctx, cancel := context.WithTimeout(t.Context(), time.Duration(i%4)*time.Millisecond)
+						tally(l.Wait(ctx) == nil)
+						cancel()
+					case 4:
+						ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+						tally(l.WaitN(ctx, 1+i%9) == nil) // some over the burst
+						cancel()
+					case 5:
+						if i%50 == 5 {
+							l.SetBurst(4 + i%8)
+						}
+						time.Sleep(time.Millisecond)
+					}
+				}
+				mu.Lock()
+				allowed, denied = allowed+a, denied+d
+				mu.Unlock()
+			})
+		}
+		wg.Wait()
+		st := l.Stats()
+		require.NotZero(t, allowed)
+		require.NotZero(t, denied)
+		assert.Equal(t, allowed, st.Allowed)
+		assert.Equal(t, denied, st.Denied)
+		calls5 := uint64(0) // the calls of case 5 are not limiter calls
+		for g := range goroutines {
+			for i := range calls {
+				if (g+i)%6 == 5 {
+					calls5++
+				}
+			}
+		}
+		assert.Equal(t, uint64(goroutines*calls)-calls5, st.Allowed+st.Denied)
+
+		// Inf and the zero value count too; counting starts when it is
+		// turned on, and without it nothing is counted.
+		inf, zero, off := NewLimiter(Inf, 0, LimiterCounts()), new(Limiter), NewLimiter(10, 1)
+		require.False(t, zero.Allow()) // not counted yet
+		zero.countCalls()
+		require.True(t, off.Allow())
+		require.False(t, off.Allow())
+		assert.Equal(t, LimiterStats{Limit: 10, Burst: 1}, off.Stats())
+		require.True(t, inf.Allow())
+		require.True(t, inf.AllowN(1000))
+		require.False(t, zero.Allow())
+		require.True(t, zero.AllowN(0))
+		assert.Equal(t, LimiterStats{Limit: Inf, Allowed: 2}, inf.Stats())
+		assert.Equal(t, LimiterStats{Allowed: 1, Denied: 1}, zero.Stats())
+	})
 }

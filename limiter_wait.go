@@ -88,6 +88,7 @@ func (l *Limiter) Reserve() Reservation {
 // spent.
 func (l *Limiter) ReserveN(n int) Reservation {
 	r, _ := l.reserveN(n, math.MaxInt64)
+	l.count(r.ok)
 	return r
 }
 
@@ -143,6 +144,13 @@ func (l *Limiter) Wait(ctx context.Context) error {
 // the order they called WaitN. Each call that has to wait uses one timer.
 func (l *Limiter) WaitN(ctx context.Context, n int) error {
 	checkCtx(ctx)
+	err := l.waitN(ctx, n)
+	l.count(err == nil)
+	return err
+}
+
+// waitN is WaitN without the count.
+func (l *Limiter) waitN(ctx context.Context, n int) error {
 	s := l.st.Load()
 	var burst int
 	var inf bool

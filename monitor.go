@@ -113,7 +113,9 @@ func Monitored[T, U any](m *Monitor, name string, s Stage[T, U]) Stage[T, U] {
 // Watch adds x to what m reports, under name: a *Pool (any job and result
 // types), *Breaker, *Limiter, *KeyedLimiter (any key type), *Broker (any
 // event type) or *FanIn (any item type). The monitor reads x only through
-// its Stats method, when a snapshot is taken. Watching a name again
+// its Stats method, when a snapshot is taken; a *Limiter is the one
+// exception, as Watch turns its call counting on (LimiterCounts), so its
+// allowed and denied counts start at Watch. Watching a name again
 // replaces what was watched under it. Watch panics with a conc: message
 // for a nil x (or a nil pointer) or a type it cannot watch.
 func (m *Monitor) Watch(name string, x any) {
@@ -130,6 +132,7 @@ func (m *Monitor) Watch(name string, x any) {
 		w.kind, w.breaker = "breaker", v
 	case *Limiter:
 		w.kind, w.limiter = "limiter", v
+		v.countCalls() // a Limiter counts only when asked: see LimiterStats
 	case interface{ Stats() KeyedLimiterStats }:
 		w.kind, w.keyed = "keyed_limiter", v
 	case interface{ Stats() BrokerStats }:

@@ -153,13 +153,17 @@ type BreakerTransition struct {
 	To   string    `json:"to"`
 }
 
-// LimiterSnapshot is a watched Limiter (a Limiter keeps no counters: its
-// configuration and bucket).
+// LimiterSnapshot is a watched Limiter: its configuration, its bucket and
+// the calls it allowed and denied.
 type LimiterSnapshot struct {
-	Name   string  `json:"name"`
-	Limit  float64 `json:"limit_per_s"` // -1 when unlimited
-	Burst  int     `json:"burst"`
-	Tokens float64 `json:"tokens"`
+	Name        string  `json:"name"`
+	Limit       float64 `json:"limit_per_s"` // -1 when unlimited
+	Burst       int     `json:"burst"`
+	Tokens      float64 `json:"tokens"`
+	Allowed     uint64  `json:"allowed"`
+	Denied      uint64  `json:"denied"`
+	AllowedRate float64 `json:"allowed_per_s"`
+	DeniedRate  float64 `json:"denied_per_s"`
 }
 
 // KeyedLimiterSnapshot is a watched KeyedLimiter.
@@ -576,7 +580,9 @@ func (m *Monitor) watchedInto(s *MonitorSnapshot, w *monWatched, now time.Time) 
 			FailureRate: r[0], RejectedRate: r[1], Transitions: append([]BreakerTransition{}, w.trans...)})
 	case w.limiter != nil:
 		st := w.limiter.Stats()
-		ls := LimiterSnapshot{Name: w.name, Limit: st.Limit, Burst: st.Burst, Tokens: st.Tokens}
+		r := w.rates.rates(now, m.window, st.Allowed, st.Denied)
+		ls := LimiterSnapshot{Name: w.name, Limit: st.Limit, Burst: st.Burst, Tokens: st.Tokens,
+			Allowed: st.Allowed, Denied: st.Denied, AllowedRate: r[0], DeniedRate: r[1]}
 		if st.Limit > 1e300 {
 			ls.Limit = -1 // JSON has no infinity
 		}

@@ -263,6 +263,9 @@ func TestMonitorWatchesEveryKind(t *testing.T) {
 		}
 		k.Allow("a")
 		k.Allow("a")
+		for range 7 {
+			l.Allow() // 5 admitted, 2 denied
+		}
 		ch := make(chan int, 2)
 		ch <- 1
 		ch <- 2
@@ -284,6 +287,10 @@ func TestMonitorWatchesEveryKind(t *testing.T) {
 		assert.Equal(t, uint64(1), s.KeyedLimiters[0].Allowed)
 		assert.Equal(t, uint64(1), s.KeyedLimiters[0].Denied)
 		assert.Equal(t, 10.0, s.Limiters[0].Limit)
+		assert.Equal(t, uint64(5), s.Limiters[0].Allowed)
+		assert.Equal(t, uint64(2), s.Limiters[0].Denied)
+		assert.Positive(t, s.Limiters[0].AllowedRate)
+		assert.Positive(t, s.Limiters[0].DeniedRate)
 		var buf bytes.Buffer
 		require.NoError(t, m.WriteText(&buf))
 		for _, want := range []string{"breaker b", "open", "broker br", "fan-in f", "keyed limiter k", "limiter l"} {

@@ -70,7 +70,7 @@ func (s MonitorSnapshot) WriteText(w io.Writer) error {
 		fmt.Fprintf(tw, "  breaker %s\t%s\ttrips %d\tfailures %d\trejected %d (%.0f/s)\n", oneLine(b.Name), b.State, b.Trips, b.Failures, b.Rejected, b.RejectedRate)
 	}
 	for _, l := range s.Limiters {
-		fmt.Fprintf(tw, "  limiter %s\t%.0f/s\tburst %d\ttokens %.1f\n", oneLine(l.Name), l.Limit, l.Burst, l.Tokens)
+		fmt.Fprintf(tw, "  limiter %s\t%.0f/s\tburst %d\ttokens %.1f\tallowed %.0f/s\tdenied %.0f/s\n", oneLine(l.Name), l.Limit, l.Burst, l.Tokens, l.AllowedRate, l.DeniedRate)
 	}
 	for _, k := range s.KeyedLimiters {
 		fmt.Fprintf(tw, "  keyed limiter %s\tkeys %d\tallowed %.0f/s\tdenied %.0f/s\n", oneLine(k.Name), k.Keys, k.AllowedRate, k.DeniedRate)

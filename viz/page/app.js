@@ -210,7 +210,9 @@ function drawPanels(s) {
   }));
   if (s.limiters.length) out.push(panel("Limiters", s.limiters, (d, l) => {
     head(d, l.name);
-    d.appendChild(dl([["limit/s", l.limit_per_s < 0 ? "∞" : fmtRate(l.limit_per_s)], ["burst", l.burst], ["tokens", l.tokens.toFixed(1)]]));
+    d.appendChild(dl([["limit/s", l.limit_per_s < 0 ? "∞" : fmtRate(l.limit_per_s)], ["burst", l.burst], ["tokens", l.tokens.toFixed(1)],
+      ["allowed/s", fmtRate(l.allowed_per_s)], ["denied/s", fmtRate(l.denied_per_s)],
+      ["allowed", fmtInt(l.allowed)], ["denied", fmtInt(l.denied)]]));
   }));
   if (s.keyed_limiters.length) out.push(panel("Keyed limiters", s.keyed_limiters, (d, k) => {
     head(d, k.name);
