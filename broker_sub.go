@@ -43,6 +43,7 @@ type Subscription[E any] struct {
 	shard   int
 
 	wake   chan struct{} // a token when there may be something to read
+	calm   uint8         // waits left that park without a turn first; the reader's own
 	parked bool          // listed in its wake shard; guarded by its mutex
 	// folded: the broker's counters took this subscription's share at
 	// its end (see Broker.Stats). Guarded by cursorBusy.
@@ -168,6 +169,10 @@ func (s *Subscription[E]) park(ctx context.Context) error {
 	return nil
 }
 
+// readerCalm is how many waits park at once after a turn given before
+// parking found nothing to read.
+const readerCalm = 8
+
 // NextBatch waits until at least one event is ready, copies up to len(buf)
 // of them into buf, in order, and returns how many. It returns 0 and
 // ErrClosed once the subscription has ended (Unsubscribe, or the broker's
@@ -185,13 +190,35 @@ func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 		}
 		return 0, nil
 	}
+	yielded := false
 	for {
 		n, done := s.read(buf)
 		if n > 0 {
+			if yielded {
+				s.calm = 0 // the turn paid off: keep taking it
+			}
 			return n, nil
 		}
 		if done {
 			return 0, ErrClosed
+		}
+		// Before parking, give the other goroutines on this CPU one turn
+		// and look again: while a publisher on another CPU keeps
+		// publishing, the next events are often stamped by then, and
+		// the read saves a park and the wake-up the publisher pays for
+		// it. When the turn finds nothing, the next waits park at once
+		// (readerCalm of them), so that a reader woken for single events
+		// on a quiet topic does not pay a wasted turn each time.
+		if !yielded && s.calm == 0 {
+			yielded = true
+			runtime.Gosched()
+			continue
+		}
+		if yielded {
+			s.calm = readerCalm
+			yielded = false
+		} else if s.calm > 0 {
+			s.calm--
 		}
 		if err := s.park(ctx); err != nil {
 			if n, _ = s.read(buf); n > 0 {
