@@ -29,17 +29,7 @@ func BenchmarkMerge(b *testing.B) {
 			return countAll(naiveMerge(ctx, ins...))
 		}},
 		{"mutex", func(_ context.Context, ins []<-chan int) int {
-			c := naiveMutexMerge(ins...)
-			var spare []int
-			n := 0
-			for {
-				got, ok := c.take(spare)
-				if !ok {
-					return n
-				}
-				n += len(got)
-				spare = got
-			}
+			return naiveMutexMerge(ins...).drain()
 		}},
 		{"reflect", func(ctx context.Context, ins []<-chan int) int {
 			return countAll(reflectMerge(ctx, ins...))
@@ -95,18 +85,7 @@ func BenchmarkFanIn(b *testing.B) {
 		}},
 		{"mutex", func(context.Context) fanIn {
 			c := newMutexCollector[int]()
-			return fanIn{add: c.add, seal: c.seal, count: func() int {
-				var spare []int
-				n := 0
-				for {
-					got, ok := c.take(spare)
-					if !ok {
-						return n
-					}
-					n += len(got)
-					spare = got
-				}
-			}}
+			return fanIn{add: c.add, seal: c.seal, count: c.drain}
 		}},
 	}
 	const size, live = 64, 8

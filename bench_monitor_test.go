@@ -100,18 +100,7 @@ func BenchmarkMonitor(b *testing.B) {
 				m.Snapshot()
 			}
 			b.ResetTimer()
-			go func() {
-				for i := range b.N {
-					if err := p.Submit(ctx, i); err != nil {
-						panic(err)
-					}
-				}
-				p.Close()
-			}()
-			var local int
-			for r := range p.Results() {
-				local += r.Value
-			}
+			local := drivePool(p, b.N)
 			if impl.on {
 				m.Snapshot()
 			}

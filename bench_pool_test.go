@@ -96,7 +96,6 @@ func benchChanPool(b *testing.B, size, workers int, fn func(int) int) {
 
 func benchConcPool(b *testing.B, workers int, fn func(int) int, callback bool) {
 	b.ReportAllocs()
-	ctx := context.Background()
 	job := func(_ context.Context, v int) (int, error) { return fn(v), nil }
 	var s atomic.Int64
 	var opts []PoolOption
@@ -105,9 +104,16 @@ func benchConcPool(b *testing.B, workers int, fn func(int) int, callback bool) {
 	}
 	p := NewPool(workers, job, opts...)
 	b.ResetTimer()
+	local := drivePool(p, b.N)
+	sink.Add(int64(local) + s.Load())
+}
+
+// drivePool submits 0..n-1 to p from another goroutine, closes it, and
+// returns the sum of the results it delivers on Results.
+func drivePool(p *Pool[int, int], n int) int {
 	go func() {
-		for i := range b.N {
-			if err := p.Submit(ctx, i); err != nil {
+		for i := range n {
+			if err := p.Submit(context.Background(), i); err != nil {
 				panic(err)
 			}
 		}
@@ -117,7 +123,7 @@ func benchConcPool(b *testing.B, workers int, fn func(int) int, callback bool) {
 	for r := range p.Results() {
 		local += r.Value
 	}
-	sink.Add(int64(local) + s.Load())
+	return local
 }
 
 // BenchmarkMapN maps a slice of 1M ints with 4 workers; ns/op is per item.

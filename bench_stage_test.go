@@ -48,19 +48,13 @@ func BenchmarkPipeline(b *testing.B) {
 			pipeStart(b)
 			ctx := context.Background()
 			out, wait := s.Run(ctx, FromSeq(ctx, pipeInts(b.N)))
-			sum := 0
-			for v := range out {
-				sum += v
-			}
+			sum := sumAll(out)
 			pipeCheck(b, wait())
 			sink.Store(int64(sum))
 		})
 		b.Run("chan", func(b *testing.B) {
 			pipeStart(b)
-			sum := 0
-			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
-				sum += v
-			}
+			sum := sumAll(naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))))
 			sink.Store(int64(sum))
 		})
 		b.Run("mutex", func(b *testing.B) {
@@ -99,19 +93,13 @@ func BenchmarkPipeline(b *testing.B) {
 		b.Run("conc-run", func(b *testing.B) {
 			pipeStart(b)
 			out, wait := s.Run(context.Background(), naivePipeGen(b.N))
-			sum := 0
-			for v := range out {
-				sum += v
-			}
+			sum := sumAll(out)
 			pipeCheck(b, wait())
 			sink.Store(int64(sum))
 		})
 		b.Run("chan", func(b *testing.B) {
 			pipeStart(b)
-			sum := 0
-			for v := range naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))) {
-				sum += v
-			}
+			sum := sumAll(naivePipeAddOne(naivePipeKeepEven(naivePipeSquare(naivePipeGen(b.N)))))
 			sink.Store(int64(sum))
 		})
 		// The floor of any pipeline that takes the generator's channel
@@ -120,10 +108,7 @@ func BenchmarkPipeline(b *testing.B) {
 		// per item, with the three functions called in between.
 		b.Run("direct-hops", func(b *testing.B) {
 			pipeStart(b)
-			sum := 0
-			for v := range naivePipeHops(context.Background(), naivePipeGen(b.N), stageChunk) {
-				sum += v
-			}
+			sum := sumAll(naivePipeHops(context.Background(), naivePipeGen(b.N), stageChunk))
 			sink.Store(int64(sum))
 		})
 	})
@@ -164,10 +149,7 @@ func benchPipelineWorkers(b *testing.B, name string, fn func(int) int) {
 				for i := range workers {
 					workers[i] = naivePipeStep(in, fn)
 				}
-				sum := 0
-				for v := range naivePipeMerge(workers...) {
-					sum += v
-				}
+				sum := sumAll(naivePipeMerge(workers...))
 				sink.Store(int64(sum))
 			})
 			b.Run("mutex", func(b *testing.B) {
@@ -303,10 +285,7 @@ func BenchmarkFlatMap(b *testing.B) {
 	})
 	b.Run("x4/chan", func(b *testing.B) {
 		pipeStart(b)
-		sum := 0
-		for v := range naivePipeExpand(naivePipeGen(b.N)) {
-			sum += v
-		}
+		sum := sumAll(naivePipeExpand(naivePipeGen(b.N)))
 		sink.Store(int64(sum))
 	})
 	b.Run("x4/mutex", func(b *testing.B) {
@@ -332,4 +311,14 @@ func BenchmarkFlatMap(b *testing.B) {
 		}
 		sink.Store(int64(sum))
 	})
+}
+
+// sumAll receives everything from c until it closes and returns the sum,
+// as a pipeline's consumer does.
+func sumAll(c <-chan int) int {
+	sum := 0
+	for v := range c {
+		sum += v
+	}
+	return sum
 }

@@ -108,6 +108,21 @@ func (c *mutexCollector[T]) take(spare []T) ([]T, bool) {
 	return got, true
 }
 
+// drain takes everything until the collector is done, as a consumer does
+// (reusing each slice it took), and returns how many items it took.
+func (c *mutexCollector[T]) drain() int {
+	var spare []T
+	n := 0
+	for {
+		got, ok := c.take(spare)
+		if !ok {
+			return n
+		}
+		n += len(got)
+		spare = got
+	}
+}
+
 // naiveFanIn is the dynamic fan-in of the tutorials: Add starts one
 // goroutine per input forwarding to an unbuffered output, a WaitGroup
 // counts them, and Seal closes the output once they are all done.
