@@ -43,6 +43,10 @@ type Stage[T, U any] struct {
 	// stage_block.go) the way build wires it for the per-item path. Only
 	// chains of single-worker Map, Filter and FlatMap stages have it.
 	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T]
+	// calls, when not nil, wires the stage for All's call path (see
+	// stage_call.go). Only unmonitored chains of single-worker Map, Filter
+	// and FlatMap stages have it.
+	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T]
 	// buffer is the Buffer option of the last stage of the chain, or -1.
 	// Then turns it into a chunked hand-off; Run sizes its output channel
 	// with it (there is no next stage to hand off to).
@@ -143,9 +147,10 @@ type stageStep[T, U any] func(ctx context.Context, v T, out []U) ([]U, error)
 // (and block stages from blocks) when it has one worker, a worker pool
 // around step otherwise.
 func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U]) stageSink[T],
-	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T], step stageStep[T, U]) Stage[T, U] {
+	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T],
+	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T], step stageStep[T, U]) Stage[T, U] {
 	if c.workers == 1 {
-		return Stage[T, U]{build: serial, blocks: blocks, inline: true, buffer: c.buffer}
+		return Stage[T, U]{build: serial, blocks: blocks, calls: calls, inline: true, buffer: c.buffer}
 	}
 	return Stage[T, U]{
 		build: func(r *stageRun, next stageSink[U]) stageSink[T] {
@@ -171,6 +176,7 @@ func Map[T, U any](fn func(context.Context, T) (U, error), opts ...StageOption) 
 		func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
 			return &stageMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
 		},
+		mapCall(&c, fn),
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			u, err := fn(ctx, v)
 			if err != nil {
@@ -194,6 +200,7 @@ func Filter[T any](keep func(context.Context, T) (bool, error), opts ...StageOpt
 		func(r *stageRun, next stageBlockSink[T]) stageBlockSink[T] {
 			return &stageFilterBlock[T]{stageBlockStage: newStageBlockStage(r, &c, next), keep: keep}
 		},
+		filterCall(&c, keep),
 		func(ctx context.Context, v T, out []T) ([]T, error) {
 			ok, err := keep(ctx, v)
 			if err != nil || !ok {
@@ -218,6 +225,7 @@ func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOp
 		func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
 			return &stageFlatMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
 		},
+		flatMapCall(&c, fn),
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			us, err := fn(ctx, v)
 			if err != nil {
@@ -241,8 +249,13 @@ func Then[A, B, C any](first Stage[A, B], next Stage[B, C]) Stage[A, C] {
 			return first.blocks(r, next.blocks(r, out))
 		}
 	}
+	var calls func(r *stageRun, e stageCallEnds[C]) stageCall[A]
+	if first.calls != nil && next.calls != nil && first.buffer <= 0 {
+		calls = thenCalls(first.calls, next.calls)
+	}
 	return Stage[A, C]{
 		blocks: blocks,
+		calls:  calls,
 		build: func(r *stageRun, out stageSink[C]) stageSink[A] {
 			// Build back to front: each stage needs the sink it feeds.
 			var mid stageSink[B] = next.build(r, out)

@@ -220,7 +220,10 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		defer r.wg.Wait()
 		defer r.release()
 		tail := &stageYieldSink[U]{r: r, yield: yield}
-		if s.inline {
+		if s.calls != nil {
+			head := s.calls(r, stageCallEnds[U]{last: tail, first: true})
+			r.guard(func() { stageDrainCalls(r, in, head, tail) }, &tail.body)
+		} else if s.inline {
 			head := s.build(r, tail)
 			r.guard(func() { stageDrainSeq(r, in, head) }, &tail.body)
 		} else {
