@@ -583,7 +583,7 @@ func (m *Monitor) watchedInto(s *MonitorSnapshot, w *monWatched, now time.Time) 
 		r := w.rates.rates(now, m.window, st.Allowed, st.Denied)
 		ls := LimiterSnapshot{Name: w.name, Limit: st.Limit, Burst: st.Burst, Tokens: st.Tokens,
 			Allowed: st.Allowed, Denied: st.Denied, AllowedRate: r[0], DeniedRate: r[1]}
-		if st.Limit > 1e300 {
+		if st.Limit >= Inf {
 			ls.Limit = -1 // JSON has no infinity
 		}
 		s.Limiters = append(s.Limiters, ls)

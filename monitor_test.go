@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -433,4 +434,18 @@ func TestMonitorFirstSnapshotSeesAnOldStall(t *testing.T) {
 		cancel()
 		require.ErrorIs(t, wait(), context.Canceled)
 	})
+}
+
+func TestMonitorLimiterLimitIsMinusOneOnlyWhenUnlimited(t *testing.T) {
+	for _, c := range []struct {
+		rate, want float64
+	}{{Inf, -1}, {math.Inf(1), -1}, {1e301, 1e301}, {0, 0}, {2.5, 2.5}} {
+		m := NewMonitor()
+		m.Watch("l", NewLimiter(c.rate, 1))
+		s := m.Snapshot()
+		require.Len(t, s.Limiters, 1)
+		assert.Equal(t, c.want, s.Limiters[0].Limit, "rate %g", c.rate)
+		_, err := json.Marshal(s)
+		assert.NoError(t, err, "rate %g", c.rate)
+	}
 }
