@@ -449,3 +449,48 @@ func TestMonitorLimiterLimitIsMinusOneOnlyWhenUnlimited(t *testing.T) {
 		assert.NoError(t, err, "rate %g", c.rate)
 	}
 }
+
+func TestMonitorFlagsTheSlowestSubscriberWhileOthersKeepUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		m := NewMonitor(StallAfter(time.Second))
+		br := NewBroker[int]()
+		defer br.Close()
+		fast := br.Subscribe("orders.*", SubBuffer(8), SubPolicy(DropOldest))
+		slow := br.Subscribe("orders.eu", SubBuffer(8), SubPolicy(DropOldest))
+		defer fast.Unsubscribe()
+		defer slow.Unsubscribe()
+		m.Watch("br", br)
+		publish := func(n int) {
+			for i := range n {
+				require.NoError(t, br.Publish(ctx, "orders.eu", i))
+				_, err := fast.Next(ctx)
+				require.NoError(t, err)
+			}
+		}
+		publish(3)
+		s := m.Snapshot()
+		require.NotNil(t, s.Brokers[0].Slowest)
+		assert.Equal(t, SubscriberSnapshot{Pattern: "orders.eu", Policy: DropOldest.String(), Buffered: 3}, *s.Brokers[0].Slowest)
+		assert.False(t, s.Brokers[0].Stalled)
+		for range 3 {
+			time.Sleep(500 * time.Millisecond)
+			publish(1)
+		}
+		s = m.Snapshot()
+		assert.True(t, s.Brokers[0].Stalled, "orders.eu took nothing for 1.5s while orders.* kept up")
+		assert.Equal(t, "subscriber", s.Brokers[0].WaitsOn)
+		assert.Equal(t, 1.5, s.Brokers[0].StalledFor)
+		assert.Equal(t, uint64(6), s.Brokers[0].Slowest.Buffered)
+		var buf bytes.Buffer
+		require.NoError(t, m.WriteText(&buf))
+		assert.Contains(t, buf.String(), "slowest orders.eu (6 waiting)")
+
+		n, err := slow.NextBatch(ctx, make([]int, 8))
+		assert.Equal(t, 6, n)
+		require.NoError(t, err)
+		s = m.Snapshot()
+		assert.Nil(t, s.Brokers[0].Slowest, "nothing waits")
+		assert.False(t, s.Brokers[0].Stalled)
+	})
+}
