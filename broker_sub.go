@@ -496,24 +496,38 @@ type groupRef[E any] struct {
 // deliverAll offers e to every group of a list.
 func (p *publication[E]) deliverAll(refs []groupRef[E]) {
 	for i := range refs {
-		ref := &refs[i]
-		switch ref.g.offer(p.e) {
-		case offered:
-		case offerClosed:
-			ref.refuseAll()
-		case offerFull:
-			if ref.g.policy != BlockPublisher {
-				ref.refuseAll() // DropNewest: one subscription
-				continue
-			}
-			if p.waits < maxWaits {
-				p.wait[p.waits] = ref
-				p.waits++
-				continue
-			}
-			p.block(ref)
-		}
+		p.settle(&refs[i], refs[i].g.offer(p.e))
 	}
+}
+
+// settle applies the group's policy to what offering e to it gave.
+func (p *publication[E]) settle(ref *groupRef[E], res offerResult) {
+	switch res {
+	case offered:
+	case offerClosed:
+		ref.refuseAll()
+	case offerFull:
+		if ref.g.policy != BlockPublisher {
+			ref.refuseAll() // DropNewest: one subscription
+			return
+		}
+		if p.waits < maxWaits {
+			p.wait[p.waits] = ref
+			p.waits++
+			return
+		}
+		p.block(ref)
+	}
+}
+
+// finish waits for the full Block groups put off, counts the Publish and
+// returns its error.
+func (p *publication[E]) finish() error {
+	for _, ref := range p.wait[:p.waits] {
+		p.block(ref)
+	}
+	p.b.countPublished()
+	return p.err
 }
 
 // block waits for room in a full Block group.
