@@ -447,7 +447,8 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 		end = g.tail.Load() & seqMask // at least c: claims only grow
 	}
 	s.end.Store(end)
-	b.folded.Add(s.taken.Load() + end - c)
+	// What it took (taken) and what it still holds (end - c).
+	b.folded.Add(end - s.start - s.evicted.Load())
 	s.folded = true
 	s.cursor.Store(c)
 }
@@ -598,7 +599,8 @@ func (b *Broker[E]) Stats() BrokerStats {
 		for _, s := range ref.subs {
 			c := min64(s.cursor.Load()&seqMask, tail)
 			st.Buffered += int(tail - c)
-			delivered += s.taken.Load() + tail - c
+			// What it took (taken) and what it holds (tail - c).
+			delivered += tail - s.start - s.evicted.Load()
 		}
 	})
 	b.mu.Unlock()
