@@ -151,6 +151,7 @@ func (m *Monitor) Watch(name string, x any) {
 		w.kind, w.keyed = "keyed_limiter", v
 	case interface{ Stats() BrokerStats }:
 		w.kind, w.broker = "broker", v
+		w.subs, _ = v.(interface{ AppendSubStats([]SubStats) []SubStats })
 	case interface{ Stats() FanInStats }:
 		w.kind, w.fanIn = "fan_in", v
 	default:
