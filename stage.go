@@ -16,8 +16,10 @@ import (
 //
 // How a Stage runs is decided when it is started, from the whole chain:
 // consecutive stages with one worker are fused into plain function calls in
-// one goroutine, with no channel between them, so a chain of cheap steps
-// costs little more than the loop a programmer would write by hand. A
+// one goroutine, with no channel between them. Over such a chain, All calls
+// the stages item by item, each stage adding one function call per item to
+// the loop a programmer would write by hand; Collect, which returns nothing
+// before the end, runs it a block of items at a time and adds less. A
 // goroutine boundary appears only where the description asks for one
 // (Workers(n) with n > 1, Buffer(n) with n > 0, Batch with a maxWait, the
 // channels of Run); items cross it in chunks of whatever is ready, up to a
