@@ -98,7 +98,10 @@ type Pool[J, R any] struct {
 	idle, searching int
 	wake            sync.Cond
 	live            int // worker goroutines not yet exited
-	closed          bool
+	// batched is the number of workers that took a batch (see takeLocked)
+	// and have not come back for more; only then may stealLocked find jobs.
+	batched int
+	closed  bool
 	// multi caches GOMAXPROCS > 1 from NewPool: runtime.GOMAXPROCS(0)
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.
