@@ -53,8 +53,9 @@ type PoolStats struct {
 // ends, so give it one that does). Workers take jobs in submission order,
 // and a single worker runs them, and reports them, in that order. While the
 // queue holds more than four jobs per worker, a worker takes up to eight at
-// once and runs them one after the other, so with more than one worker jobs
-// may start and finish, and their Results arrive, in any order.
+// once and runs them one after the other (an idle worker takes over the
+// older half of those not started), so with more than one worker jobs may
+// start and finish, and their Results arrive, in any order.
 //
 // The workers exist from NewPool until the pool is closed and drained (or
 // stopped); an idle pool holds them parked, costing no CPU. Close or Stop
