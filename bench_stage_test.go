@@ -85,6 +85,26 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 			sink.Store(int64(sum))
 		})
+		// The floor for conc-collect: the same loop gathering what it
+		// keeps into a slice with append, as a programmer writes it
+		// when the caller wants the slice.
+		b.Run("direct-append", func(b *testing.B) {
+			pipeStart(b)
+			ctx := context.Background()
+			var got []int
+			for v := range pipeInts(b.N) {
+				if err := ctx.Err(); err != nil {
+					b.Fatal(err)
+				}
+				sq, _ := pipeSquare(ctx, v)
+				if keep, _ := pipeKeepEven(ctx, sq); !keep {
+					continue
+				}
+				w, _ := pipeAddOne(ctx, sq)
+				got = append(got, w)
+			}
+			sink.Store(int64(len(got)))
+		})
 	})
 	// gen-cheap3 is cheap3 fed by the seed's generator: one goroutine
 	// sending 0..b.N-1 on an unbuffered channel, as naivePipeGen does.

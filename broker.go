@@ -233,6 +233,46 @@ type brokerSnapshot[E any] struct {
 	wild   *topicNode[E]            // wildcard patterns; nil when none
 	n      int                      // live subscriptions
 	closed bool
+	// With few literal topics, publishing looks them up in a list
+	// (comparing lengths first, then bytes), which costs less than
+	// hashing the topic for the map; small says the list is complete.
+	few   []exactTopic[E]
+	small bool
+}
+
+// An exactTopic is one entry of brokerSnapshot.few.
+type exactTopic[E any] struct {
+	topic string
+	refs  []groupRef[E]
+}
+
+// fewTopics is the most literal topics looked up in a list rather than in
+// the map.
+const fewTopics = 8
+
+// setExact installs m as the snapshot's literal topics.
+func (sn *brokerSnapshot[E]) setExact(m map[string][]groupRef[E]) {
+	sn.exact, sn.few, sn.small = m, nil, len(m) <= fewTopics
+	if sn.small {
+		for topic, refs := range m {
+			sn.few = append(sn.few, exactTopic[E]{topic, refs})
+		}
+	}
+}
+
+// lookup returns the groups subscribed to topic literally, and whether
+// there are any.
+func (sn *brokerSnapshot[E]) lookup(topic string) ([]groupRef[E], bool) {
+	if sn.small {
+		for i := range sn.few {
+			if sn.few[i].topic == topic {
+				return sn.few[i].refs, true
+			}
+		}
+		return nil, false
+	}
+	refs, ok := sn.exact[topic]
+	return refs, ok
 }
 
 // NewBroker returns an open Broker with no subscriptions. SubBuffer and
@@ -335,11 +375,12 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	if wild {
 		next.wild = old.wild.with(pattern, s)
 	} else {
-		next.exact = maps.Clone(old.exact)
-		if next.exact == nil {
-			next.exact = make(map[string][]groupRef[E], 1)
+		exact := maps.Clone(old.exact)
+		if exact == nil {
+			exact = make(map[string][]groupRef[E], 1)
 		}
-		next.exact[pattern] = withSub(old.exact[pattern], s)
+		exact[pattern] = withSub(old.exact[pattern], s)
+		next.setExact(exact)
 	}
 	b.snap.Store(&next)
 	return s
@@ -368,12 +409,13 @@ func (b *Broker[E]) unsubscribe(s *Subscription[E]) {
 		next.wild, _ = old.wild.without(s.pattern, s)
 	} else {
 		kept, _ := withoutSub(old.exact[s.pattern], s)
-		next.exact = maps.Clone(old.exact)
+		exact := maps.Clone(old.exact)
 		if len(kept) == 0 {
-			delete(next.exact, s.pattern)
+			delete(exact, s.pattern)
 		} else {
-			next.exact[s.pattern] = kept
+			exact[s.pattern] = kept
 		}
+		next.setExact(exact)
 	}
 	next.n--
 	g := s.g
@@ -405,7 +447,8 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 		end = g.tail.Load() & seqMask // at least c: claims only grow
 	}
 	s.end.Store(end)
-	b.folded.Add(s.taken.Load() + end - c)
+	// What it took (taken) and what it still holds (end - c).
+	b.folded.Add(end - s.start - s.evicted.Load())
 	s.folded = true
 	s.cursor.Store(c)
 }
@@ -440,15 +483,30 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	// a nil one must not pass until that day.
 	checkCtx(ctx)
 	sn := b.snap.Load()
+	// The common case: literal subscribers only, and every ring has
+	// room. A key of the exact map was validated when it was subscribed
+	// to, so the topic needs no checking; a closed snapshot has no keys.
+	if sn != nil && sn.wild == nil {
+		if refs, ok := sn.lookup(topic); ok {
+			for i := range refs {
+				if res := refs[i].g.offer(e); res != offered {
+					p := publication[E]{b: b, ctx: ctx, e: e}
+					p.settle(&refs[i], res)
+					p.deliverAll(refs[i+1:])
+					return p.finish()
+				}
+			}
+			b.countPublished()
+			return nil
+		}
+	}
 	if sn == nil {
 		sn = &brokerSnapshot[E]{} // the zero Broker; does not escape
 	}
 	if sn.closed {
 		return ErrClosed
 	}
-	// A key of the exact map was validated when it was subscribed to, so
-	// only a topic without exact subscribers needs checking.
-	refs, ok := sn.exact[topic]
+	refs, ok := sn.lookup(topic)
 	if !ok {
 		if _, problem := parseTopic(topic, false); problem != "" {
 			return fmt.Errorf("%w %q: %s", ErrInvalidTopic, topic, problem)
@@ -459,12 +517,15 @@ func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	if sn.wild != nil {
 		sn.wild.match(topic, &p)
 	}
-	for _, ref := range p.wait[:p.waits] {
-		p.block(ref)
-	}
+	return p.finish()
+}
+
+// countPublished counts one accepted Publish, on a slot picked by the
+// address of the publisher's stack, so that concurrent publishers mostly
+// write lines of their own.
+func (b *Broker[E]) countPublished() {
 	var here byte
 	b.published[uintptr(unsafe.Pointer(&here))>>13%pubSlots].n.Add(1)
-	return p.err
 }
 
 // Close closes the broker: every subscription ends (readers waiting in
@@ -538,7 +599,8 @@ func (b *Broker[E]) Stats() BrokerStats {
 		for _, s := range ref.subs {
 			c := min64(s.cursor.Load()&seqMask, tail)
 			st.Buffered += int(tail - c)
-			delivered += s.taken.Load() + tail - c
+			// What it took (taken) and what it holds (tail - c).
+			delivered += tail - s.start - s.evicted.Load()
 		}
 	})
 	b.mu.Unlock()

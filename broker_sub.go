@@ -28,10 +28,12 @@ type Subscription[E any] struct {
 	_      [56]byte
 	// end is seqInfinity while the subscription is live and the ring's
 	// tail at Unsubscribe or Close afterwards: the reader reads up to it.
+	// The events handed to the reader are not counted apart: they are
+	// the cursor's moves that were not evictions (see taken), which saves
+	// the reader an atomic add per batch.
 	end     atomic.Uint64
-	taken   atomic.Uint64 // events handed to the reader
 	refused atomic.Uint64 // events that never entered the ring for it
-	evicted atomic.Uint64 // events skipped by a DropOldest eviction, or after the end
+	evicted atomic.Uint64 // events skipped by a DropOldest eviction, or after the end, or given up
 	start   uint64        // the ring's tail at Subscribe
 
 	g       *brokerGroup[E]
@@ -53,6 +55,15 @@ type Subscription[E any] struct {
 
 	cOnce sync.Once
 	ch    chan E
+}
+
+// taken returns how many events were handed to the reader: what the
+// cursor moved past since Subscribe, except what was evicted or given up
+// (giveUp counts events the cursor moved past as read). Exact when the
+// cursor is held; otherwise off by a batch or an eviction in progress.
+func (s *Subscription[E]) taken() uint64 {
+	ev := s.evicted.Load()
+	return s.cursor.Load()&seqMask - s.start - ev
 }
 
 // hold takes the cursor for a copy or an eviction and returns it. The
@@ -122,9 +133,6 @@ func (s *Subscription[E]) read(buf []E) (n int, done bool) {
 		buf[n] = sl.val
 		n++
 	}
-	if n > 0 {
-		s.taken.Add(uint64(n))
-	}
 	c += uint64(n)
 	s.cursor.Store(c)
 	if n > 0 && g.pubWaiting.Load() != 0 {
@@ -190,12 +198,19 @@ func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 		}
 		return 0, nil
 	}
-	yielded := false
+	yielded, woke := false, false
 	for {
 		n, done := s.read(buf)
 		if n > 0 {
-			if yielded {
+			switch {
+			case yielded:
 				s.calm = 0 // the turn paid off: keep taking it
+			case woke && n == 1:
+				// Woken for a single event: the topic is quiet, so
+				// the next waits park at once too.
+				s.calm = readerCalm
+			case woke:
+				s.calm = 0 // events came while we parked: streaming
 			}
 			return n, nil
 		}
@@ -207,8 +222,9 @@ func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 		// publishing, the next events are often stamped by then, and
 		// the read saves a park and the wake-up the publisher pays for
 		// it. When the turn finds nothing, the next waits park at once
-		// (readerCalm of them), so that a reader woken for single events
-		// on a quiet topic does not pay a wasted turn each time.
+		// (readerCalm of them), and so do those after a wake-up that
+		// brought a single event, so that a reader woken for single
+		// events on a quiet topic does not pay a wasted turn each time.
 		if !yielded && s.calm == 0 {
 			yielded = true
 			runtime.Gosched()
@@ -226,6 +242,7 @@ func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 			}
 			return 0, err
 		}
+		woke = true
 	}
 }
 
@@ -368,7 +385,6 @@ func (s *Subscription[E]) handOver(batch []E) bool {
 // the subscription took (folded) and folded is stable.
 func (s *Subscription[E]) giveUp(n uint64) {
 	c := s.hold()
-	s.taken.Add(-n)
 	s.evicted.Add(n)
 	s.b.counter(s.policy).Add(n)
 	if s.folded {
@@ -461,7 +477,7 @@ func (s *Subscription[E]) Stats() SubStats {
 		Pattern:   s.pattern,
 		Policy:    s.policy,
 		Buffer:    s.buffer,
-		Delivered: s.taken.Load(),
+		Delivered: s.taken(),
 		Dropped:   s.Dropped(),
 		Buffered:  last - c,
 		Ended:     end != seqInfinity,
@@ -496,24 +512,38 @@ type groupRef[E any] struct {
 // deliverAll offers e to every group of a list.
 func (p *publication[E]) deliverAll(refs []groupRef[E]) {
 	for i := range refs {
-		ref := &refs[i]
-		switch ref.g.offer(p.e) {
-		case offered:
-		case offerClosed:
-			ref.refuseAll()
-		case offerFull:
-			if ref.g.policy != BlockPublisher {
-				ref.refuseAll() // DropNewest: one subscription
-				continue
-			}
-			if p.waits < maxWaits {
-				p.wait[p.waits] = ref
-				p.waits++
-				continue
-			}
-			p.block(ref)
-		}
+		p.settle(&refs[i], refs[i].g.offer(p.e))
 	}
+}
+
+// settle applies the group's policy to what offering e to it gave.
+func (p *publication[E]) settle(ref *groupRef[E], res offerResult) {
+	switch res {
+	case offered:
+	case offerClosed:
+		ref.refuseAll()
+	case offerFull:
+		if ref.g.policy != BlockPublisher {
+			ref.refuseAll() // DropNewest: one subscription
+			return
+		}
+		if p.waits < maxWaits {
+			p.wait[p.waits] = ref
+			p.waits++
+			return
+		}
+		p.block(ref)
+	}
+}
+
+// finish waits for the full Block groups put off, counts the Publish and
+// returns its error.
+func (p *publication[E]) finish() error {
+	for _, ref := range p.wait[:p.waits] {
+		p.block(ref)
+	}
+	p.b.countPublished()
+	return p.err
 }
 
 // block waits for room in a full Block group.

@@ -39,6 +39,10 @@ type Stage[T, U any] struct {
 	// into next happens on the goroutine that pushed the input. Collect
 	// and All rely on it to run the whole chain on the caller's goroutine.
 	inline bool
+	// blocks, when not nil, wires the stage for Collect's block path (see
+	// stage_block.go) the way build wires it for the per-item path. Only
+	// chains of single-worker Map, Filter and FlatMap stages have it.
+	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T]
 	// buffer is the Buffer option of the last stage of the chain, or -1.
 	// Then turns it into a chunked hand-off; Run sizes its output channel
 	// with it (there is no next stage to hand off to).
@@ -136,10 +140,12 @@ func (c *stageConfig) wrap(err error) error {
 type stageStep[T, U any] func(ctx context.Context, v T, out []U) ([]U, error)
 
 // newStage makes the Stage for a function stage: fused sinks from serial
-// when it has one worker, a worker pool around step otherwise.
-func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U]) stageSink[T], step stageStep[T, U]) Stage[T, U] {
+// (and block stages from blocks) when it has one worker, a worker pool
+// around step otherwise.
+func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U]) stageSink[T],
+	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T], step stageStep[T, U]) Stage[T, U] {
 	if c.workers == 1 {
-		return Stage[T, U]{build: serial, inline: true, buffer: c.buffer}
+		return Stage[T, U]{build: serial, blocks: blocks, inline: true, buffer: c.buffer}
 	}
 	return Stage[T, U]{
 		build: func(r *stageRun, next stageSink[U]) stageSink[T] {
@@ -162,6 +168,9 @@ func Map[T, U any](fn func(context.Context, T) (U, error), opts ...StageOption) 
 		func(r *stageRun, next stageSink[U]) stageSink[T] {
 			return &stageMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
+		func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
+			return &stageMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
+		},
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			u, err := fn(ctx, v)
 			if err != nil {
@@ -181,6 +190,9 @@ func Filter[T any](keep func(context.Context, T) (bool, error), opts ...StageOpt
 	return newStage(c,
 		func(r *stageRun, next stageSink[T]) stageSink[T] {
 			return &stageFilter[T]{r: r, ctx: r.ctx, keep: keep, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
+		},
+		func(r *stageRun, next stageBlockSink[T]) stageBlockSink[T] {
+			return &stageFilterBlock[T]{stageBlockStage: newStageBlockStage(r, &c, next), keep: keep}
 		},
 		func(ctx context.Context, v T, out []T) ([]T, error) {
 			ok, err := keep(ctx, v)
@@ -203,6 +215,9 @@ func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOp
 		func(r *stageRun, next stageSink[U]) stageSink[T] {
 			return &stageFlatMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
+		func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
+			return &stageFlatMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
+		},
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			us, err := fn(ctx, v)
 			if err != nil {
@@ -220,7 +235,14 @@ func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOp
 func Then[A, B, C any](first Stage[A, B], next Stage[B, C]) Stage[A, C] {
 	first.check()
 	next.check()
+	var blocks func(r *stageRun, out stageBlockSink[C]) stageBlockSink[A]
+	if first.blocks != nil && next.blocks != nil && first.buffer <= 0 {
+		blocks = func(r *stageRun, out stageBlockSink[C]) stageBlockSink[A] {
+			return first.blocks(r, next.blocks(r, out))
+		}
+	}
 	return Stage[A, C]{
+		blocks: blocks,
 		build: func(r *stageRun, out stageSink[C]) stageSink[A] {
 			// Build back to front: each stage needs the sink it feeds.
 			var mid stageSink[B] = next.build(r, out)
