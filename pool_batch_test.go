@@ -210,24 +210,7 @@ func stressPoolBatches(t *testing.T, workers, queue int) {
 		return v, nil
 	}, QueueSize(queue))
 
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	var bad atomic.Pointer[PoolStats]
-	sampler.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s := p.Stats()
-			if s.Submitted != uint64(s.Queued)+uint64(s.Running)+s.Completed+s.Failed+s.Panicked+s.NotRun ||
-				s.Queued < 0 || s.Running < 0 {
-				bad.Store(&s)
-			}
-			runtime.Gosched()
-		}
-	})
+	stopSampler := sampleStats(p)
 	var wg sync.WaitGroup
 	for g := range submitters {
 		wg.Go(func() {
@@ -241,9 +224,8 @@ func stressPoolBatches(t *testing.T, workers, queue int) {
 	wg.Wait()
 	require.NoError(t, p.Close())
 	res := <-results
-	close(stop)
-	sampler.Wait()
-	require.Nil(t, bad.Load(), "a snapshot did not add up")
+	bad, _ := stopSampler()
+	require.Nil(t, bad, "a snapshot did not add up")
 
 	require.Len(t, res, submitters*each)
 	seen := make([]bool, submitters*each)
