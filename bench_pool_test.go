@@ -41,6 +41,21 @@ func BenchmarkPool(b *testing.B) {
 		b.Run(wl.name+"/chan-buffered", func(b *testing.B) {
 			benchChanPool(b, wl.workers*2, wl.workers, wl.fn)
 		})
+		if wl.name == "tiny" {
+			// The floors of a pool that delivers on a channel, with the
+			// conc pool's sizes: direct-send is the result channel alone
+			// (the workers make their own jobs), direct-hop a bare
+			// buffered jobs channel in front of it.
+			b.Run(wl.name+"/direct-send", func(b *testing.B) {
+				benchResultSends(b, wl.workers, wl.fn)
+			})
+			b.Run(wl.name+"/direct-hop", func(b *testing.B) {
+				b.ReportAllocs()
+				p := newChanPoolSized(16*wl.workers, 32*wl.workers, wl.workers, wl.fn)
+				b.ResetTimer()
+				driveChanPool(b, p)
+			})
+		}
 		b.Run(wl.name+"/mutex", func(b *testing.B) {
 			b.ReportAllocs()
 			p := newMutexPool(wl.workers, wl.fn)
@@ -81,6 +96,12 @@ func benchChanPool(b *testing.B, size, workers int, fn func(int) int) {
 	b.ReportAllocs()
 	p := newChanPool(size, workers, fn)
 	b.ResetTimer()
+	driveChanPool(b, p)
+}
+
+// driveChanPool submits b.N jobs to p from another goroutine and drains
+// its results.
+func driveChanPool(b *testing.B, p *chanPool) {
 	go func() {
 		for i := range b.N {
 			p.Submit(i)
@@ -89,6 +110,33 @@ func benchChanPool(b *testing.B, size, workers int, fn func(int) int) {
 	}()
 	var s int
 	for r := range p.results {
+		s += r
+	}
+	sink.Add(int64(s))
+}
+
+// benchResultSends is the result channel of a pool without its queue:
+// workers goroutines call fn on b.N values between them and send each
+// result on a channel of the conc pool's default capacity (twice 16 jobs a
+// worker), drained by the benchmark's goroutine.
+func benchResultSends(b *testing.B, workers int, fn func(int) int) {
+	b.ReportAllocs()
+	results := make(chan int, 32*workers)
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < b.N; i += workers {
+				results <- fn(i)
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		close(results)
+	}()
+	var s int
+	for r := range results {
 		s += r
 	}
 	sink.Add(int64(s))
