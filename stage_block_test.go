@@ -277,3 +277,148 @@ func TestCollectBlockPathStressConcurrentRunsAndCancels(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// All's call path (stage_call.go) for chains of fused stages: the loop body
+// gets every item before the iterator is asked for the next, so a slow or
+// blocking iterator's items are never held back.
+func TestAllCallPathHandsOnEachItemBeforeTheNext(t *testing.T) {
+	s := Then(Then(Map(func(_ context.Context, v int) (int, error) { return v * 2, nil }),
+		Filter(func(_ context.Context, v int) (bool, error) { return v%3 != 0, nil })),
+		FlatMap(func(_ context.Context, v int) ([]int, error) { return []int{v, v + 1}, nil }))
+	require.NotNil(t, s.calls, "a fused chain must take the call path")
+	var got []int
+	seen := 0 // items the loop body has seen when the iterator yields
+	src := func(yield func(int) bool) {
+		for i := range 300 {
+			// Every output of item i-1 (if it was kept) is in got.
+			if (i-1)*2%3 != 0 && i > 0 {
+				require.Equal(t, seen, len(got), "item %d", i)
+				require.Equal(t, (i-1)*2+1, got[len(got)-1])
+			}
+			seen = len(got)
+			if !yield(i) {
+				return
+			}
+			if i*2%3 != 0 {
+				seen += 2
+			}
+		}
+	}
+	for v, err := range All(context.Background(), s, src) {
+		require.NoError(t, err)
+		got = append(got, v)
+	}
+	var want []int
+	for i := range 300 {
+		if i*2%3 != 0 {
+			want = append(want, i*2, i*2+1)
+		}
+	}
+	assert.Equal(t, want, got)
+}
+
+// Breaking out of the loop stops the chain at once: no stage is called for
+// a later item, and the iterator is not asked for one.
+func TestAllCallPathBreakStopsAtOnce(t *testing.T) {
+	for _, last := range []string{"map", "filter", "flatmap"} {
+		t.Run(last, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+			calls, read := 0, 0
+			count := Map(func(_ context.Context, v int) (int, error) { calls++; return v, nil })
+			var tail Stage[int, int]
+			switch last {
+			case "map":
+				tail = Map(stageIdentity)
+			case "filter":
+				tail = Filter(func(context.Context, int) (bool, error) { return true, nil })
+			default:
+				tail = FlatMap(func(_ context.Context, v int) ([]int, error) { return []int{v, v}, nil })
+			}
+			s := Then(count, tail)
+			require.NotNil(t, s.calls)
+			src := func(yield func(int) bool) {
+				for i := 0; ; i++ {
+					read++
+					if !yield(i) {
+						return
+					}
+				}
+			}
+			n := 0
+			for v, err := range All(context.Background(), s, src) {
+				require.NoError(t, err)
+				if n++; v == 10 {
+					break
+				}
+			}
+			assert.Equal(t, 11, read)
+			assert.Equal(t, 11, calls)
+		})
+	}
+}
+
+// Errors are prefixed with the stage name, panics are bare *PanicErrors
+// with the function's stack, a panic in the loop body reaches the caller,
+// and a cancel from inside the chain ends the run within a chunk of items.
+func TestAllCallPathFailures(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	boom := errors.New("boom")
+	s := Then(Map(stageIdentity), Map(func(_ context.Context, v int) (int, error) {
+		if v == 7 {
+			return 0, boom
+		}
+		return v, nil
+	}, Named("seven")))
+	require.NotNil(t, s.calls)
+	got, err := stageAllItems(context.Background(), s, []int{1, 2, 3, 7, 8})
+	require.ErrorIs(t, err, boom)
+	assert.Equal(t, "conc: stage seven: boom", err.Error())
+	assert.Equal(t, []int{1, 2, 3}, got)
+
+	p := Then(Filter(func(_ context.Context, v int) (bool, error) {
+		if v == 3 {
+			panic("three")
+		}
+		return true, nil
+	}, Named("f")), Map(stageIdentity))
+	got, err = stageAllItems(context.Background(), p, []int{1, 2, 3, 4})
+	var pe *PanicError
+	require.ErrorAs(t, err, &pe)
+	assert.Equal(t, "conc: panic: three", err.Error())
+	assert.Contains(t, string(pe.Stack), "TestAllCallPathFailures")
+	assert.Equal(t, []int{1, 2}, got)
+
+	assert.PanicsWithValue(t, "body", func() {
+		for range All(context.Background(), p, slices.Values([]int{1})) {
+			panic("body")
+		}
+	})
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	after := 0
+	c := Then(Map(func(_ context.Context, v int) (int, error) {
+		if v == 10 {
+			cancel()
+		}
+		if v > 10 {
+			after++
+		}
+		return v, nil
+	}), Filter(func(context.Context, int) (bool, error) { return true, nil }))
+	_, err = stageAllItems(ctx, c, make([]int, 0))
+	require.NoError(t, err)
+	seq := func(yield func(int) bool) {
+		for i := 0; ; i++ {
+			if !yield(i) {
+				return
+			}
+		}
+	}
+	for _, err := range All(ctx, c, seq) {
+		if err != nil {
+			require.ErrorIs(t, err, context.Canceled)
+		}
+	}
+	assert.LessOrEqual(t, after, stageChunk)
+}

@@ -157,9 +157,9 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 // calls of different stages interleave per block rather than per item, and
 // after a failure the stages before the failing one may have been called on
 // up to 63 items more than a plain loop would have. The output, and which
-// failure is reported, are the same. Collect returns when the output is complete, or when a
-// stage fails or ctx is done, with the same error Run's wait would report
-// (and a nil slice). Output order is as for Run. A panic inside in itself
+// failure is reported, are the same. Collect returns when the output is
+// complete, or when a stage fails or ctx is done, with the same error Run's
+// wait would report (and a nil slice). Output order is as for Run. A panic inside in itself
 // is reported as a *PanicError too. A stage function that calls
 // runtime.Goexit on the caller's goroutine ends that goroutine, as it would
 // in a plain loop; the run's other goroutines are still stopped and waited
@@ -220,7 +220,10 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		defer r.wg.Wait()
 		defer r.release()
 		tail := &stageYieldSink[U]{r: r, yield: yield}
-		if s.inline {
+		if s.calls != nil {
+			head := s.calls(r, stageCallEnds[U]{last: tail, first: true})
+			r.guard(func() { stageDrainCalls(r, in, head, tail) }, &tail.body)
+		} else if s.inline {
 			head := s.build(r, tail)
 			r.guard(func() { stageDrainSeq(r, in, head) }, &tail.body)
 		} else {
