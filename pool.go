@@ -53,8 +53,9 @@ type PoolStats struct {
 // ends, so give it one that does). Workers take jobs in submission order,
 // and a single worker runs them, and reports them, in that order. While the
 // queue holds more than four jobs per worker, a worker takes up to eight at
-// once and runs them one after the other, so with more than one worker jobs
-// may start and finish, and their Results arrive, in any order.
+// once and runs them one after the other (an idle worker takes over the
+// older half of those not started), so with more than one worker jobs may
+// start and finish, and their Results arrive, in any order.
 //
 // The workers exist from NewPool until the pool is closed and drained (or
 // stopped); an idle pool holds them parked, costing no CPU. Close or Stop
@@ -98,7 +99,10 @@ type Pool[J, R any] struct {
 	idle, searching int
 	wake            sync.Cond
 	live            int // worker goroutines not yet exited
-	closed          bool
+	// batched is the number of workers that took a batch (see takeLocked)
+	// and have not come back for more; only then may stealLocked find jobs.
+	batched int
+	closed  bool
 	// multi caches GOMAXPROCS > 1 from NewPool: runtime.GOMAXPROCS(0)
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.

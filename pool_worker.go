@@ -22,9 +22,15 @@ type poolWorker[J, R any] struct {
 	job    J
 	hasJob bool // job was taken and has not been run yet
 	// batch[bh:bn] are further jobs taken with job, in queue order, not yet
-	// started; they count as Running (see takeLocked).
-	batch  [poolBatch]J
-	bh, bn int
+	// started; they count as Running (see takeLocked). The slots and bn
+	// are written only by the worker, under the pool's lock, and only
+	// while the batch is empty. bh moves by CAS: the worker takes one job
+	// without the lock, another worker steals under the lock (stealLocked),
+	// and the CAS decides who gets a job both read.
+	batch   [poolBatch]J
+	bh      atomic.Int32
+	bn      int32
+	batched bool // counted in Pool.batched
 	// res is the finished job's Result, counted and waiting for delivery.
 	res    Result[J, R]
 	hasRes bool
@@ -80,17 +86,22 @@ func (p *Pool[J, R]) work(w *poolWorker[J, R]) {
 // result left to deliver when it calls next, so Results never closes under
 // a sender.
 func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
-	if w.bh < w.bn {
-		var zero J
-		w.job, w.hasJob = w.batch[w.bh], true
-		w.batch[w.bh] = zero // do not keep the job reachable
-		w.bh++
-		return true
+	for {
+		h := w.bh.Load()
+		if h >= w.bn {
+			break
+		}
+		job := w.batch[h]
+		if w.bh.CompareAndSwap(h, h+1) {
+			w.job, w.hasJob = job, true
+			return true
+		}
 	}
 	// searching says whether this worker is counted in p.searching: it is
 	// when spinning, and from the moment a signaller picks it.
 	spun, searching := false, false
 	p.mu.Lock()
+	p.dropBatchLocked(w)
 	for {
 		if p.n == 0 && p.wh < len(p.wq) {
 			// The direct hand-off of QueueSize(0): submitters wait
@@ -107,6 +118,13 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			if yield {
 				runtime.Gosched() // see Pool.woke
 			}
+			return true
+		}
+		if p.batched > 0 && p.stealLocked(w) {
+			if searching {
+				p.searching--
+			}
+			p.mu.Unlock()
 			return true
 		}
 		if p.closed {
@@ -167,7 +185,12 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 			w.batch[i-1] = job
 		}
 	}
-	w.bh, w.bn = 0, k-1
+	w.bh.Store(0)
+	w.bn = int32(k - 1)
+	if k > 1 {
+		w.batched = true
+		p.batched++
+	}
 	p.n -= k
 	if p.searching > 0 {
 		p.queued.Store(int32(p.n))
@@ -184,6 +207,53 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 		p.searching++
 		p.wake.Signal()
 	}
+}
+
+// dropBatchLocked forgets w's batch, which it has run or lost to thieves:
+// the slots no longer keep its jobs reachable, and w no longer counts in
+// Pool.batched.
+func (p *Pool[J, R]) dropBatchLocked(w *poolWorker[J, R]) {
+	clear(w.batch[:w.bn])
+	w.bh.Store(0)
+	w.bn = 0
+	if w.batched {
+		w.batched = false
+		p.batched--
+	}
+}
+
+// stealLocked takes the older half (rounded up) of the jobs another worker
+// holds in its batch and has not started, for a worker that found the
+// queue empty: a worker busy with a slow job must not keep the rest of its
+// batch from workers that are free. It reports whether it found any.
+func (p *Pool[J, R]) stealLocked(w *poolWorker[J, R]) bool {
+	for _, v := range p.workers {
+		if v == w || !v.batched {
+			continue
+		}
+		for {
+			h := v.bh.Load()
+			m := (v.bn - h + 1) / 2
+			if m <= 0 {
+				break
+			}
+			w.job = v.batch[h]
+			copy(w.batch[:m-1], v.batch[h+1:h+m])
+			if v.bh.CompareAndSwap(h, h+m) {
+				w.hasJob = true
+				w.bn = m - 1
+				if m > 1 {
+					w.batched = true
+					p.batched++
+				}
+				return true
+			}
+		}
+	}
+	var zero J
+	w.job = zero
+	clear(w.batch[:])
+	return false
 }
 
 // admitLocked moves the oldest blocked submitter's job into the queue and
