@@ -122,10 +122,14 @@ func (s *stageMapBlock[T, U]) pushBlock(vs []T) bool {
 // nanosecond per block, not per item.
 func (s *stageMapBlock[T, U]) apply(vs []T, out []U) (i int, ok bool, err error) {
 	defer catch(&err, &ok)
+	// Locals, not the fields or the named err: the results live in
+	// memory because of the deferred catch, and the loop should not
+	// store err or reload fn and ctx around every call.
+	fn, ctx := s.fn, s.ctx
 	for i = range vs {
-		var u U
-		if u, err = s.fn(s.ctx, vs[i]); err != nil {
-			return i, true, err
+		u, e := fn(ctx, vs[i])
+		if e != nil {
+			return i, true, e
 		}
 		out[i] = u
 	}
@@ -155,17 +159,19 @@ func (s *stageFilterBlock[T]) pushBlock(vs []T) bool {
 // to the front of vs and returns how many items it tried (i) and kept (k).
 func (s *stageFilterBlock[T]) apply(vs []T) (i, k int, ok bool, err error) {
 	defer catch(&err, &ok)
+	keep, ctx, kept := s.keep, s.ctx, 0 // locals, as in stageMapBlock.apply
 	for i = range vs {
-		var keep bool
-		if keep, err = s.keep(s.ctx, vs[i]); err != nil {
-			return i, k, true, err
+		yes, e := keep(ctx, vs[i])
+		if e != nil {
+			return i, kept, true, e
 		}
-		if keep {
-			vs[k] = vs[i]
-			k++
+		if yes {
+			vs[kept] = vs[i]
+			kept++
 		}
+		k = kept // for a panic in the next call
 	}
-	return len(vs), k, true, nil
+	return len(vs), kept, true, nil
 }
 
 type stageFlatMapBlock[T, U any] struct {
@@ -240,20 +246,23 @@ func stageDrainSeqBlocks[T any](r *stageRun, seq iter.Seq[T], head stageBlockSin
 	}
 	buf := make([]T, stageChunk)
 	n := 0
-	for v := range seq {
-		if r.stopping() {
+	going := true
+	// Not a range loop, whose bookkeeping around the body costs as much
+	// as the body here.
+	seq(func(v T) bool {
+		if !going || r.stopping() {
 			r.stopped()
-			return
+			going = false
+			return false
 		}
 		buf[n] = v
 		if n++; n == len(buf) {
-			if !stageBlockOut(r, head, buf, src) {
-				return
-			}
 			n = 0
+			going = stageBlockOut(r, head, buf, src)
 		}
-	}
-	if n > 0 && !stageBlockOut(r, head, buf[:n], src) {
+		return going
+	})
+	if !going || (n > 0 && !stageBlockOut(r, head, buf[:n], src)) {
 		return
 	}
 	stageEnd(r, head)

@@ -52,8 +52,10 @@ func mapCall[T, U any](c *stageConfig, fn func(context.Context, T) (U, error)) f
 		ctx, next, last, first := r.ctx, e.next, e.last, e.first
 		var n uint
 		return func(v T) bool {
-			if n++; first && (n%stageChunk == 0 || r.stop.Load()) && !r.recheck() {
-				return false
+			if first {
+				if n++; (n%stageChunk == 0 || r.stop.Load()) && !r.recheck() {
+					return false
+				}
 			}
 			u, err := fn(ctx, v)
 			if err != nil {
@@ -78,8 +80,10 @@ func filterCall[T any](c *stageConfig, keep func(context.Context, T) (bool, erro
 		ctx, next, last, first := r.ctx, e.next, e.last, e.first
 		var n uint
 		return func(v T) bool {
-			if n++; first && (n%stageChunk == 0 || r.stop.Load()) && !r.recheck() {
-				return false
+			if first {
+				if n++; (n%stageChunk == 0 || r.stop.Load()) && !r.recheck() {
+					return false
+				}
 			}
 			ok, err := keep(ctx, v)
 			if err != nil {
@@ -107,8 +111,10 @@ func flatMapCall[T, U any](c *stageConfig, fn func(context.Context, T) ([]U, err
 		ctx, next, last, first := r.ctx, e.next, e.last, e.first
 		var n uint
 		return func(v T) bool {
-			if n++; first && (n%stageChunk == 0 || r.stop.Load()) && !r.recheck() {
-				return false
+			if first {
+				if n++; (n%stageChunk == 0 || r.stop.Load()) && !r.recheck() {
+					return false
+				}
 			}
 			us, err := fn(ctx, v)
 			if err != nil {
