@@ -57,13 +57,18 @@ func BenchmarkBroker(b *testing.B) {
 }
 
 // BenchmarkBrokerParked publishes to 1000 subscribers that are all parked
-// when each event arrives (benchkit.RunBrokerParked): the next event goes
-// out only once every subscriber has received the last one and is waiting
-// again, as with one event every 10 ms, without the sleep. ns/op is what
-// one event costs, waking every subscriber included; reads/op/sub shows
-// that each event woke each subscriber once. The channel versions pay one
-// send to a parked receiver per subscriber; conc writes the ring once and
-// wakes the parked readers, shard by shard.
+// when each event arrives, as with one event every 10 ms
+// (benchkit.RunBrokerParked): between events the publisher waits without
+// spinning until every subscriber is back in its receive call, then sleeps
+// with the timer stopped, so that every subscriber parks and the idle CPUs
+// sleep (until 2026-12-06 the publisher spun on runtime.Gosched instead,
+// which kept the caches warm and the CPUs awake, and competed with the
+// subscribers for the scheduler's lock). ns/op is what one event costs:
+// the publish, waking every subscriber and each one handling it.
+// reads/op/sub shows that each event woke each subscriber once. The
+// channel versions pay one send to a parked receiver per subscriber; conc
+// writes the ring once and wakes the parked readers with one Broadcast per
+// wake shard.
 func BenchmarkBrokerParked(b *testing.B) {
 	impls := []struct {
 		name string
