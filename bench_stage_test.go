@@ -85,6 +85,62 @@ func BenchmarkPipeline(b *testing.B) {
 			}
 			sink.Store(int64(sum))
 		})
+		// The floor for conc-collect: the same loop gathering what it
+		// keeps into a slice with append, as a programmer writes it
+		// when the caller wants the slice.
+		b.Run("direct-append", func(b *testing.B) {
+			pipeStart(b)
+			ctx := context.Background()
+			var got []int
+			for v := range pipeInts(b.N) {
+				if err := ctx.Err(); err != nil {
+					b.Fatal(err)
+				}
+				sq, _ := pipeSquare(ctx, v)
+				if keep, _ := pipeKeepEven(ctx, sq); !keep {
+					continue
+				}
+				w, _ := pipeAddOne(ctx, sq)
+				got = append(got, w)
+			}
+			sink.Store(int64(len(got)))
+		})
+	})
+	// cheap3-4k is cheap3 over inputs of 4096 items, one Collect (or one
+	// loop) per 4096 items of b.N: the result slice then stays in the
+	// cache, so the rows show the transport with little of the growth of a
+	// b.N-long result, which on a long stream is memory traffic and most
+	// of conc-collect's and direct-append's time.
+	b.Run("cheap3-4k", func(b *testing.B) {
+		s := pipeCheap3()
+		const n = 4096
+		b.Run("conc-collect", func(b *testing.B) {
+			pipeStart(b)
+			for i := 0; i < b.N; i += n {
+				got, err := Collect(context.Background(), s, pipeInts(min(n, b.N-i)))
+				pipeCheck(b, err)
+				sink.Store(int64(len(got)))
+			}
+		})
+		b.Run("direct-append", func(b *testing.B) {
+			pipeStart(b)
+			ctx := context.Background()
+			for i := 0; i < b.N; i += n {
+				var got []int
+				for v := range pipeInts(min(n, b.N-i)) {
+					if err := ctx.Err(); err != nil {
+						b.Fatal(err)
+					}
+					sq, _ := pipeSquare(ctx, v)
+					if keep, _ := pipeKeepEven(ctx, sq); !keep {
+						continue
+					}
+					w, _ := pipeAddOne(ctx, sq)
+					got = append(got, w)
+				}
+				sink.Store(int64(len(got)))
+			}
+		})
 	})
 	// gen-cheap3 is cheap3 fed by the seed's generator: one goroutine
 	// sending 0..b.N-1 on an unbuffered channel, as naivePipeGen does.

@@ -89,25 +89,39 @@ func Monitored[T, U any](m *Monitor, name string, s Stage[T, U]) Stage[T, U] {
 		panic("conc: Monitored needs a Monitor, got nil")
 	}
 	s.check()
+	var blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T]
+	if s.blocks != nil {
+		blocks = func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
+			return monBuild(m, name, r, next, s.blocks)
+		}
+	}
 	return Stage[T, U]{
 		build: func(r *stageRun, next stageSink[U]) stageSink[T] {
-			if r.mon != nil {
-				return s.build(r, next)
-			}
-			a, ok := next.(monAttacher)
-			if !ok || !a.monEnd() {
-				panic("conc: Monitored must wrap the whole pipeline given to Run, Collect or All")
-			}
-			mr := m.startRun(name)
-			r.mon = mr
-			a.monAttach(mr)
-			head := s.build(r, next)
-			mr.built(m)
-			return head
+			return monBuild(m, name, r, next, s.build)
 		},
+		blocks: blocks,
 		inline: s.inline,
 		buffer: s.buffer,
 	}
+}
+
+// monBuild wires a monitored stage with build, per item or per block: it
+// starts the run's record, attaches the sink the run ends in and finishes
+// the graph once the stages are wired.
+func monBuild[In, Out any](m *Monitor, name string, r *stageRun, next Out, build func(*stageRun, Out) In) In {
+	if r.mon != nil {
+		return build(r, next)
+	}
+	a, ok := any(next).(monAttacher)
+	if !ok || !a.monEnd() {
+		panic("conc: Monitored must wrap the whole pipeline given to Run, Collect or All")
+	}
+	mr := m.startRun(name)
+	r.mon = mr
+	a.monAttach(mr)
+	head := build(r, next)
+	mr.built(m)
+	return head
 }
 
 // Watch adds x to what m reports, under name: a *Pool (any job and result
@@ -137,6 +151,7 @@ func (m *Monitor) Watch(name string, x any) {
 		w.kind, w.keyed = "keyed_limiter", v
 	case interface{ Stats() BrokerStats }:
 		w.kind, w.broker = "broker", v
+		w.subs, _ = v.(interface{ AppendSubStats([]SubStats) []SubStats })
 	case interface{ Stats() FanInStats }:
 		w.kind, w.fanIn = "fan_in", v
 	default:

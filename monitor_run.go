@@ -137,6 +137,19 @@ func (c *monCount) add(in, out int) {
 	c.pout.Add(uint64(out))
 }
 
+// block counts a block of a fused stage on Collect's block path: in items
+// in, out out. Plain counts are published with every block, which is at
+// most once per stageChunk items read from the input.
+func (c *monCount) block(in, out int) {
+	if c.shared {
+		c.add(in, out)
+		return
+	}
+	c.in += uint64(in)
+	c.out += uint64(out)
+	c.publish()
+}
+
 // more counts out items out with no item in (a batch cut at the end).
 func (c *monCount) more(out uint64) {
 	if c.shared {

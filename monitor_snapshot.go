@@ -192,6 +192,18 @@ type BrokerSnapshot struct {
 	Stalled       bool    `json:"stalled"`
 	WaitsOn       string  `json:"waits_on,omitempty"`
 	StalledFor    float64 `json:"stalled_for_s,omitempty"`
+	// Slowest is the live subscription with the most events waiting, nil
+	// when none waits.
+	Slowest *SubscriberSnapshot `json:"slowest,omitempty"`
+}
+
+// SubscriberSnapshot is one subscription of a watched Broker.
+type SubscriberSnapshot struct {
+	Pattern   string `json:"pattern"`
+	Policy    string `json:"policy"`
+	Buffered  uint64 `json:"buffered"`
+	Delivered uint64 `json:"delivered"`
+	Dropped   uint64 `json:"dropped"`
 }
 
 // FanInSnapshot is a watched FanIn.
@@ -224,6 +236,7 @@ type monWatched struct {
 	limiter *Limiter
 	keyed   interface{ Stats() KeyedLimiterStats }
 	broker  interface{ Stats() BrokerStats }
+	subs    interface{ AppendSubStats([]SubStats) []SubStats }
 	fanIn   interface{ Stats() FanInStats }
 
 	rates    monRates
@@ -231,6 +244,13 @@ type monWatched struct {
 	lastMove time.Time
 	state    BreakerState
 	trans    []BreakerTransition
+
+	// The slowest subscription a broker's last snapshot saw, to tell when
+	// it stops taking events while the others go on.
+	subStats []SubStats
+	slowKey  string
+	slowDone uint64
+	slowMove time.Time
 }
 
 // monRates turns counters sampled at each snapshot into rates over the
@@ -583,7 +603,7 @@ func (m *Monitor) watchedInto(s *MonitorSnapshot, w *monWatched, now time.Time) 
 		r := w.rates.rates(now, m.window, st.Allowed, st.Denied)
 		ls := LimiterSnapshot{Name: w.name, Limit: st.Limit, Burst: st.Burst, Tokens: st.Tokens,
 			Allowed: st.Allowed, Denied: st.Denied, AllowedRate: r[0], DeniedRate: r[1]}
-		if st.Limit > 1e300 {
+		if st.Limit >= Inf {
 			ls.Limit = -1 // JSON has no infinity
 		}
 		s.Limiters = append(s.Limiters, ls)
@@ -606,11 +626,43 @@ func (m *Monitor) watchedInto(s *MonitorSnapshot, w *monWatched, now time.Time) 
 		if stuck := now.Sub(w.lastMove); st.Buffered > 0 && stuck >= m.stallAfter {
 			bs.Stalled, bs.StalledFor, bs.WaitsOn = true, stuck.Seconds(), "subscriber"
 		}
+		w.slowest(now, m.stallAfter, &bs)
 		s.Brokers = append(s.Brokers, bs)
 	case w.fanIn != nil:
 		st := w.fanIn.Stats()
 		r := w.rates.rates(now, m.window, st.Forwarded)
 		s.FanIns = append(s.FanIns, FanInSnapshot{Name: w.name, Inputs: st.Inputs, Open: st.Open,
 			Forwarded: st.Forwarded, Dropped: st.Dropped, ForwardedRate: r[0]})
+	}
+}
+
+// slowest fills bs.Slowest from the broker's subscriptions, and flags a
+// stall when the subscription with the most events waiting took none for
+// stallAfter while other subscribers kept the broker's total moving.
+// Subscriptions have no identity in SubStats, so the one compared across
+// snapshots is the slowest with the same pattern and policy.
+func (w *monWatched) slowest(now time.Time, stallAfter time.Duration, bs *BrokerSnapshot) {
+	if w.subs == nil {
+		return
+	}
+	w.subStats = w.subs.AppendSubStats(w.subStats[:0])
+	var slow *SubStats
+	for i := range w.subStats {
+		if st := &w.subStats[i]; st.Buffered > 0 && (slow == nil || st.Buffered > slow.Buffered) {
+			slow = st
+		}
+	}
+	if slow == nil {
+		w.slowKey = ""
+		return
+	}
+	bs.Slowest = &SubscriberSnapshot{Pattern: slow.Pattern, Policy: slow.Policy.String(),
+		Buffered: slow.Buffered, Delivered: slow.Delivered, Dropped: slow.Dropped}
+	key := slow.Policy.String() + " " + slow.Pattern
+	if key != w.slowKey || slow.Delivered != w.slowDone {
+		w.slowKey, w.slowDone, w.slowMove = key, slow.Delivered, now
+	}
+	if stuck := now.Sub(w.slowMove); !bs.Stalled && stuck >= stallAfter {
+		bs.Stalled, bs.StalledFor, bs.WaitsOn = true, stuck.Seconds(), "subscriber"
 	}
 }

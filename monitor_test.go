@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -432,5 +433,64 @@ func TestMonitorFirstSnapshotSeesAnOldStall(t *testing.T) {
 		assert.Equal(t, "output", n.WaitsOn)
 		cancel()
 		require.ErrorIs(t, wait(), context.Canceled)
+	})
+}
+
+func TestMonitorLimiterLimitIsMinusOneOnlyWhenUnlimited(t *testing.T) {
+	for _, c := range []struct {
+		rate, want float64
+	}{{Inf, -1}, {math.Inf(1), -1}, {1e301, 1e301}, {0, 0}, {2.5, 2.5}} {
+		m := NewMonitor()
+		m.Watch("l", NewLimiter(c.rate, 1))
+		s := m.Snapshot()
+		require.Len(t, s.Limiters, 1)
+		assert.Equal(t, c.want, s.Limiters[0].Limit, "rate %g", c.rate)
+		_, err := json.Marshal(s)
+		assert.NoError(t, err, "rate %g", c.rate)
+	}
+}
+
+func TestMonitorFlagsTheSlowestSubscriberWhileOthersKeepUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := t.Context()
+		m := NewMonitor(StallAfter(time.Second))
+		br := NewBroker[int]()
+		defer br.Close()
+		fast := br.Subscribe("orders.*", SubBuffer(8), SubPolicy(DropOldest))
+		slow := br.Subscribe("orders.eu", SubBuffer(8), SubPolicy(DropOldest))
+		defer fast.Unsubscribe()
+		defer slow.Unsubscribe()
+		m.Watch("br", br)
+		publish := func(n int) {
+			for i := range n {
+				require.NoError(t, br.Publish(ctx, "orders.eu", i))
+				_, err := fast.Next(ctx)
+				require.NoError(t, err)
+			}
+		}
+		publish(3)
+		s := m.Snapshot()
+		require.NotNil(t, s.Brokers[0].Slowest)
+		assert.Equal(t, SubscriberSnapshot{Pattern: "orders.eu", Policy: DropOldest.String(), Buffered: 3}, *s.Brokers[0].Slowest)
+		assert.False(t, s.Brokers[0].Stalled)
+		for range 3 {
+			time.Sleep(500 * time.Millisecond)
+			publish(1)
+		}
+		s = m.Snapshot()
+		assert.True(t, s.Brokers[0].Stalled, "orders.eu took nothing for 1.5s while orders.* kept up")
+		assert.Equal(t, "subscriber", s.Brokers[0].WaitsOn)
+		assert.Equal(t, 1.5, s.Brokers[0].StalledFor)
+		assert.Equal(t, uint64(6), s.Brokers[0].Slowest.Buffered)
+		var buf bytes.Buffer
+		require.NoError(t, m.WriteText(&buf))
+		assert.Contains(t, buf.String(), "slowest orders.eu (6 waiting)")
+
+		n, err := slow.NextBatch(ctx, make([]int, 8))
+		assert.Equal(t, 6, n)
+		require.NoError(t, err)
+		s = m.Snapshot()
+		assert.Nil(t, s.Brokers[0].Slowest, "nothing waits")
+		assert.False(t, s.Brokers[0].Stalled)
 	})
 }

@@ -80,7 +80,11 @@ func (s MonitorSnapshot) WriteText(w io.Writer) error {
 		if b.Stalled {
 			stall = fmt.Sprintf("\tSTALLED %.0fs on %s", b.StalledFor, b.WaitsOn)
 		}
-		fmt.Fprintf(tw, "  broker %s\tsubscribers %d\tbuffered %d\tpublished %.0f/s\tdropped %d%s\n", oneLine(b.Name), b.Subscribers, b.Buffered, b.PublishedRate, b.Dropped, stall)
+		slow := ""
+		if b.Slowest != nil {
+			slow = fmt.Sprintf("\tslowest %s (%d waiting)", oneLine(b.Slowest.Pattern), b.Slowest.Buffered)
+		}
+		fmt.Fprintf(tw, "  broker %s\tsubscribers %d\tbuffered %d\tpublished %.0f/s\tdropped %d%s%s\n", oneLine(b.Name), b.Subscribers, b.Buffered, b.PublishedRate, b.Dropped, slow, stall)
 	}
 	for _, f := range s.FanIns {
 		fmt.Fprintf(tw, "  fan-in %s\tinputs %d/%d open\tforwarded %.0f/s\tdropped %d\n", oneLine(f.Name), f.Open, f.Inputs, f.ForwardedRate, f.Dropped)

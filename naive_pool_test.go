@@ -18,9 +18,15 @@ type chanPool struct {
 }
 
 func newChanPool(size, workers int, fn func(int) int) *chanPool {
+	return newChanPoolSized(size, size, workers, fn)
+}
+
+// newChanPoolSized is newChanPool with jobs and results channels of their
+// own capacities.
+func newChanPoolSized(jobs, results, workers int, fn func(int) int) *chanPool {
 	p := &chanPool{
-		jobs:    make(chan int, size),
-		results: make(chan int, size),
+		jobs:    make(chan int, jobs),
+		results: make(chan int, results),
 	}
 	for range workers {
 		p.wg.Add(1)

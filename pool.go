@@ -50,8 +50,12 @@ type PoolStats struct {
 // Create one with NewPool; the zero value is not usable. A Pool is safe for
 // concurrent use by any number of goroutines, including its own jobs (a job
 // may Submit to its own pool; if the queue is full it blocks until its ctx
-// ends, so give it one that does). Jobs start in submission order; with more
-// than one worker they may finish, and their Results arrive, in any order.
+// ends, so give it one that does). Workers take jobs in submission order,
+// and a single worker runs them, and reports them, in that order. While the
+// queue holds more than four jobs per worker, a worker takes up to eight at
+// once and runs them one after the other (an idle worker takes over the
+// older half of those not started), so with more than one worker jobs may
+// start and finish, and their Results arrive, in any order.
 //
 // The workers exist from NewPool until the pool is closed and drained (or
 // stopped); an idle pool holds them parked, costing no CPU. Close or Stop
@@ -95,7 +99,10 @@ type Pool[J, R any] struct {
 	idle, searching int
 	wake            sync.Cond
 	live            int // worker goroutines not yet exited
-	closed          bool
+	// batched is the number of workers that took a batch (see takeLocked)
+	// and have not come back for more; only then may stealLocked find jobs.
+	batched int
+	closed  bool
 	// multi caches GOMAXPROCS > 1 from NewPool: runtime.GOMAXPROCS(0)
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.
@@ -118,7 +125,11 @@ type Pool[J, R any] struct {
 	// (measured: the park count fell from one per ninety jobs to one per
 	// thousand, 1 µs jobs at 2 processors).
 	woke bool
-	st   PoolStats // counters; Dropped lives in dropped
+	// st holds Submitted, Rejected and Queued; the outcomes are counted
+	// by the workers (poolWorker.completed and the rest) and Running
+	// follows from the identity, Dropped lives in dropped.
+	st      PoolStats
+	workers []*poolWorker[J, R]
 
 	// queued mirrors n for spinning workers, which read it without mu. It
 	// is kept up to date only while one spins (searching > 0): an atomic
@@ -198,8 +209,10 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 	p.jobCtx, p.cancelJob = context.WithCancelCause(context.Background())
 	p.wake.L = &p.mu
 	p.wait.New = func() any { return &poolWaiter[J]{ch: make(chan struct{}, 1)} }
-	for range workers {
-		p.spawn(new(poolWorker[J, R]))
+	p.workers = make([]*poolWorker[J, R], workers)
+	for i := range p.workers {
+		p.workers[i] = new(poolWorker[J, R])
+		p.spawn(p.workers[i])
 	}
 	return p
 }
@@ -415,15 +428,24 @@ func (p *Pool[J, R]) Stop(ctx context.Context) error {
 
 // Stats returns a snapshot of the pool's counters; see PoolStats. A worker
 // counts its job's outcome before it delivers the Result, so a Result the
-// caller holds is always counted. A job stays in Running from the moment a
-// worker takes it until the worker comes back for the next one; a worker
-// takes its next job before handing over the previous result, so while it
-// waits on a full Results channel the job it holds counts as Running too.
-// Stats takes the pool's lock briefly; it is safe to call at any time.
+// caller holds is always counted. A job counts as Running from the moment a
+// worker takes it from the queue until its outcome is counted; the jobs a
+// worker takes together (see Pool) all count as Running while it runs the
+// first. Stats takes the pool's lock briefly and adds up each worker's
+// counters; it is safe to call at any time.
 func (p *Pool[J, R]) Stats() PoolStats {
 	p.mu.Lock()
 	s := p.st
+	// No job is taken while mu is held, so every outcome read here belongs
+	// to a job that has left Queued: Running, the rest, is never negative.
+	for _, w := range p.workers {
+		s.Completed += w.completed.Load()
+		s.Failed += w.failed.Load()
+		s.Panicked += w.panicked.Load()
+		s.NotRun += w.notRun.Load()
+	}
 	p.mu.Unlock()
+	s.Running = int(s.Submitted - uint64(s.Queued) - s.Completed - s.Failed - s.Panicked - s.NotRun)
 	s.Dropped = p.dropped.Load()
 	return s
 }

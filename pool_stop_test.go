@@ -187,29 +187,7 @@ func stressPoolStats(t *testing.T, workers, queue int) {
 			}
 		})
 	}
-	// The sampler checks the identity without testify in its loop and
-	// yields between samples: a tight loop on Stats would starve the pool
-	// under the race detector.
-	stop := make(chan struct{})
-	var sampler sync.WaitGroup
-	var bad atomic.Pointer[PoolStats]
-	var samples atomic.Int64
-	sampler.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			s := p.Stats()
-			if s.Submitted != uint64(s.Queued)+uint64(s.Running)+s.Completed+s.Failed+s.Panicked+s.NotRun ||
-				s.Queued < 0 || s.Running < 0 {
-				bad.Store(&s)
-			}
-			samples.Add(1)
-			runtime.Gosched()
-		}
-	})
+	stopSampler := sampleStats(p)
 	results := make(chan []Result[int, int])
 	go func() { results <- drain(p) }()
 	// Close while the submitters are in full swing: after a good share of
@@ -224,10 +202,9 @@ func stressPoolStats(t *testing.T, workers, queue int) {
 	wg.Wait()
 	closer.Wait()
 	res := <-results
-	close(stop)
-	sampler.Wait()
-	require.Nil(t, bad.Load(), "a snapshot did not add up")
-	require.NotZero(t, samples.Load())
+	bad, samples := stopSampler()
+	require.Nil(t, bad, "a snapshot did not add up")
+	require.NotZero(t, samples)
 
 	s := p.Stats()
 	checkIdentity(t, s)
@@ -248,6 +225,39 @@ func stressPoolStats(t *testing.T, workers, queue int) {
 	}
 	assert.Equal(t, failed, s.Failed)
 	assert.Equal(t, panicked, s.Panicked)
+}
+
+// sampleStats checks the PoolStats identity over and over on a goroutine of
+// its own until the function it returns is called; that reports the first
+// snapshot that did not add up (nil if none) and how many it took. The loop
+// uses no testify and yields between samples: a tight loop on Stats would
+// starve the pool under the race detector.
+func sampleStats[J, R any](p *Pool[J, R]) func() (*PoolStats, int64) {
+	stop := make(chan struct{})
+	var sampler sync.WaitGroup
+	var bad atomic.Pointer[PoolStats]
+	var samples atomic.Int64
+	sampler.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s := p.Stats()
+			if s.Submitted != uint64(s.Queued)+uint64(s.Running)+s.Completed+s.Failed+s.Panicked+s.NotRun ||
+				s.Queued < 0 || s.Running < 0 {
+				bad.CompareAndSwap(nil, &s)
+			}
+			samples.Add(1)
+			runtime.Gosched()
+		}
+	})
+	return func() (*PoolStats, int64) {
+		close(stop)
+		sampler.Wait()
+		return bad.Load(), samples.Load()
+	}
 }
 
 // Once Stop has returned nil, or Results has closed, no goroutine of the

@@ -3,44 +3,54 @@ package conc
 import (
 	"context"
 	"runtime"
+	"sync/atomic"
 )
 
 // poolWorker is the state of one worker goroutine. It lives on the heap,
 // apart from the goroutine, so that when a job calls runtime.Goexit the
 // goroutine can die and a replacement can pick up exactly where it was: the
-// job being run and any result not yet delivered.
+// jobs taken and not yet run and any result not yet delivered.
 type poolWorker[J, R any] struct {
+	_ [64]byte // keeps the counters off other workers' cache lines
+	// The outcomes of this worker's jobs. Only the worker writes them; Stats
+	// adds them up under the pool's lock, where no job can be taken, so a
+	// snapshot still adds up. Counting here rather than under the lock lets
+	// a worker count and deliver each result as its job ends while taking
+	// the lock once per batch.
+	completed, failed, panicked, notRun atomic.Uint64
+
 	job    J
-	hasJob bool // job was taken from the queue and has not been run yet
-	// res is the finished job's Result. It is counted in the pool's stats
-	// (fold) at the worker's next lock acquisition and delivered right after
-	// that lock is released, so every Result a caller sees is already
-	// counted, and the worker takes the lock once per job, not twice.
-	res      Result[J, R]
-	hasRes   bool
-	needFold bool
-	outcome  poolOutcome
+	hasJob bool // job was taken and has not been run yet
+	// batch[bh:bn] are further jobs taken with job, in queue order, not yet
+	// started; they count as Running (see takeLocked). The slots and bn
+	// are written only by the worker, under the pool's lock, and only
+	// while the batch is empty. bh moves by CAS: the worker takes one job
+	// without the lock, another worker steals under the lock (stealLocked),
+	// and the CAS decides who gets a job both read.
+	batch   [poolBatch]J
+	bh      atomic.Int32
+	bn      int32
+	batched bool // counted in Pool.batched
+	// res is the finished job's Result, counted and waiting for delivery.
+	res    Result[J, R]
+	hasRes bool
 	// inUser says which user code the worker is inside, so the deferred
 	// exit hook can tell a runtime.Goexit (user code neither returned nor
 	// panicked) from the worker's normal exit.
 	inUser uint8
 	cancel context.CancelFunc // per-job timeout, when JobTimeout is set
+	_      [64]byte
 }
-
-type poolOutcome uint8
-
-const (
-	outcomeCompleted poolOutcome = iota
-	outcomeFailed
-	outcomePanicked
-	outcomeNotRun
-)
 
 const (
 	inNothing uint8 = iota
 	inFn
 	inCallback
 )
+
+// poolBatch is the most jobs a worker takes per acquisition of the pool's
+// lock. See takeLocked for when it takes more than one.
+const poolBatch = 8
 
 // spinLimit is how many times an otherwise idle worker yields the processor,
 // checking for new jobs in between, before it parks. Parking a goroutine and
@@ -52,13 +62,17 @@ const (
 // microseconds before it goes quiet.
 const spinLimit = 16
 
-// work is a worker goroutine's body: take a job, run it, repeat, until the
-// pool is closed and its queue empty.
+// work is a worker goroutine's body: deliver the last result, take a job,
+// run it, repeat, until the pool is closed and its queue empty.
 func (p *Pool[J, R]) work(w *poolWorker[J, R]) {
 	defer p.workerExit(w)
 	for {
-		// A replacement for a goroutine that ended inside OnResult may
-		// start with a job already taken.
+		// A replacement for a goroutine that ended inside the job may start
+		// with its result to deliver, and one that ended inside OnResult
+		// with a job already taken.
+		if w.hasRes {
+			p.deliver(w)
+		}
 		if !w.hasJob && !p.next(w) {
 			return
 		}
@@ -66,18 +80,28 @@ func (p *Pool[J, R]) work(w *poolWorker[J, R]) {
 	}
 }
 
-// next counts the worker's finished job, delivers its result, and takes the
-// next job into w.job. It returns false when the pool is closed and drained;
-// the worker has then been removed from live.
+// next takes the worker's next job into w.job: from its batch if it holds
+// one, else from the queue. It returns false when the pool is closed and
+// drained; the worker has then been removed from live. The worker has no
+// result left to deliver when it calls next, so Results never closes under
+// a sender.
 func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
+	for {
+		h := w.bh.Load()
+		if h >= w.bn {
+			break
+		}
+		job := w.batch[h]
+		if w.bh.CompareAndSwap(h, h+1) {
+			w.job, w.hasJob = job, true
+			return true
+		}
+	}
 	// searching says whether this worker is counted in p.searching: it is
 	// when spinning, and from the moment a signaller picks it.
 	spun, searching := false, false
-	// One lock acquisition both counts the finished job and takes the next
-	// one: the lock is the only state shared with submitters, so each
-	// acquisition is a cache-line transfer between processors.
 	p.mu.Lock()
-	p.foldLocked(w)
+	p.dropBatchLocked(w)
 	for {
 		if p.n == 0 && p.wh < len(p.wq) {
 			// The direct hand-off of QueueSize(0): submitters wait
@@ -85,9 +109,6 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			p.admitLocked()
 		}
 		if p.n > 0 {
-			// Delivering after the take (below) means a worker blocked
-			// on a full Results channel already holds its next job; the
-			// alternative, a second lock per job, costs every job.
 			if searching {
 				p.searching--
 			}
@@ -97,16 +118,14 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			if yield {
 				runtime.Gosched() // see Pool.woke
 			}
-			p.deliver(w)
 			return true
 		}
-		if w.hasRes {
-			// Nothing to take: hand the result over before waiting, and
-			// before exiting, so Results never closes under a sender.
+		if p.batched > 0 && p.stealLocked(w) {
+			if searching {
+				p.searching--
+			}
 			p.mu.Unlock()
-			p.deliver(w)
-			p.mu.Lock()
-			continue
+			return true
 		}
 		if p.closed {
 			p.exitLocked(searching)
@@ -137,27 +156,50 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 	}
 }
 
-// takeLocked moves the oldest queued job into w.job, lets the oldest
-// blocked submitter's job into the freed slot, and wakes another
-// worker if jobs remain and nobody is looking for them.
+// takeLocked moves the oldest queued job into w.job, and when the queue
+// holds more than two jobs for every worker also the next ones, up to
+// poolBatch in all, into w.batch. It lets blocked submitters' jobs into the
+// freed slots, oldest first, and wakes another worker if jobs remain and
+// nobody is looking for them.
+//
+// A batch spares the worker the lock, a cache-line transfer between
+// processors, for all but one job in poolBatch. It is taken only from a
+// queue long enough that every worker could take as much, so that it
+// does not leave other workers idle; a worker that is slow on one job
+// holds the rest of its batch back until that job ends. QueueSize(0)
+// never queues more jobs than there are workers, so each takes one.
 func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
+	k := min(p.n/(2*p.live), poolBatch)
+	k = max(k, 1)
 	var zero J
-	w.job, w.hasJob = p.ring[p.head], true
-	p.ring[p.head] = zero // do not keep the job reachable from the ring
-	p.head++
-	if p.head == len(p.ring) {
-		p.head = 0
+	for i := range k {
+		job := p.ring[p.head]
+		p.ring[p.head] = zero // do not keep the job reachable from the ring
+		p.head++
+		if p.head == len(p.ring) {
+			p.head = 0
+		}
+		if i == 0 {
+			w.job, w.hasJob = job, true
+		} else {
+			w.batch[i-1] = job
+		}
 	}
-	p.n--
+	w.bh.Store(0)
+	w.bn = int32(k - 1)
+	if k > 1 {
+		w.batched = true
+		p.batched++
+	}
+	p.n -= k
 	if p.searching > 0 {
 		p.queued.Store(int32(p.n))
 	}
-	p.st.Queued--
-	p.st.Running++
-	// The freed slot goes to the oldest blocked submitter: its job moves in
-	// now, so the queue never looks less full than it is, and the submitter
-	// wakes to an answer instead of racing for the slot.
-	if p.wh < len(p.wq) && p.roomLocked() {
+	p.st.Queued -= k
+	// The freed slots go to the oldest blocked submitters: their jobs move
+	// in now, so the queue never looks less full than it is, and the
+	// submitters wake to an answer instead of racing for the slot.
+	for p.wh < len(p.wq) && p.roomLocked() {
 		p.admitLocked()
 	}
 	if p.n > 0 && p.idle > 0 && p.searching == 0 {
@@ -165,6 +207,53 @@ func (p *Pool[J, R]) takeLocked(w *poolWorker[J, R]) {
 		p.searching++
 		p.wake.Signal()
 	}
+}
+
+// dropBatchLocked forgets w's batch, which it has run or lost to thieves:
+// the slots no longer keep its jobs reachable, and w no longer counts in
+// Pool.batched.
+func (p *Pool[J, R]) dropBatchLocked(w *poolWorker[J, R]) {
+	clear(w.batch[:w.bn])
+	w.bh.Store(0)
+	w.bn = 0
+	if w.batched {
+		w.batched = false
+		p.batched--
+	}
+}
+
+// stealLocked takes the older half (rounded up) of the jobs another worker
+// holds in its batch and has not started, for a worker that found the
+// queue empty: a worker busy with a slow job must not keep the rest of its
+// batch from workers that are free. It reports whether it found any.
+func (p *Pool[J, R]) stealLocked(w *poolWorker[J, R]) bool {
+	for _, v := range p.workers {
+		if v == w || !v.batched {
+			continue
+		}
+		for {
+			h := v.bh.Load()
+			m := (v.bn - h + 1) / 2
+			if m <= 0 {
+				break
+			}
+			w.job = v.batch[h]
+			copy(w.batch[:m-1], v.batch[h+1:h+m])
+			if v.bh.CompareAndSwap(h, h+m) {
+				w.hasJob = true
+				w.bn = m - 1
+				if m > 1 {
+					w.batched = true
+					p.batched++
+				}
+				return true
+			}
+		}
+	}
+	var zero J
+	w.job = zero
+	clear(w.batch[:])
+	return false
 }
 
 // admitLocked moves the oldest blocked submitter's job into the queue and
@@ -182,36 +271,19 @@ func (p *Pool[J, R]) admitLocked() {
 	p.woke = true
 }
 
-// foldLocked adds the outcome of the worker's last job to the counters.
-func (p *Pool[J, R]) foldLocked(w *poolWorker[J, R]) {
-	if !w.needFold {
-		return
-	}
-	w.needFold = false
-	p.st.Running--
-	switch w.outcome {
-	case outcomeCompleted:
-		p.st.Completed++
-	case outcomeFailed:
-		p.st.Failed++
-	case outcomePanicked:
-		p.st.Panicked++
-	case outcomeNotRun:
-		p.st.NotRun++
-	}
-}
-
-// run runs the job in w.job and records its Result in w.
+// run runs the job in w.job, records its Result in w and counts its
+// outcome; the Result is delivered next.
 func (p *Pool[J, R]) run(w *poolWorker[J, R]) {
 	var zero J
 	job := w.job
 	w.job, w.hasJob = zero, false
 	w.res.Job = job
-	w.hasRes, w.needFold = true, true
 	// A job taken before Stop gave up, but not started, is reported rather
 	// than run: Stop promised that nothing new starts after its deadline.
 	if p.aborted.Load() {
-		w.res.Err, w.outcome = p.notRun, outcomeNotRun
+		w.res.Err = p.notRun
+		w.notRun.Add(1)
+		w.hasRes = true
 		return
 	}
 	// The timeout context is made per job, when the job starts, so time a
@@ -233,10 +305,12 @@ func (p *Pool[J, R]) run(w *poolWorker[J, R]) {
 	w.res.Value, w.res.Err = v, err
 	// Panicked counts only panics raised in this pool (see workerExit); a
 	// *PanicError that fn returns, relayed from nested work, is an error.
-	w.outcome = outcomeCompleted
 	if err != nil {
-		w.outcome = outcomeFailed
+		w.failed.Add(1)
+	} else {
+		w.completed.Add(1)
 	}
+	w.hasRes = true
 }
 
 // deliver hands the worker's pending Result to the callback or the Results
@@ -301,10 +375,13 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 		}
 		var zero R
 		w.res.Value = zero
-		w.res.Err, w.outcome = recovered(v), outcomeFailed
+		w.res.Err = recovered(v)
 		if v != nil {
-			w.outcome = outcomePanicked
+			w.panicked.Add(1)
+		} else {
+			w.failed.Add(1)
 		}
+		w.hasRes = true
 	case inCallback:
 		if v != nil {
 			p.dropped.Add(1)
@@ -316,9 +393,8 @@ func (p *Pool[J, R]) workerExit(w *poolWorker[J, R]) {
 
 // exitLocked ends a worker of a pool that is closed and drained; p.mu is
 // held on entry and released. The last worker out closes Results and done:
-// every other worker has delivered its last result by now (next hands a
-// result over before it looks at closed), so no send can race with the
-// close.
+// every other worker has delivered its last result by now (work delivers a
+// result before it calls next), so no send can race with the close.
 func (p *Pool[J, R]) exitLocked(searching bool) {
 	if searching {
 		p.searching--

@@ -16,8 +16,10 @@ import (
 //
 // How a Stage runs is decided when it is started, from the whole chain:
 // consecutive stages with one worker are fused into plain function calls in
-// one goroutine, with no channel between them, so a chain of cheap steps
-// costs little more than the loop a programmer would write by hand. A
+// one goroutine, with no channel between them. Over such a chain, All calls
+// the stages item by item, each stage adding one function call per item to
+// the loop a programmer would write by hand; Collect, which returns nothing
+// before the end, runs it a block of items at a time and adds less. A
 // goroutine boundary appears only where the description asks for one
 // (Workers(n) with n > 1, Buffer(n) with n > 0, Batch with a maxWait, the
 // channels of Run); items cross it in chunks of whatever is ready, up to a
@@ -39,6 +41,14 @@ type Stage[T, U any] struct {
 	// into next happens on the goroutine that pushed the input. Collect
 	// and All rely on it to run the whole chain on the caller's goroutine.
 	inline bool
+	// blocks, when not nil, wires the stage for Collect's block path (see
+	// stage_block.go) the way build wires it for the per-item path. Only
+	// chains of single-worker Map, Filter and FlatMap stages have it.
+	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T]
+	// calls, when not nil, wires the stage for All's call path (see
+	// stage_call.go). Only unmonitored chains of single-worker Map, Filter
+	// and FlatMap stages have it.
+	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T]
 	// buffer is the Buffer option of the last stage of the chain, or -1.
 	// Then turns it into a chunked hand-off; Run sizes its output channel
 	// with it (there is no next stage to hand off to).
@@ -136,10 +146,13 @@ func (c *stageConfig) wrap(err error) error {
 type stageStep[T, U any] func(ctx context.Context, v T, out []U) ([]U, error)
 
 // newStage makes the Stage for a function stage: fused sinks from serial
-// when it has one worker, a worker pool around step otherwise.
-func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U]) stageSink[T], step stageStep[T, U]) Stage[T, U] {
+// (and block stages from blocks) when it has one worker, a worker pool
+// around step otherwise.
+func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U]) stageSink[T],
+	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T],
+	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T], step stageStep[T, U]) Stage[T, U] {
 	if c.workers == 1 {
-		return Stage[T, U]{build: serial, inline: true, buffer: c.buffer}
+		return Stage[T, U]{build: serial, blocks: blocks, calls: calls, inline: true, buffer: c.buffer}
 	}
 	return Stage[T, U]{
 		build: func(r *stageRun, next stageSink[U]) stageSink[T] {
@@ -162,6 +175,10 @@ func Map[T, U any](fn func(context.Context, T) (U, error), opts ...StageOption) 
 		func(r *stageRun, next stageSink[U]) stageSink[T] {
 			return &stageMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
+		func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
+			return &stageMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
+		},
+		mapCall(&c, fn),
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			u, err := fn(ctx, v)
 			if err != nil {
@@ -182,6 +199,10 @@ func Filter[T any](keep func(context.Context, T) (bool, error), opts ...StageOpt
 		func(r *stageRun, next stageSink[T]) stageSink[T] {
 			return &stageFilter[T]{r: r, ctx: r.ctx, keep: keep, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
+		func(r *stageRun, next stageBlockSink[T]) stageBlockSink[T] {
+			return &stageFilterBlock[T]{stageBlockStage: newStageBlockStage(r, &c, next), keep: keep}
+		},
+		filterCall(&c, keep),
 		func(ctx context.Context, v T, out []T) ([]T, error) {
 			ok, err := keep(ctx, v)
 			if err != nil || !ok {
@@ -203,6 +224,10 @@ func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOp
 		func(r *stageRun, next stageSink[U]) stageSink[T] {
 			return &stageFlatMap[T, U]{r: r, ctx: r.ctx, fn: fn, next: next, cfg: &c, mb: r.monMember(c.kind, c.name)}
 		},
+		func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T] {
+			return &stageFlatMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
+		},
+		flatMapCall(&c, fn),
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			us, err := fn(ctx, v)
 			if err != nil {
@@ -220,7 +245,19 @@ func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOp
 func Then[A, B, C any](first Stage[A, B], next Stage[B, C]) Stage[A, C] {
 	first.check()
 	next.check()
+	var blocks func(r *stageRun, out stageBlockSink[C]) stageBlockSink[A]
+	if first.blocks != nil && next.blocks != nil && first.buffer <= 0 {
+		blocks = func(r *stageRun, out stageBlockSink[C]) stageBlockSink[A] {
+			return first.blocks(r, next.blocks(r, out))
+		}
+	}
+	var calls func(r *stageRun, e stageCallEnds[C]) stageCall[A]
+	if first.calls != nil && next.calls != nil && first.buffer <= 0 {
+		calls = thenCalls(first.calls, next.calls)
+	}
 	return Stage[A, C]{
+		blocks: blocks,
+		calls:  calls,
 		build: func(r *stageRun, out stageSink[C]) stageSink[A] {
 			// Build back to front: each stage needs the sink it feeds.
 			var mid stageSink[B] = next.build(r, out)

@@ -50,7 +50,7 @@ func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
 // stageEnd ends the input of head, unless the run's context is done: an
 // input that ended because its producer saw the cancellation is not the
 // whole input, and the run must not report success.
-func stageEnd[T any](r *stageRun, head stageSink[T]) {
+func stageEnd(r *stageRun, head interface{ end() }) {
 	if r.ctx.Err() != nil {
 		r.stopped()
 		return

@@ -208,8 +208,15 @@ func (m *Middleware) headers(h http.Header, d Decision) {
 	h.Set("RateLimit", rl)
 }
 
+// ceilSeconds rounds d up to whole seconds. It divides before it rounds, so
+// a Limiter that reports a duration near math.MaxInt64 (a rate of almost
+// zero) gets a huge header value, not a negative one from an overflow.
 func ceilSeconds(d time.Duration) int64 {
-	return int64((d + time.Second - 1) / time.Second)
+	s := int64(d / time.Second)
+	if d%time.Second > 0 {
+		s++
+	}
+	return s
 }
 
 // Stats is a snapshot of a Middleware's counters. Allowed + Refused is the

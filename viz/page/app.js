@@ -221,8 +221,10 @@ function drawPanels(s) {
   }));
   if (s.brokers.length) out.push(panel("Brokers", s.brokers, (d, b) => {
     head(d, b.name, b.stalled ? "subscriber stalled" : "", "stalled");
-    d.appendChild(dl([["subscribers", b.subscribers], ["buffered", b.buffered], ["published/s", fmtRate(b.published_per_s)],
-      ["dropped", fmtInt(b.dropped)], ["dropped/s", fmtRate(b.dropped_per_s)]]));
+    const rows = [["subscribers", b.subscribers], ["buffered", b.buffered], ["published/s", fmtRate(b.published_per_s)],
+      ["dropped", fmtInt(b.dropped)], ["dropped/s", fmtRate(b.dropped_per_s)]];
+    if (b.slowest) rows.push(["slowest", `${b.slowest.pattern} (${b.slowest.policy}): ${fmtInt(b.slowest.buffered)} waiting`]);
+    d.appendChild(dl(rows));
   }));
   if (s.fan_ins.length) out.push(panel("Fan-ins", s.fan_ins, (d, f) => {
     head(d, f.name);
