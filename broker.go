@@ -356,7 +356,7 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 		}
 	}
 	s.g = g
-	s.shard = b.nextSub % len(g.shards)
+	s.shard = int32(b.nextSub % len(g.shards))
 	b.nextSub++
 	g.mu.Lock()
 	// The cursor starts at the tail: every later claim is for s. A
@@ -453,11 +453,18 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 	s.cursor.Store(c)
 }
 
+// wakeUp wakes s's reader after its end was set, wherever it waits: on
+// its channel (park with a context that can end, or C's goroutine) or on
+// its shard's cond (the other readers there look again and park again).
 func (s *Subscription[E]) wakeUp() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
+	sh := &s.g.shards[s.shard]
+	sh.mu.Lock() // a reader between its look and Wait is registered after this
+	sh.mu.Unlock()
+	sh.cond.Broadcast()
 }
 
 // Publish sends e to every subscription whose pattern matches topic, and

@@ -36,10 +36,11 @@ import (
 // under a copy in progress, and so the slots it copies cannot be claimed
 // again before it is done.
 //
-// A reader that finds nothing parks on one of the ring's wake shards and
-// sets the shard's bit in parkMask; a publisher, after stamping, loads
-// parkMask and only when a bit is set takes those shards' locks and wakes
-// their readers, each once. With readers that keep up, publishing costs one
+// A reader that finds nothing parks on one of the ring's wake shards (on
+// the shard's cond when its context never ends, on its own channel
+// otherwise) and sets the shard's bit in parkMask; a publisher, after
+// stamping, loads parkMask and only when a bit is set takes those shards'
+// locks and wakes their readers, each once (a Broadcast for the cond). With readers that keep up, publishing costs one
 // CAS, one slot write, one stamp store and three loads.
 
 const (
@@ -58,14 +59,30 @@ type ringSlot[E any] struct {
 	val   E
 }
 
-// A wakeShard lists parked readers. Sharding keeps the lock short when
+// A wakeShard holds parked readers. Sharding keeps the lock short when
 // a thousand parked subscriptions come back to park after each event.
+//
+// A reader whose context can end parks on its own wake channel and is
+// listed in subs; one whose context never ends (Done is nil, as for
+// context.Background and C's goroutine) waits on cond, which a publisher
+// wakes with one Broadcast: a single lock for all the shard's readers
+// instead of a channel send each. cond's Locker is mu, unlocked by Wait
+// once the reader is registered and never locked again on the way out
+// (see shardUnlock), so that the readers woken do not queue for mu.
 type wakeShard[E any] struct {
 	mu    sync.Mutex
 	subs  []*Subscription[E]
 	spare []*Subscription[E] // the other list, while subs is being woken
-	_     [8]byte
+	cond  sync.Cond
 }
+
+// shardUnlock is a wake shard's mutex as its cond's Locker: Wait unlocks
+// it after registering the reader, and its Lock, called by Wait on the
+// way out, does nothing.
+type shardUnlock sync.Mutex
+
+func (m *shardUnlock) Lock()   {}
+func (m *shardUnlock) Unlock() { (*sync.Mutex)(m).Unlock() }
 
 // A brokerGroup is a ring and the subscriptions that read it.
 type brokerGroup[E any] struct {
@@ -74,7 +91,8 @@ type brokerGroup[E any] struct {
 	tail atomic.Uint64
 	_    [56]byte
 	// gate: every subscription's cursor is at least gate. parkMask: a
-	// bit per wake shard with parked readers. pubWaiting: Block
+	// bit per wake shard with readers parked on their channel, and one
+	// (ringShards higher) per shard with readers waiting on its cond. pubWaiting: Block
 	// publishers waiting for room. Readers write parkMask and
 	// publishers gate, rarely; everyone reads them.
 	gate       atomic.Uint64
@@ -110,6 +128,10 @@ func newBrokerGroup[E any](capacity int, policy Overflow) *brokerGroup[E] {
 		n = 1 // one reader
 	}
 	g.shards = make([]wakeShard[E], n)
+	for i := range g.shards {
+		sh := &g.shards[i]
+		sh.cond.L = (*shardUnlock)(&sh.mu)
+	}
 	return g
 }
 
@@ -275,6 +297,17 @@ func (g *brokerGroup[E]) wakeRoom() {
 func (g *brokerGroup[E]) wakeParked() {
 	for m := g.parkMask.Load(); m != 0; m &= m - 1 {
 		i := bits.TrailingZeros32(m)
+		if i >= ringShards {
+			// The bit is cleared under the lock that a reader holds
+			// from setting it until Wait has registered it, so the
+			// Broadcast covers every reader that saw the bit set.
+			sh := &g.shards[i-ringShards]
+			sh.mu.Lock()
+			g.parkMask.And(^(uint32(1) << i))
+			sh.mu.Unlock()
+			sh.cond.Broadcast()
+			continue
+		}
 		sh := &g.shards[i]
 		sh.mu.Lock()
 		g.parkMask.And(^(uint32(1) << i))

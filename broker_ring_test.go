@@ -386,3 +386,43 @@ func TestBrokerRingMemoryForManySubscriptions(t *testing.T) {
 		runtime.KeepAlive(b)
 	}
 }
+
+// Readers whose context never ends wait on their shard's cond, woken by
+// one Broadcast; readers whose context can end wait on their own channel.
+// Each event published to parked readers of both kinds must wake every
+// one of them, once, and hand each exactly that event.
+func TestBrokerParkedReadersEachWokenOncePerEvent(t *testing.T) {
+	const subs, events = 64, 300
+	b := NewBroker[int](SubBuffer(16), SubPolicy(BlockPublisher))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	recv := make(chan int, subs)
+	var wg sync.WaitGroup
+	for j := range subs {
+		s := b.Subscribe("t")
+		readCtx := context.Background()
+		if j%2 == 1 {
+			readCtx = ctx // Done is not nil: parks on its channel
+		}
+		wg.Go(func() {
+			buf := make([]int, 8)
+			for {
+				n, err := s.NextBatch(readCtx, buf)
+				if err != nil {
+					return
+				}
+				recv <- n
+			}
+		})
+	}
+	for i := range events {
+		require.NoError(t, b.Publish(context.Background(), "t", i))
+		for range subs {
+			require.Equal(t, 1, <-recv, "event %d came in a batch with another", i)
+		}
+	}
+	require.NoError(t, b.Close())
+	wg.Wait()
+	st := b.Stats()
+	assert.Equal(t, uint64(subs*events), st.Delivered)
+}

@@ -21,40 +21,43 @@ import (
 // same subscription. Unsubscribe, Dropped, Stats, Err and String are safe
 // to call from any goroutine, including Unsubscribe from the reader's.
 type Subscription[E any] struct {
+	// What the reader touches on every batch and every park comes
+	// first, in one cache line (the struct is padded to 256 bytes, a size
+	// class whose objects start on a line): with a thousand parked
+	// subscriptions woken by one event, each reader finds its state cold,
+	// and every line it needs is a miss.
+	//
 	// cursor is the next sequence to read, with cursorBusy while a copy
-	// or an eviction holds it. A line of its own: the reader writes it
-	// once per batch, publishers read it only to recompute gate.
-	cursor atomic.Uint64
-	_      [56]byte
-	// end is seqInfinity while the subscription is live and the ring's
-	// tail at Unsubscribe or Close afterwards: the reader reads up to it.
-	// The events handed to the reader are not counted apart: they are
-	// the cursor's moves that were not evictions (see taken), which saves
-	// the reader an atomic add per batch.
+	// or an eviction holds it. end is seqInfinity while the subscription
+	// is live and the ring's tail at Unsubscribe or Close afterwards: the
+	// reader reads up to it. The events handed to the reader are not
+	// counted apart: they are the cursor's moves that were not evictions
+	// (see taken), which saves the reader an atomic add per batch.
+	cursor  atomic.Uint64
 	end     atomic.Uint64
-	refused atomic.Uint64 // events that never entered the ring for it
 	evicted atomic.Uint64 // events skipped by a DropOldest eviction, or after the end, or given up
 	start   uint64        // the ring's tail at Subscribe
-
 	g       *brokerGroup[E]
-	b       *Broker[E]
-	pattern string
-	wild    bool
-	policy  Overflow
-	buffer  int
-	shard   int
-
-	wake   chan struct{} // a token when there may be something to read
-	calm   uint8         // waits left that park without a turn first; the reader's own
-	parked bool          // listed in its wake shard; guarded by its mutex
+	wake    chan struct{} // a token when there may be something to read
+	shard   int32
+	calm    uint8 // waits left that park without a turn first; the reader's own
+	parked  bool  // listed in its wake shard; guarded by its mutex
 	// folded: the broker's counters took this subscription's share at
 	// its end (see Broker.Stats). Guarded by cursorBusy.
-	folded       bool
-	retired      bool // out of the snapshot; guarded by Broker.mu
+	folded  bool
+	retired bool // out of the snapshot; guarded by Broker.mu
+	b       *Broker[E]
+
+	refused      atomic.Uint64 // events that never entered the ring for it; publishers write it
+	pattern      string
+	wild         bool
+	policy       Overflow
+	buffer       int
 	brokerClosed atomic.Bool
 
 	cOnce sync.Once
 	ch    chan E
+	_     [120]byte // to 256 bytes
 }
 
 // taken returns how many events were handed to the reader: what the
@@ -151,6 +154,22 @@ func (s *Subscription[E]) ready() bool {
 func (s *Subscription[E]) park(ctx context.Context) error {
 	g := s.g
 	sh := &g.shards[s.shard]
+	done := ctx.Done()
+	if done == nil {
+		// Held from setting the bit until Wait has registered us: a
+		// publisher that stamps after the look below sees the bit and
+		// takes mu before it broadcasts, so after the registration.
+		sh.mu.Lock()
+		if bit := uint32(1) << (ringShards + s.shard); g.parkMask.Load()&bit == 0 {
+			g.parkMask.Or(bit)
+		}
+		if s.ready() {
+			sh.mu.Unlock()
+			return nil
+		}
+		sh.cond.Wait() // unlocks mu
+		return nil
+	}
 	sh.mu.Lock()
 	if !s.parked {
 		s.parked = true
@@ -165,15 +184,11 @@ func (s *Subscription[E]) park(ctx context.Context) error {
 	if s.ready() {
 		return nil
 	}
-	if done := ctx.Done(); done != nil {
-		select {
-		case <-s.wake:
-		case <-done:
-			return ctxErr(ctx)
-		}
-		return nil
+	select {
+	case <-s.wake:
+	case <-done:
+		return ctxErr(ctx)
 	}
-	<-s.wake
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // BrokerBuffer is the channel buffer every broker under test gives each
@@ -203,14 +204,20 @@ func (f *brokerFlow) behind() int64 {
 }
 
 // RunBrokerParked times events that each find every one of subs
-// subscribers parked: one publisher publishes one event, every subscriber
-// receives it, and the next event is published only once every subscriber
-// is back in its receive call (and, a few yields later, parked). ns/op is
-// the cost of one event: the publish, waking every subscriber once and
-// each one parking again. reads/op/sub is how many receive calls returned
-// per event per subscriber: 1 means each event woke each subscriber once.
+// subscribers parked, as when one event is published every 10 ms: one
+// publisher publishes one event, and the timer runs until the last
+// subscriber has received it. Between events the publisher waits without
+// spinning: it is woken by the last subscriber to receive, waits for every
+// subscriber to be back in its receive call, then sleeps parkedPause with
+// the timer stopped, long enough for all of them to park and for the idle
+// CPUs to go to sleep. ns/op is the cost of one event: the publish and
+// waking every subscriber once, each one handling it (and, but for the
+// last, going back to wait). reads/op/sub is how many receive calls
+// returned per event per subscriber: 1 means each event woke each
+// subscriber once.
 func RunBrokerParked[M any](b *testing.B, br Broker[M], subs int) {
-	var received, waiting, reads atomic.Int64
+	var received, waiting, reads, target atomic.Int64
+	last := make(chan struct{}, 1) // the last subscriber has the event
 	var consumers sync.WaitGroup
 	for range subs {
 		read := subscribe(br)
@@ -218,29 +225,36 @@ func RunBrokerParked[M any](b *testing.B, br Broker[M], subs int) {
 			read(func() { waiting.Add(1) }, func(batch []M) {
 				waiting.Add(-1)
 				reads.Add(1)
-				received.Add(int64(len(batch)))
+				if received.Add(int64(len(batch))) == target.Load() {
+					last <- struct{}{}
+				}
 			})
 			waiting.Add(-1)
 		})
 	}
-	settle := func(want int64) {
-		for received.Load() < want || waiting.Load() < int64(subs) {
-			runtime.Gosched()
+	settle := func() {
+		for waiting.Load() < int64(subs) {
+			time.Sleep(parkedPause)
 		}
-		// In the receive call is not yet parked: let them get there.
-		for range 4 {
-			runtime.Gosched()
-		}
+		time.Sleep(parkedPause)
 	}
-	settle(0)
+	settle()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := range b.N {
+		target.Store(int64(i+1) * int64(subs))
 		br.Publish(i)
-		settle(int64(i+1) * int64(subs))
+		<-last
+		b.StopTimer()
+		settle()
+		b.StartTimer()
 	}
 	b.StopTimer()
 	br.Close()
 	consumers.Wait()
 	b.ReportMetric(float64(reads.Load())/float64(b.N)/float64(subs), "reads/op/sub")
 }
+
+// parkedPause is how long RunBrokerParked leaves between events, with its
+// timer stopped.
+const parkedPause = 100 * time.Microsecond
