@@ -269,9 +269,15 @@ func TestBreakerShortCooldownSlowCallsCanClose(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		slow := func(context.Context) error { time.Sleep(300 * time.Millisecond); return nil }
 		var wg sync.WaitGroup
-		for range 40 { // a caller every 50ms for 2s
+		// A caller every 70ms for 2.1s. None arrives at the instant the
+		// first probe reports (t=500ms): one that did could take the slot
+		// that probe just freed and be abandoned when its success closes
+		// the breaker, which is allowed and is not what this test is about.
+		// A probe timeout of 200ms would let the caller at t=410ms replace
+		// the probe.
+		for range 30 {
 			wg.Go(func() { _ = b.Execute(t.Context(), slow) })
-			time.Sleep(50 * time.Millisecond)
+			time.Sleep(70 * time.Millisecond)
 		}
 		wg.Wait()
 		assert.Equal(t, BreakerClosed, b.State())

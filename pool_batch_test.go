@@ -253,3 +253,28 @@ func stressPoolBatches(t *testing.T, workers, queue int) {
 		Panicked:  panicked,
 	}, s)
 }
+
+// With two workers, job 0 waits for job 1, submitted right behind it. A
+// worker that took both in one batch and blocks in job 0 would deadlock the
+// pool unless the idle worker can run job 1; synctest reports that deadlock.
+func TestPoolIdleWorkerRunsAJobQueuedBehindABlockedOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		release := make(chan struct{})
+		p := NewPool(2, func(ctx context.Context, j int) (int, error) {
+			switch j {
+			case 0:
+				<-release
+			case 1:
+				close(release)
+			}
+			return j, nil
+		}, QueueSize(64), OnResult(func(Result[int, int]) {}))
+		for j := range 40 {
+			require.NoError(t, p.Submit(context.Background(), j))
+		}
+		require.NoError(t, p.Close())
+		require.NoError(t, p.Stop(context.Background()))
+		s := p.Stats()
+		assert.Equal(t, uint64(40), s.Completed)
+	})
+}
