@@ -119,20 +119,7 @@ func BenchmarkPipeline(b *testing.B) {
 		// when the caller wants the slice.
 		b.Run("direct-append", func(b *testing.B) {
 			pipeStart(b)
-			ctx := context.Background()
-			var got []int
-			for v := range pipeInts(b.N) {
-				if err := ctx.Err(); err != nil {
-					b.Fatal(err)
-				}
-				sq, _ := pipeSquare(ctx, v)
-				if keep, _ := pipeKeepEven(ctx, sq); !keep {
-					continue
-				}
-				w, _ := pipeAddOne(ctx, sq)
-				got = append(got, w)
-			}
-			sink.Store(int64(len(got)))
+			sink.Store(int64(len(pipeDirectAppend(b, b.N))))
 		})
 	})
 	// cheap3-4k is cheap3 over inputs of 4096 items, one Collect (or one
@@ -153,21 +140,8 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 		b.Run("direct-append", func(b *testing.B) {
 			pipeStart(b)
-			ctx := context.Background()
 			for i := 0; i < b.N; i += n {
-				var got []int
-				for v := range pipeInts(min(n, b.N-i)) {
-					if err := ctx.Err(); err != nil {
-						b.Fatal(err)
-					}
-					sq, _ := pipeSquare(ctx, v)
-					if keep, _ := pipeKeepEven(ctx, sq); !keep {
-						continue
-					}
-					w, _ := pipeAddOne(ctx, sq)
-					got = append(got, w)
-				}
-				sink.Store(int64(len(got)))
+				sink.Store(int64(len(pipeDirectAppend(b, min(n, b.N-i)))))
 			}
 		})
 	})
@@ -406,4 +380,23 @@ func sumAll(c <-chan int) int {
 		sum += v
 	}
 	return sum
+}
+
+// pipeDirectAppend is the hand-written cheap3 loop over n items that also
+// builds the result slice: Collect's floor.
+func pipeDirectAppend(b *testing.B, n int) []int {
+	ctx := context.Background()
+	var got []int
+	for v := range pipeInts(n) {
+		if err := ctx.Err(); err != nil {
+			b.Fatal(err)
+		}
+		sq, _ := pipeSquare(ctx, v)
+		if keep, _ := pipeKeepEven(ctx, sq); !keep {
+			continue
+		}
+		w, _ := pipeAddOne(ctx, sq)
+		got = append(got, w)
+	}
+	return got
 }
