@@ -462,7 +462,12 @@ func (s *Subscription[E]) wakeUp() {
 	default:
 	}
 	sh := &s.g.shards[s.shard]
-	sh.mu.Lock() // a reader between its look and Wait is registered after this
+	// Taking and releasing the shard's lock is the point: a reader that
+	// looked at its end before it was set holds the lock until Wait
+	// registers it, so after this it is registered and the Broadcast
+	// reaches it.
+	sh.mu.Lock()
+	//lint:ignore SA2001 the empty critical section orders this wake after a reader's registration
 	sh.mu.Unlock()
 	sh.cond.Broadcast()
 }
