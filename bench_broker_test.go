@@ -36,19 +36,23 @@ import (
 // Workloads (benchkit.BrokerWorkloads): subs=N is one publisher and N
 // subscribers on one topic; pubs=2-subs=10 splits the messages between two
 // concurrent publishers.
+// brokerBenchImpls are the brokers both suites compare: conc read in
+// batches and through C(), the tutorial mutex and channel brokers, and the
+// direct floor.
+var brokerBenchImpls = []struct {
+	name string
+	make func() benchkit.Broker[int]
+}{
+	{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
+	{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
+	{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
+	{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
+	{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
+}
+
 func BenchmarkBroker(b *testing.B) {
-	impls := []struct {
-		name string
-		make func() benchkit.Broker[int]
-	}{
-		{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
-		{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
-		{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
-		{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
-		{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
-	}
 	for _, w := range benchkit.BrokerWorkloads {
-		for _, impl := range impls {
+		for _, impl := range brokerBenchImpls {
 			b.Run(w.Name+"/"+impl.name, func(b *testing.B) {
 				benchkit.RunBroker(b, impl.make(), w.Subs, w.Pubs)
 			})
@@ -70,16 +74,10 @@ func BenchmarkBroker(b *testing.B) {
 // writes the ring once and wakes the parked readers with one Broadcast per
 // wake shard.
 func BenchmarkBrokerParked(b *testing.B) {
-	impls := []struct {
-		name string
-		make func() benchkit.Broker[int]
-	}{
-		{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
-		{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
-		{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
-		{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
-	}
-	for _, impl := range impls {
+	for _, impl := range brokerBenchImpls {
+		if impl.name == "chan" {
+			continue // the channel version here is direct, a channel per subscriber
+		}
 		b.Run("subs=1000/"+impl.name, func(b *testing.B) {
 			benchkit.RunBrokerParked(b, impl.make(), 1000)
 		})

@@ -512,15 +512,21 @@ func TestBrokerPublishDoesNotAllocate(t *testing.T) {
 	assert.Zero(t, testing.AllocsPerRun(100, func() { _ = zero.Publish(ctx, "a.b", 1) }), "zero Broker")
 }
 
+// The patterns, topics and policies the stress tests draw from: literal
+// and wildcard patterns that match some topics and not others.
+var (
+	stressPatterns = []string{"s.a", "s.b", "s.*", "s.>", ">", "s.a.x", "*.a"}
+	stressTopics   = []string{"s.a", "s.b", "s.a.x", "t.a"}
+	stressPolicies = []Overflow{DropNewest, DropOldest, BlockPublisher}
+)
+
 // TestBrokerStressConcurrentUse runs subscribers that come and go, publishers
 // and a Close, all at once, then checks that nothing panicked or leaked
 // (goleak in TestMain), that each consumer saw every publisher's messages
 // in order, and that the counters add up against what consumers received.
 func TestBrokerStressConcurrentUse(t *testing.T) {
 	b := NewBroker[pubMsg](SubBuffer(4))
-	patterns := []string{"s.a", "s.b", "s.*", "s.>", ">", "s.a.x", "*.a"}
-	topics := []string{"s.a", "s.b", "s.a.x", "t.a"}
-	policies := []Overflow{DropNewest, DropOldest, BlockPublisher}
+	patterns, topics, policies := stressPatterns, stressTopics, stressPolicies
 	var received atomic.Uint64
 	var wg sync.WaitGroup
 	stop := make(chan struct{})

@@ -236,13 +236,9 @@ func (s *stageFlatMapBlock[T, U]) apply(vs []T) (i, n int, ok bool, err error) {
 // checks the stop flag before every item, as stageDrainSeq does, and the
 // context before every block.
 func stageDrainSeqBlocks[T any](r *stageRun, seq iter.Seq[T], head stageBlockSink[T]) {
-	if r.stopping() {
-		r.stopped()
+	src, ok := r.seqSource()
+	if !ok {
 		return
-	}
-	var src *monCount
-	if r.mon != nil {
-		src, _ = r.monSource(nil)
 	}
 	buf := make([]T, stageChunk)
 	n := 0

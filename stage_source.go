@@ -15,6 +15,18 @@ import (
 // before it blocks, and boundaries downstream then hand over partial chunks
 // instead of waiting for full ones.
 
+// seqSource starts the drain of an iter.Seq: false when the run is already
+// stopping (and now stopped), else the source's monitor count, nil when the
+// run is not monitored.
+func (r *stageRun) seqSource() (*monCount, bool) {
+	if r.stopping() {
+		r.stopped()
+		return nil, false
+	}
+	src, _ := r.monSource(nil)
+	return src, true
+}
+
 // stageDrainSeq pushes the items of seq into head, checking before each
 // one that the run is still going: stop for every item, and the context
 // itself every stageChunk items, which bounds how far a fused chain that
@@ -23,13 +35,9 @@ import (
 // say whether its next item is ready, so boundaries downstream rely on
 // their receivers' idle signal instead (see stagePipe).
 func stageDrainSeq[T any](r *stageRun, seq iter.Seq[T], head stageSink[T]) {
-	if r.stopping() {
-		r.stopped()
+	src, ok := r.seqSource()
+	if !ok {
 		return
-	}
-	var src *monCount
-	if r.mon != nil {
-		src, _ = r.monSource(nil)
 	}
 	n := uint(0)
 	for v := range seq {
