@@ -269,12 +269,9 @@ func TestBreakerShortCooldownSlowCallsCanClose(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		slow := func(context.Context) error { time.Sleep(300 * time.Millisecond); return nil }
 		var wg sync.WaitGroup
-		// A caller every 70ms for 2.1s. None arrives at the instant the
-		// first probe reports (t=500ms): one that did could take the slot
-		// that probe just freed and be abandoned when its success closes
-		// the breaker, which is allowed and is not what this test is about.
-		// A probe timeout of 200ms would let the caller at t=410ms replace
-		// the probe.
+		// A caller every 70ms for 2.1s. A probe timeout of 200ms would
+		// let the caller at t=410ms replace the probe, which reports at
+		// t=500ms.
 		for range 30 {
 			wg.Go(func() { _ = b.Execute(t.Context(), slow) })
 			time.Sleep(70 * time.Millisecond)
@@ -360,4 +357,40 @@ func TestBreakerHugeProbeTimeoutStillBoundsProbes(t *testing.T) {
 			})
 		})
 	}
+}
+
+// A probe keeps its slot until its result has been applied: a caller
+// arriving while the deciding success closes the breaker (or a failure
+// reopens it) is rejected or admitted under the new state, never admitted
+// as a probe of the ending half-open state only to be abandoned by it.
+// Without a probe timeout no probe can expire, so nothing may be abandoned.
+func TestBreakerProbeHoldsItsSlotWhileItsResultIsApplied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := NewBreaker(ConsecutiveFailures(1), Cooldown(time.Second), ProbeTimeout(time.Duration(math.MaxInt64)))
+		fail := errors.New("probe failed")
+		for round := range 300 {
+			if b.State() == BreakerClosed {
+				tripBreakerN(t, b, 1)
+			}
+			time.Sleep(time.Second)
+			require.Equal(t, BreakerHalfOpen, b.State())
+			var wg sync.WaitGroup
+			for range 4 {
+				wg.Go(func() {
+					_ = b.Execute(t.Context(), func(context.Context) error {
+						if round%3 == 2 {
+							return fail
+						}
+						return nil
+					})
+				})
+			}
+			wg.Wait()
+		}
+		s := b.Stats()
+		require.Equal(t, uint64(0), s.ProbesAbandoned)
+		require.Equal(t, 0, s.ProbesInFlight)
+		require.Equal(t, s.Probes, s.ProbeSuccesses+s.ProbeFailures+s.ProbeCanceled)
+		require.GreaterOrEqual(t, s.Probes, uint64(300))
+	})
 }

@@ -58,18 +58,27 @@ func bwGen(w uint64) uint32                    { return uint32(w >> bwGenShift) 
 func bwCount(w uint64) int                     { return int(w&bwCountMask) >> bwCountShift }
 
 // A probe slot holds 0 when free, or the probe's deadline in milliseconds
-// since the breaker's base (upper 40 bits: 34 years) and a sequence number
-// (lower 24 bits, never 0). The sequence number tells apart two probes that
-// got the same slot with the same deadline, so that a late probe can never
-// free its successor's slot. Milliseconds, rounded up, keep the deadline in
-// one word with the sequence: a probe may hold its slot up to 1ms past
-// ProbeTimeout, never less.
+// since the breaker's base (39 bits above the sequence: 17 years) and a
+// sequence number (lower 24 bits, never 0). The sequence number tells apart
+// two probes that got the same slot with the same deadline, so that a late
+// probe can never free its successor's slot. Milliseconds, rounded up, keep
+// the deadline in one word with the sequence: a probe may hold its slot up
+// to 1ms past ProbeTimeout, never less.
+//
+// The top bit marks a slot held for a moment by a caller that is being
+// admitted as a probe (see admitProbe) or by a probe whose result is being
+// applied (see probeDone): such a slot never looks expired, since the bit
+// makes its deadline later than any real one, and neither Stats nor a
+// state change that clears it counts it as a probe in flight.
 const (
 	slotSeqBits = 24
 	slotSeqMask = 1<<slotSeqBits - 1
-	// slotMaxDeadline is the largest deadline a slot can hold: about 34
+	// slotMaxDeadline is the largest deadline a slot can hold: about 17
 	// years after the breaker was made, which means "never expires".
-	slotMaxDeadline = 1<<(64-slotSeqBits) - 1
+	slotMaxDeadline = 1<<(63-slotSeqBits) - 1
+	// slotTransient is the top bit: the slot's holder is being admitted,
+	// or its result is being applied.
+	slotTransient = 1 << 63
 )
 
 func (b *Breaker) slotValue(now int64) uint64 {
@@ -116,22 +125,29 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 				break // busy: try the next slot
 			}
 			v := b.slotValue(now)
-			if !slot.CompareAndSwap(old, v) {
+			if !slot.CompareAndSwap(old, v|slotTransient) {
 				continue // released or claimed meanwhile: look again
 			}
-			b.probes.admitted.Add(1)
 			if old != 0 {
 				b.probes.abandoned.Add(1)
 			}
 			// The slot was claimed after the check of w; if half-open
 			// ended in between, the state change may have cleared the
-			// slots before this claim, so give it back.
+			// slots before this claim, so give it back. The claim is
+			// transient until then, so that the caller, who was never a
+			// probe, is not counted as one abandoned by that change.
 			if cur := b.word.Load(); bwGen(cur) != bwGen(w) || bwState(cur) != BreakerHalfOpen {
-				if slot.CompareAndSwap(v, 0) {
-					b.probes.abandoned.Add(1)
-				}
+				slot.CompareAndSwap(v|slotTransient, 0)
 				return breakerTicket{}, false, nil
 			}
+			// Half-open had not ended at the check above, so a state
+			// change that ends it sweeps the slots after this point: it
+			// either clears the transient claim first (the caller starts
+			// over) or finds the probe and counts it abandoned.
+			if !slot.CompareAndSwap(v|slotTransient, v) {
+				return breakerTicket{}, false, nil
+			}
+			b.probes.admitted.Add(1)
 			return breakerTicket{gen: bwGen(w), slot: i, probe: v}, true, nil
 		}
 	}
@@ -143,6 +159,12 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 // breaker, enough successes close it, a neutral outcome just frees the
 // slot. A probe that no longer holds its slot was abandoned, and counted so
 // by whoever took the slot (or by the state change that swept it).
+//
+// The probe keeps its slot, marked as reporting, until its result has been
+// applied. Freed first, the slot could go to a caller arriving just then,
+// who would be admitted as a probe only to be abandoned at once by the
+// state change this result makes; holding it, that caller is rejected, as
+// it would be a moment later by the new state.
 //
 // A probe that reports after its deadline but still holds its slot (no
 // caller needed it, and half-open has not ended, since leaving half-open
@@ -156,20 +178,26 @@ func (b *Breaker) admitProbe(w uint64) (t breakerTicket, ok bool, err error) {
 // while this goroutine delivered state changes, as do all the functions
 // below that may change the state.
 func (b *Breaker) probeDone(t breakerTicket, o breakerOutcome) error {
-	if !b.slots[t.slot].CompareAndSwap(t.probe, 0) {
+	slot := &b.slots[t.slot]
+	held := t.probe | slotTransient
+	if !slot.CompareAndSwap(t.probe, held) {
 		return nil
 	}
+	var err error
 	switch o {
 	case outcomeNeutral:
 		b.probes.canceled.Add(1)
 	case outcomeFailure:
 		b.probes.failures.Add(1)
-		return b.trip(t.gen, BreakerHalfOpen)
+		err = b.trip(t.gen, BreakerHalfOpen)
 	case outcomeSuccess:
 		b.probes.successes.Add(1)
-		return b.probeSucceeded(t.gen)
+		err = b.probeSucceeded(t.gen)
 	}
-	return nil
+	// A state change has already swept the slot; a new probe may even
+	// hold it now, which the compare-and-swap leaves alone.
+	slot.CompareAndSwap(held, 0)
+	return err
 }
 
 // probeSucceeded counts a successful probe of half-open generation gen in
@@ -247,7 +275,7 @@ func (b *Breaker) moveLocked(gen uint32, from, to BreakerState) bool {
 	// either this sweep sees its claim or it sees the new word.
 	if from == BreakerHalfOpen {
 		for i := range b.slots {
-			if b.slots[i].Swap(0) != 0 {
+			if v := b.slots[i].Swap(0); v != 0 && v&slotTransient == 0 {
 				b.probes.abandoned.Add(1)
 			}
 		}

@@ -79,7 +79,9 @@ func (b *Breaker) Stats() BreakerStats {
 	w := b.word.Load()
 	if bwState(w) == BreakerHalfOpen {
 		for i := range b.slots {
-			if b.slots[i].Load() != 0 {
+			// A transient holder is either not admitted yet or already
+			// counted by its outcome.
+			if v := b.slots[i].Load(); v != 0 && v&slotTransient == 0 {
 				s.ProbesInFlight++
 			}
 		}
