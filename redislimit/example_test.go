@@ -50,7 +50,7 @@ func Example() {
 func exampleRedis() (*redis.Client, func()) {
 	dir, _ := os.MkdirTemp("", "example")
 	sock := filepath.Join(dir, "redis.sock")
-	cmd := exec.Command("redis-server", "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
+	cmd := exec.Command(redistest.Binary(), "--port", "0", "--unixsocket", sock, "--save", "", "--appendonly", "no", "--dir", dir)
 	cmd.SysProcAttr = redistest.SysProcAttr()
 	if err := cmd.Start(); err != nil {
 		panic("redis-server is needed: apt-get install redis-server")

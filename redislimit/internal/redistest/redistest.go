@@ -28,21 +28,30 @@ type Server struct {
 	cmd *exec.Cmd
 }
 
+// Missing is the message of a test that cannot start a server.
+const Missing = "redis-server not found; install it with `apt-get install redis-server`"
+
+// Binary returns the path of redis-server (on PATH or /usr/bin), or "" if it
+// is not installed.
+func Binary() string {
+	if bin, err := exec.LookPath("redis-server"); err == nil {
+		return bin
+	}
+	if _, err := os.Stat("/usr/bin/redis-server"); err == nil {
+		return "/usr/bin/redis-server"
+	}
+	return ""
+}
+
 // Start starts a server for t and stops it at t's cleanup.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if _, serr := os.Stat("/usr/bin/redis-server"); serr == nil {
-			bin = "/usr/bin/redis-server"
-		}
-	}
+	bin := Binary()
 	if bin == "" {
-		msg := "redis-server not found; install it with `apt-get install redis-server`"
 		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
+			t.Fatal(Missing)
 		}
-		t.Skip(msg)
+		t.Skip(Missing)
 	}
 	// A unix socket path must stay under 108 bytes; t.TempDir of a test
 	// with a long name can be longer, and then a short directory of our
