@@ -196,6 +196,54 @@ func drivePool(p *Pool[int, int], n int) int {
 	return local
 }
 
+// BenchmarkPoolSparse is BenchmarkPool's tiny workload with a submitter
+// that works about 100 ns for each job before it submits it, so that the
+// four workers are faster than their supply and keep finding the queue
+// empty: the case where a worker's wait for the next job, spinning or
+// parked, decides the cost. ns/op is per job.
+func BenchmarkPoolSparse(b *testing.B) {
+	var counter atomic.Int64
+	tiny := func(v int) int { counter.Add(1); return v }
+	burnMicro() // calibrate outside the timed region
+	gap := max(burnPerMicro/10, 1)
+	b.Run("tiny/conc", func(b *testing.B) {
+		b.ReportAllocs()
+		p := NewPool(4, func(_ context.Context, v int) (int, error) { return tiny(v), nil })
+		b.ResetTimer()
+		go func() {
+			for i := range b.N {
+				sink.Add(int64(burn(gap)))
+				if err := p.Submit(context.Background(), i); err != nil {
+					panic(err)
+				}
+			}
+			p.Close()
+		}()
+		var s int
+		for r := range p.Results() {
+			s += r.Value
+		}
+		sink.Add(int64(s))
+	})
+	b.Run("tiny/chan-buffered", func(b *testing.B) {
+		b.ReportAllocs()
+		p := newChanPool(8, 4, tiny)
+		b.ResetTimer()
+		go func() {
+			for i := range b.N {
+				sink.Add(int64(burn(gap)))
+				p.Submit(i)
+			}
+			p.Close()
+		}()
+		var s int
+		for r := range p.results {
+			s += r
+		}
+		sink.Add(int64(s))
+	})
+}
+
 // BenchmarkMapN maps a slice of 1M ints with 4 workers; ns/op is per item.
 // The tiny workload is a pure function of the item (v*2+1): shared atomic
 // counters would measure cache-line contention, not the helper. b.N items

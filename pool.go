@@ -107,6 +107,18 @@ type Pool[J, R any] struct {
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.
 	multi bool
+	// short says the jobs are short: the last timed batch (see
+	// Pool.noteBatchLocked) ran its jobs in under poolShortJob each, and
+	// fewer than poolSlowBatches slow timed batches have followed. While
+	// it is set, a worker that finds the queue empty parks at once instead
+	// of spinning. slow counts the slow timed batches in a row, up to
+	// poolSlowBatches. Both are guarded by mu: a worker updates them when
+	// it comes back for the lock after a timed batch.
+	short bool
+	slow  int
+	// epoch is the base of the workers' batch timings: time.Since on a
+	// time with a monotonic reading reads only the monotonic clock.
+	epoch time.Time
 	// woke is set when a worker has woken a blocked submitter and no
 	// submitter has taken the lock since. The woken goroutine waits in the
 	// waking processor's run queue, and the scheduler does not preempt a
@@ -206,6 +218,7 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 		p.results = make(chan Result[J, R], cfg.results)
 	}
 	p.multi = runtime.GOMAXPROCS(0) > 1
+	p.epoch = time.Now()
 	p.jobCtx, p.cancelJob = context.WithCancelCause(context.Background())
 	p.wake.L = &p.mu
 	p.wait.New = func() any { return &poolWaiter[J]{ch: make(chan struct{}, 1)} }
