@@ -73,7 +73,7 @@ func BenchmarkPool(b *testing.B) {
 			})
 			b.Run(wl.name+"/direct-hop", func(b *testing.B) {
 				b.ReportAllocs()
-				p := newChanPoolSized(16*wl.workers, 32*wl.workers, wl.workers, wl.fn)
+				p := newChanPoolSized(32*wl.workers, 64*wl.workers, wl.workers, wl.fn)
 				b.ResetTimer()
 				driveChanPool(b, p)
 			})
@@ -139,11 +139,11 @@ func driveChanPool(b *testing.B, p *chanPool) {
 
 // benchResultSends is the result channel of a pool without its queue:
 // workers goroutines call fn on b.N values between them and send each
-// result on a channel of the conc pool's default capacity (twice 16 jobs a
+// result on a channel of the conc pool's default capacity (twice 32 jobs a
 // worker), drained by the benchmark's goroutine.
 func benchResultSends(b *testing.B, workers int, fn func(int) int) {
 	b.ReportAllocs()
-	results := make(chan int, 32*workers)
+	results := make(chan int, 64*workers)
 	var wg sync.WaitGroup
 	b.ResetTimer()
 	for w := range workers {
