@@ -71,7 +71,15 @@ type Pool[J, R any] struct {
 	// allocations (a per-job context costs two).
 	jobCtx    context.Context
 	cancelJob context.CancelCauseFunc
+	// epoch is the base of the workers' batch timings: time.Since on a
+	// time with a monotonic reading reads only the monotonic clock.
+	epoch time.Time
 
+	// The fields above are read by every worker for every job and never
+	// written after NewPool; mu is written by every Submit. Keeping them
+	// off mu's cache line spares a worker a miss per job (measured: a
+	// few ns per tiny job at 2 processors, see bench_pool_test.go).
+	_  [64]byte
 	mu sync.Mutex
 	// ring is the job queue: n jobs starting at head. It is guarded by mu;
 	// Submit and the workers each hold mu for a handful of instructions.
@@ -107,6 +115,15 @@ type Pool[J, R any] struct {
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.
 	multi bool
+	// short says the jobs are short: the last timed batch (see
+	// Pool.noteBatchLocked) ran its jobs in under poolShortJob each, and
+	// fewer than poolSlowBatches slow timed batches have followed. While
+	// it is set, a worker that finds the queue empty parks at once instead
+	// of spinning. slow counts the slow timed batches in a row, up to
+	// poolSlowBatches. Both are guarded by mu: a worker updates them when
+	// it comes back for the lock after a timed batch.
+	short bool
+	slow  int
 	// woke is set when a worker has woken a blocked submitter and no
 	// submitter has taken the lock since. The woken goroutine waits in the
 	// waking processor's run queue, and the scheduler does not preempt a
@@ -171,11 +188,13 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 		o.applyPool(&cfg)
 	}
 	if cfg.queue < 0 {
-		// Sixteen jobs per worker let a submitter run well ahead of the
-		// workers, so that neither side parks and is woken for every job
-		// (measured: a quarter less CPU per short job than four per
-		// worker), while the memory a full pool holds stays small.
-		cfg.queue = 16 * workers
+		// Thirty-two jobs per worker let a submitter run well ahead of the
+		// workers, so that neither side parks and is woken for every job:
+		// a submitter blocked on a full queue is woken, and refills it,
+		// about once per half a queue of jobs (see bench_pool_test.go for
+		// the figures against 16), while the memory a full pool holds
+		// stays small.
+		cfg.queue = 32 * workers
 	}
 	if cfg.onResult != nil && cfg.results > 0 {
 		panic(fmt.Sprintf("conc: ResultBuffer(%d) does nothing with OnResult, which sends no result on the channel", cfg.results))
@@ -206,6 +225,7 @@ func NewPool[J, R any](workers int, fn func(context.Context, J) (R, error), opts
 		p.results = make(chan Result[J, R], cfg.results)
 	}
 	p.multi = runtime.GOMAXPROCS(0) > 1
+	p.epoch = time.Now()
 	p.jobCtx, p.cancelJob = context.WithCancelCause(context.Background())
 	p.wake.L = &p.mu
 	p.wait.New = func() any { return &poolWaiter[J]{ch: make(chan struct{}, 1)} }

@@ -26,7 +26,7 @@ type poolOptionFunc func(*poolConfig)
 func (f poolOptionFunc) applyPool(c *poolConfig) { f(c) }
 
 // QueueSize sets how many accepted jobs may wait for a worker; Submit blocks
-// and TrySubmit fails beyond that. The default is 16 per worker. The size
+// and TrySubmit fails beyond that. The default is 32 per worker. The size
 // is a limit, not an allocation: the queue starts with at most 1024 slots
 // and grows as jobs wait. QueueSize(0) means no queue at all, a direct
 // hand-off: a job is accepted only when a worker is free to take it, so

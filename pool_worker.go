@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"sync/atomic"
+	"time"
 )
 
 // poolWorker is the state of one worker goroutine. It lives on the heap,
@@ -39,7 +40,15 @@ type poolWorker[J, R any] struct {
 	// panicked) from the worker's normal exit.
 	inUser uint8
 	cancel context.CancelFunc // per-job timeout, when JobTimeout is set
-	_      [64]byte
+	// takes counts the worker's takes from the queue or from another's
+	// batch; one in poolTimeEvery is timed: t0 is when it started (since
+	// Pool.epoch) and ran how many of its jobs this worker has started,
+	// for Pool.noteBatchLocked when the worker comes back for more.
+	takes uint32
+	timed bool
+	ran   int32
+	t0    time.Duration
+	_     [64]byte
 }
 
 const (
@@ -54,13 +63,27 @@ const poolBatch = 8
 
 // spinLimit is how many times an otherwise idle worker yields the processor,
 // checking for new jobs in between, before it parks. Parking a goroutine and
-// waking it again costs a few hundred nanoseconds, more than a short job;
-// workers that keep pulling work without parking are what lets short jobs
-// use most of the machine (see "What things cost" in docs/ARCHITECTURE.md).
+// waking it again costs a few hundred nanoseconds, as much as a job of a
+// microsecond or so; workers that keep pulling such jobs without parking
+// are what lets them use most of the machine (see "What things cost" in
+// docs/ARCHITECTURE.md). Jobs far shorter than a wake-up do not need it,
+// and do not get it (see Pool.short).
 // Only one worker spins at a time, the way the Go scheduler limits its
 // spinning threads, so an idle pool burns at most one processor for a few
 // microseconds before it goes quiet.
 const spinLimit = 16
+
+// The short-job mode: a worker times one take in poolTimeEvery, from when
+// it has its jobs until it comes back for more, so a timed batch costs two
+// monotonic clock reads shared by poolTimeEvery takes. A timed batch
+// whose jobs took under poolShortJob each, their delivery included, sets
+// Pool.short; poolSlowBatches timed batches in a row that took longer
+// clear it.
+const (
+	poolTimeEvery   = 8
+	poolShortJob    = 500 * time.Nanosecond
+	poolSlowBatches = 4
+)
 
 // work is a worker goroutine's body: deliver the last result, take a job,
 // run it, repeat, until the pool is closed and its queue empty.
@@ -94,13 +117,23 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 		job := w.batch[h]
 		if w.bh.CompareAndSwap(h, h+1) {
 			w.job, w.hasJob = job, true
+			w.ran++
 			return true
 		}
+	}
+	var took time.Duration
+	timed := w.timed
+	if timed {
+		took = time.Since(p.epoch) - w.t0
+		w.timed = false
 	}
 	// searching says whether this worker is counted in p.searching: it is
 	// when spinning, and from the moment a signaller picks it.
 	spun, searching := false, false
 	p.mu.Lock()
+	if timed {
+		p.noteBatchLocked(took, w.ran)
+	}
 	p.dropBatchLocked(w)
 	for {
 		if p.n == 0 && p.wh < len(p.wq) {
@@ -118,6 +151,7 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 			if yield {
 				runtime.Gosched() // see Pool.woke
 			}
+			p.took(w)
 			return true
 		}
 		if p.batched > 0 && p.stealLocked(w) {
@@ -125,15 +159,20 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 				p.searching--
 			}
 			p.mu.Unlock()
+			p.took(w)
 			return true
 		}
 		if p.closed {
 			p.exitLocked(searching)
 			return false
 		}
-		if !spun && (searching || p.searching == 0) && p.multi {
+		if !spun && !p.short && (searching || p.searching == 0) && p.multi {
 			// On one processor spinning only delays the goroutine we wait
-			// for, so it is skipped there.
+			// for, so it is skipped there; with short jobs it does the
+			// same at any count: the next job comes from a submitter that
+			// needs the processor the spinner holds, and a short job ends
+			// before a parked worker would have woken, so spinning saves
+			// no wake-up worth its cost (see Pool.short).
 			if !searching {
 				searching = true
 				p.searching++
@@ -153,6 +192,32 @@ func (p *Pool[J, R]) next(w *poolWorker[J, R]) bool {
 		p.wake.Wait()
 		// Whoever woke us took us off idle and counted us as searching.
 		searching, spun = true, false
+	}
+}
+
+// took counts a take by w, from the queue or from another's batch, and
+// starts timing it if it is the one in poolTimeEvery.
+func (p *Pool[J, R]) took(w *poolWorker[J, R]) {
+	w.takes++
+	if w.takes%poolTimeEvery == 0 {
+		w.timed, w.ran = true, 1
+		w.t0 = time.Since(p.epoch)
+	}
+}
+
+// noteBatchLocked records a timed batch that ran jobs in d: it sets
+// p.short when they took under poolShortJob each, and clears it after
+// poolSlowBatches timed batches in a row that took longer.
+func (p *Pool[J, R]) noteBatchLocked(d time.Duration, jobs int32) {
+	if d < poolShortJob*time.Duration(jobs) {
+		p.short, p.slow = true, 0
+		return
+	}
+	if p.slow < poolSlowBatches {
+		p.slow++
+	}
+	if p.slow == poolSlowBatches {
+		p.short = false
 	}
 }
 
@@ -332,14 +397,9 @@ func (p *Pool[J, R]) deliver(w *poolWorker[J, R]) {
 	// aborted, gives a result that fits priority over dropping it.
 	select {
 	case p.results <- r:
-		// The reader, once woken, waits for a processor like a woken
-		// submitter does (see Pool.woke). A channel half full means it
-		// has not run for a while: yield once, as the fill crosses half,
-		// so it drains early instead of when the channel is full and
-		// this worker has to stop.
-		if c := cap(p.results); c >= 4 && len(p.results) == c/2 {
-			runtime.Gosched()
-		}
+		// No yield for the reader here, as a woken submitter gets (see
+		// Pool.woke): with the default buffer of twice the queue, one as
+		// the channel crossed half full measured slower (bench_pool_test.go).
 		return
 	default:
 	}
