@@ -152,24 +152,40 @@ func (s *Subscription[E]) ready() bool {
 
 // park waits until there may be something to read, or ctx ends.
 func (s *Subscription[E]) park(ctx context.Context) error {
-	g := s.g
-	sh := &g.shards[s.shard]
 	done := ctx.Done()
 	if done == nil {
-		// Held from setting the bit until Wait has registered us: a
-		// publisher that stamps after the look below sees the bit and
-		// takes mu before it broadcasts, so after the registration.
-		sh.mu.Lock()
-		if bit := uint32(1) << (ringShards + s.shard); g.parkMask.Load()&bit == 0 {
-			g.parkMask.Or(bit)
-		}
-		if s.ready() {
-			sh.mu.Unlock()
-			return nil
-		}
-		sh.cond.Wait() // unlocks mu
+		s.parkCond()
 		return nil
 	}
+	return s.parkChan(ctx, done)
+}
+
+// parkCond is park for a context that never ends: the reader waits on its
+// shard's cond. It is kept apart from parkChan, whose select needs a large
+// frame: a thousand parked readers each come back to a cold stack, and
+// every line of it that the way back touches is a miss.
+func (s *Subscription[E]) parkCond() {
+	g := s.g
+	sh := &g.shards[s.shard]
+	// Held from setting the bit until Wait has registered us: a
+	// publisher that stamps after the look below sees the bit and takes
+	// mu before it broadcasts, so after the registration.
+	sh.mu.Lock()
+	if bit := uint32(1) << (ringShards + s.shard); g.parkMask.Load()&bit == 0 {
+		g.parkMask.Or(bit)
+	}
+	if s.ready() {
+		sh.mu.Unlock()
+		return
+	}
+	sh.cond.Wait() // unlocks mu
+}
+
+// parkChan is park for a context that can end: the reader is listed in
+// its shard and waits on its own channel or done.
+func (s *Subscription[E]) parkChan(ctx context.Context, done <-chan struct{}) error {
+	g := s.g
+	sh := &g.shards[s.shard]
 	sh.mu.Lock()
 	if !s.parked {
 		s.parked = true
@@ -251,7 +267,11 @@ func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 		} else if s.calm > 0 {
 			s.calm--
 		}
-		if err := s.park(ctx); err != nil {
+		// The common wait is called from here, not through park, to keep
+		// the parked stack short (see parkCond).
+		if done := ctx.Done(); done == nil {
+			s.parkCond()
+		} else if err := s.parkChan(ctx, done); err != nil {
 			if n, _ = s.read(buf); n > 0 {
 				return n, nil
 			}
