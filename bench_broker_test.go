@@ -84,36 +84,62 @@ func BenchmarkBrokerParked(b *testing.B) {
 	}
 }
 
-// Measured 2026-12-06 (issue 16), one run of -count=10 -benchtime=150ms
-// -cpu=1,2, medians, 2 shared cores, load average about 1 (benchstat):
+// Measured 2026-12-06 (issue 16, second session), two runs of
+// -count=10 -benchtime=200ms -cpu=1,2 an hour apart on the same commit,
+// medians, 2 shared cores (other sessions' builds and tests running
+// beside it), benchstat; ratios against the row the target names:
 //
-//	workload         cpu  conc      mutex     direct    ratio (target)
-//	subs=1           1    29.39 ns  64.05 ns  44.85 ns  2.18x mutex (>= 2x: met)
-//	subs=1           2    45.01 ns  113.0 ns  125.9 ns  2.51x mutex
-//	subs=10          1    41.11 ns  449.4 ns  429.9 ns  10.5x direct
-//	subs=10          2    92.11 ns  1.298 us  1.072 us  11.6x direct (>= 8x: met)
-//	subs=100         1    177.5 ns  5.260 us  4.726 us  26.6x direct
-//	subs=100         2    371.6 ns  6.763 us  6.662 us  17.9x direct (>= 10x: met)
-//	pubs=2-subs=10   2    119.8 ns  1.833 us  1.599 us  0.77x the events/s of
-//	                                                    one publisher (not met;
-//	                                                    0.63x at the session's start)
-//	parked 1000      1    534.5 us  628.9 us  272.2 us  1.96x slower than direct (not met)
-//	parked 1000      2    731.7 us  694.5 us  401.0 us  1.82x slower than direct (not met)
+//	workload        cpu  conc      mutex     direct    run 1 / run 2 (target)
+//	subs=1          1    34.80 ns  49.17 ns  34.59 ns  1.41x / 2.28x mutex (>= 2x)
+//	subs=1          2    44.36 ns  69.85 ns  45.65 ns  1.57x / 2.99x mutex
+//	subs=10         1    30.04 ns  364.8 ns  338.2 ns  11.3x / 16.0x direct (>= 8x)
+//	subs=10         2    51.53 ns  366.0 ns  343.8 ns  6.7x / 17.1x direct
+//	subs=100        1    108.5 ns  3.386 us  3.421 us  31.5x / 30.3x direct (>= 10x)
+//	subs=100        2    162.3 ns  2.439 us  3.140 us  19.3x / 14.5x direct
+//	pubs=2-subs=10  2    65.65 ns  1.038 us  1.116 us  0.78x / 1.01x the events/s
+//	                                                   of one publisher (>= 1x)
+//	parked 1000     1    206.1 us  174.3 us  181.1 us  1.14x / 1.21x the time of
+//	                                                   direct (<= 1x: not met)
+//	parked 1000     2    223.9 us  219.7 us  184.1 us  1.22x / 1.20x (not met)
 //
-// What moved them, each measured A/B against the commit before it: a
-// publish fast path for literal topics (no publication set up, a list
-// instead of the map for up to 8 topics: subs=1 at cpu=1 about 36 -> 29
-// ns); no per-batch "taken" counter; a reader woken for one event stays
-// calm, and one woken for several resumes its turns (against the previous
-// session's figures, 10 subscribers at cpu=2 165 -> 92 ns, 100
-// subscribers 528 -> 372 ns). The parked rows
-// are bounded by the reader: a profile of conc at cpu=1 puts half the time
-// in NextBatch (read: the cold line of each subscription, a CAS and a
-// store on its cursor; park: the shard mutex, the cond's ticket and
-// lock), where the channel version's receiver pays one lock of a channel
-// its sender has just touched. The cond and the one-line layout, A/B on
-// this harness (3 interleaved rounds, loaded machine): 565 -> 542 us at
-// cpu=1, 670 -> 640 us at cpu=2, medians; within the noise.
+// (figures of run 1; in run 1 conc's subs=1 samples ranged 22-42 ns, and
+// in run 2 the channel rows at 10 and 100 subscribers were disturbed,
+// direct subs=10 at cpu=2 1.10 us +-76%). Interleaved A/B against the
+// session's start (4 rounds x 2, -cpu=1,2): subs=1 22.6 -> 21.6 ns
+// (p=0.002), subs=10 34.0 -> 29.6 ns (p=0.000), subs=100 140 -> 113 ns
+// and 237 -> 176 ns at cpu=2 (p=0.000, 0.021), pubs=2 at cpu=1 32.5 ->
+// 29.2 ns (p=0.000), parked 288 -> 204 us at cpu=1 (p=0.010); the rest
+// within the noise. 10,000 subscriptions with SubBuffer(1024): 3.7 MB
+// (TestBrokerRingMemoryForManySubscriptions; target <= 16 MB). In
+// bench/peers, 100 subscribers: conc 113 / 168 ns against cskr's 4.09 /
+// 6.53 us, 36x / 39x (>= 10x).
+//
+// What moved the parked rows: the way back from a park. A thousand
+// readers woken by one event each come back to a cold stack, and a
+// profile (perf, cpu=1) puts the reader's time in loads of its own
+// frames after the wait returns (NextBatch reloading its spilled
+// arguments: 39% of its samples; the return from Cond.Wait: 22%) and in
+// the first load of its cursor's line (49% of read's samples). Waiting on
+// the cond from NextBatch's own body instead of through park (a 176-byte
+// frame, for its select) and then parkCond took two frames off that way
+// back, in two A/Bs: 226 -> 206 us at cpu=1 (p=0.004) and 271 -> 219 us
+// at cpu=2 (p=0.023); 228 -> 202 us (p=0.000) and 264 -> 217 us
+// (p=0.009). What is left against direct is of the same kind: between
+// the caller's frame and gopark, conc's reader has NextBatch, Cond.Wait
+// and notifyListWait (0x120 bytes with gopark's) where a channel
+// receiver has chanrecv2 and chanrecv (0xc0), and its first touch of the
+// subscription is a miss where the receiver's channel was just touched
+// by its sender. Tried
+// and dropped, each within the noise in an interleaved A/B: consecutive
+// subscriptions sharing a wake shard in runs of 16 (207 -> 200 us, p=0.09;
+// 232 -> 212 us at cpu=2, p=0.35); read taking the cursor with an inline
+// CAS before calling hold, plus wake shards laid out so that the cond and
+// the mutex share one line (205 -> 202 us, p=0.17; 209 -> 199 us, p=0.009
+// but direct moved by 4% in the same run); and, as a probe only (it
+// allocates a channel per shard woken), a per-shard channel closed per
+// wake instead of the cond and its mutex: 211 -> 207 us, 203 -> 209 us,
+// both p > 0.4. The atomic operations a park costs are not what is left:
+// the lines are.
 
 // concPullBenchBroker reads through NextBatch instead of C.
 type concPullBenchBroker struct{ concBenchBroker }

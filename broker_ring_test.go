@@ -424,3 +424,48 @@ func TestBrokerParkedReadersEachWokenOncePerEvent(t *testing.T) {
 	st := b.Stats()
 	assert.Equal(t, uint64(subs*events), st.Delivered)
 }
+
+// TestBrokerEveryParkedReaderWokenOncePerEvent publishes to 300 readers
+// that are all parked (synctest.Wait) when each event comes, spread over
+// every wake shard and beyond (consecutive subscriptions share a shard,
+// so 300 of them wrap around the shards), two in three on their shard's
+// cond and the others on their own channel. Each event must wake every
+// reader, and wake it once: one batch per event, holding that event.
+func TestBrokerEveryParkedReaderWokenOncePerEvent(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const subs, events = 300, 20
+		b := NewBroker[int](SubBuffer(4), SubPolicy(BlockPublisher))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		batches := make([]atomic.Int64, subs)
+		var wg sync.WaitGroup
+		for j := range subs {
+			s := b.Subscribe("t")
+			readCtx := context.Background()
+			if j%3 == 2 {
+				readCtx = ctx // Done is not nil: parks on its channel
+			}
+			wg.Go(func() {
+				buf := make([]int, 8)
+				for {
+					n, err := s.NextBatch(readCtx, buf)
+					if err != nil {
+						return
+					}
+					k := batches[j].Add(1)
+					assert.Equal(t, []int{int(k - 1)}, buf[:n], "reader %d", j)
+				}
+			})
+		}
+		synctest.Wait()
+		for i := range events {
+			require.NoError(t, b.Publish(context.Background(), "t", i))
+			synctest.Wait()
+			for j := range batches {
+				require.Equal(t, int64(i+1), batches[j].Load(), "reader %d after event %d", j, i)
+			}
+		}
+		require.NoError(t, b.Close())
+		wg.Wait()
+	})
+}

@@ -150,26 +150,13 @@ func (s *Subscription[E]) ready() bool {
 	return c >= s.end.Load() || s.g.slots[c&s.g.mask].stamp.Load() == c+1
 }
 
-// park waits until there may be something to read, or ctx ends.
-func (s *Subscription[E]) park(ctx context.Context) error {
+// parkChan waits, for a reader whose context can end, until there may be
+// something to read or ctx ends: the reader is listed in its shard and
+// waits on its own channel or done. (A reader whose context never ends
+// waits on its shard's cond; see NextBatch.)
+func (s *Subscription[E]) parkChan(ctx context.Context, done <-chan struct{}) error {
 	g := s.g
 	sh := &g.shards[s.shard]
-	done := ctx.Done()
-	if done == nil {
-		// Held from setting the bit until Wait has registered us: a
-		// publisher that stamps after the look below sees the bit and
-		// takes mu before it broadcasts, so after the registration.
-		sh.mu.Lock()
-		if bit := uint32(1) << (ringShards + s.shard); g.parkMask.Load()&bit == 0 {
-			g.parkMask.Or(bit)
-		}
-		if s.ready() {
-			sh.mu.Unlock()
-			return nil
-		}
-		sh.cond.Wait() // unlocks mu
-		return nil
-	}
 	sh.mu.Lock()
 	if !s.parked {
 		s.parked = true
@@ -205,57 +192,80 @@ const readerCalm = 8
 // does not allocate.
 func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 	checkCtx(ctx)
-	if len(buf) == 0 {
-		for !s.ready() {
-			if err := s.park(ctx); err != nil {
-				return 0, err
-			}
-		}
-		return 0, nil
-	}
 	yielded, woke := false, false
 	for {
-		n, done := s.read(buf)
-		if n > 0 {
-			switch {
-			case yielded:
-				s.calm = 0 // the turn paid off: keep taking it
-			case woke && n == 1:
-				// Woken for a single event: the topic is quiet, so
-				// the next waits park at once too.
-				s.calm = readerCalm
-			case woke:
-				s.calm = 0 // events came while we parked: streaming
+		if len(buf) == 0 {
+			if s.ready() {
+				return 0, nil
 			}
-			return n, nil
-		}
-		if done {
-			return 0, ErrClosed
-		}
-		// Before parking, give the other goroutines on this CPU one turn
-		// and look again: while a publisher on another CPU keeps
-		// publishing, the next events are often stamped by then, and
-		// the read saves a park and the wake-up the publisher pays for
-		// it. When the turn finds nothing, the next waits park at once
-		// (readerCalm of them), and so do those after a wake-up that
-		// brought a single event, so that a reader woken for single
-		// events on a quiet topic does not pay a wasted turn each time.
-		if !yielded && s.calm == 0 {
-			yielded = true
-			runtime.Gosched()
-			continue
-		}
-		if yielded {
-			s.calm = readerCalm
-			yielded = false
-		} else if s.calm > 0 {
-			s.calm--
-		}
-		if err := s.park(ctx); err != nil {
-			if n, _ = s.read(buf); n > 0 {
+		} else {
+			n, done := s.read(buf)
+			if n > 0 {
+				switch {
+				case yielded:
+					s.calm = 0 // the turn paid off: keep taking it
+				case woke && n == 1:
+					// Woken for a single event: the topic is quiet,
+					// so the next waits park at once too.
+					s.calm = readerCalm
+				case woke:
+					s.calm = 0 // events came while we parked: streaming
+				}
 				return n, nil
 			}
-			return 0, err
+			if done {
+				return 0, ErrClosed
+			}
+			// Before parking, give the other goroutines on this CPU one
+			// turn and look again: while a publisher on another CPU
+			// keeps publishing, the next events are often stamped by
+			// then, and the read saves a park and the wake-up the
+			// publisher pays for it. When the turn finds nothing, the
+			// next waits park at once (readerCalm of them), and so do
+			// those after a wake-up that brought a single event, so
+			// that a reader woken for single events on a quiet topic
+			// does not pay a wasted turn each time.
+			if !yielded && s.calm == 0 {
+				yielded = true
+				runtime.Gosched()
+				continue
+			}
+			if yielded {
+				s.calm = readerCalm
+				yielded = false
+			} else if s.calm > 0 {
+				s.calm--
+			}
+		}
+		done := ctx.Done()
+		if done != nil {
+			if err := s.parkChan(ctx, done); err != nil {
+				if n, _ := s.read(buf); n > 0 {
+					return n, nil
+				}
+				return 0, err
+			}
+			woke = true
+			continue
+		}
+		// The context never ends: wait on the shard's cond. This is
+		// written out here rather than in a function of its own: a
+		// thousand readers woken by one event each come back to a
+		// cold stack, and every frame on the way back is a line to
+		// miss (BenchmarkBrokerParked).
+		g := s.g
+		sh := &g.shards[s.shard]
+		// Held from setting the bit until Wait has registered us: a
+		// publisher that stamps after the look below sees the bit and
+		// takes mu before it broadcasts, so after the registration.
+		sh.mu.Lock()
+		if bit := uint32(1) << (ringShards + s.shard); g.parkMask.Load()&bit == 0 {
+			g.parkMask.Or(bit)
+		}
+		if s.ready() {
+			sh.mu.Unlock()
+		} else {
+			sh.cond.Wait() // unlocks mu
 		}
 		woke = true
 	}
