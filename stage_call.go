@@ -30,8 +30,9 @@ type stageCall[T any] func(v T) bool
 
 // stageCallEnds is where a stage of the call path sits in its chain.
 type stageCallEnds[U any] struct {
-	next  stageCall[U]       // the next stage; nil when last is set
+	next  stageCall[U]       // the next stage; nil when last or out is set
 	last  *stageYieldSink[U] // All's loop body, for the chain's last stage
+	out   *stageSliceSink[U] // Collect's result, for an ops chain (see opsCall)
 	first bool               // the chain's first stage: it checks the run per item
 }
 
@@ -139,18 +140,149 @@ func flatMapCall[T, U any](c *stageConfig, fn func(context.Context, T) ([]U, err
 	}
 }
 
+// stageOp is one stage of an ops chain (see Stage.ops): a Map[T, T] when
+// fn is set, a Filter[T] when keep is.
+type stageOp[T any] struct {
+	fn   func(context.Context, T) (T, error)
+	keep func(context.Context, T) (bool, error)
+	cfg  *stageConfig
+}
+
+// mapOp is the stageOp of a Map, or the zero stageOp when U is not T.
+func mapOp[T, U any](c *stageConfig, fn func(context.Context, T) (U, error)) stageOp[T] {
+	f, _ := any(fn).(func(context.Context, T) (T, error))
+	return stageOp[T]{fn: f, cfg: c}
+}
+
+// setOps makes s the ops chain ops, whose items keep one type, so that U
+// is T: the assertion holds.
+func (s *Stage[T, U]) setOps(ops []stageOp[T]) {
+	s.ops = ops
+	s.calls = any(opsCall(ops)).(func(*stageRun, stageCallEnds[U]) stageCall[T])
+}
+
+// opsCall runs a whole ops chain in one closure: it loops over the stages,
+// calling each function directly, and hands the item to the next closure,
+// the loop body or Collect's result. A chain of k stages so costs one
+// closure call per item instead of k, and the loop around the calls less
+// than the calls it saves: the items keep one type, so one variable carries
+// an item through every stage. Collect takes this path rather than the
+// block path, which the per-item calls now undercut (see BenchmarkPipeline).
+//
+//go:noinline // so that the closure it returns gets its callees inlined
+func opsCall[T any](ops []stageOp[T]) func(*stageRun, stageCallEnds[T]) stageCall[T] {
+	if len(ops) > stageOpsMax {
+		return thenCalls(opsCall(ops[:stageOpsMax]), opsCall(ops[stageOpsMax:]))
+	}
+	return func(r *stageRun, e stageCallEnds[T]) stageCall[T] {
+		// The closure captures one pointer, not the fields: a closure
+		// loads every variable it captures on entry, and they would all
+		// be spilled and reloaded around every call.
+		c := &opsChain[T]{r: r, ctx: r.ctx, k: len(ops), ends: e}
+		copy(c.ops[:], ops)
+		return func(v T) bool {
+			if c.ends.first {
+				if c.n++; (c.n%stageChunk == 0 || c.r.stop.Load()) && !c.r.recheck() {
+					return false
+				}
+			}
+			// Unrolled rather than a loop, so that every stage calls
+			// its function from a call site of its own, which the
+			// processor's branch predictor then learns as a plain
+			// call; one call site for all stages jumps to a different
+			// function each time.
+			var ok bool
+			var err error
+			if o := &c.ops[0]; o.keep != nil {
+				if ok, err = o.keep(c.ctx, v); !ok || err != nil {
+					return c.drop(0, err)
+				}
+			} else if v, err = o.fn(c.ctx, v); err != nil {
+				return c.drop(0, err)
+			}
+			if c.k > 1 {
+				if o := &c.ops[1]; o.keep != nil {
+					if ok, err = o.keep(c.ctx, v); !ok || err != nil {
+						return c.drop(1, err)
+					}
+				} else if v, err = o.fn(c.ctx, v); err != nil {
+					return c.drop(1, err)
+				}
+			}
+			if c.k > 2 {
+				if o := &c.ops[2]; o.keep != nil {
+					if ok, err = o.keep(c.ctx, v); !ok || err != nil {
+						return c.drop(2, err)
+					}
+				} else if v, err = o.fn(c.ctx, v); err != nil {
+					return c.drop(2, err)
+				}
+			}
+			if c.k > 3 {
+				if o := &c.ops[3]; o.keep != nil {
+					if ok, err = o.keep(c.ctx, v); !ok || err != nil {
+						return c.drop(3, err)
+					}
+				} else if v, err = o.fn(c.ctx, v); err != nil {
+					return c.drop(3, err)
+				}
+			}
+			switch e := &c.ends; {
+			case e.out != nil:
+				if len(e.out.cur) == cap(e.out.cur) {
+					e.out.grow()
+				}
+				e.out.cur = append(e.out.cur, v)
+				return true
+			case e.last != nil:
+				e.last.body = true
+				ok = e.last.yield(v, nil)
+				e.last.body = false
+				e.last.broken = !ok
+				return ok
+			}
+			return c.ends.next(v)
+		}
+	}
+}
+
+// stageOpsMax is the most stages one closure of an ops chain runs; a longer
+// chain is split into closures of that many.
+const stageOpsMax = 4
+
+// opsChain is one run's state of an ops chain of up to stageOpsMax stages.
+type opsChain[T any] struct {
+	r    *stageRun
+	ctx  context.Context
+	ops  [stageOpsMax]stageOp[T]
+	k    int // stages in ops
+	ends stageCallEnds[T]
+	n    uint // items pushed, for the first stage's check of the run
+}
+
+// drop ends an item that stage i did not pass on: dropped by a Filter, or
+// failed, which fails the run.
+func (c *opsChain[T]) drop(i int, err error) bool {
+	if err == nil {
+		return true
+	}
+	c.r.fail(c.ops[i].cfg.wrap(err))
+	return false
+}
+
 // thenCalls chains two stages of the call path.
 func thenCalls[A, B, C any](first func(*stageRun, stageCallEnds[B]) stageCall[A], next func(*stageRun, stageCallEnds[C]) stageCall[B]) func(*stageRun, stageCallEnds[C]) stageCall[A] {
 	return func(r *stageRun, e stageCallEnds[C]) stageCall[A] {
-		mid := next(r, stageCallEnds[C]{next: e.next, last: e.last})
+		mid := next(r, stageCallEnds[C]{next: e.next, last: e.last, out: e.out})
 		return first(r, stageCallEnds[B]{next: mid, first: e.first})
 	}
 }
 
 // stageDrainCalls feeds seq into the chain head, whose first stage checks
-// the run before every item, and ends the run's output when seq ends with
-// the run still going and the loop not broken out of.
-func stageDrainCalls[T, U any](r *stageRun, seq iter.Seq[T], head stageCall[T], tail *stageYieldSink[U]) {
+// the run before every item, and ends tail, the run's output, when seq ends
+// with the run still going and the loop not broken out of (*broken, when
+// broken is not nil).
+func stageDrainCalls[T any](r *stageRun, seq iter.Seq[T], head stageCall[T], broken *bool, tail interface{ end() }) {
 	if r.stopping() {
 		r.stopped()
 		return
@@ -158,7 +290,7 @@ func stageDrainCalls[T, U any](r *stageRun, seq iter.Seq[T], head stageCall[T], 
 	// Not a range loop: its body would be one more call per item.
 	seq(head)
 	switch {
-	case tail.broken:
+	case broken != nil && *broken:
 	case r.stopping() || r.ctx.Err() != nil:
 		// A stage failed, or the caller's context ended: stopped
 		// records the latter if nothing else was.

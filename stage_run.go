@@ -152,12 +152,14 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 // stage with one worker runs on the calling goroutine, fused into the loop
 // over in, so a chain without Workers or Buffer starts no goroutine and
 // uses no channel. A chain made only of such Map, Filter and FlatMap stages
-// runs a block of up to 64 input items at a time: each stage calls its
-// function over the whole block before the next stage sees any of it, so the
-// calls of different stages interleave per block rather than per item, and
-// after a failure the stages before the failing one may have been called on
-// up to 63 items more than a plain loop would have. The output, and which
-// failure is reported, are the same. Collect returns when the output is
+// that has a FlatMap or a Map that changes the item type runs a block of up
+// to 64 input items at a time: each stage calls its function over the whole
+// block before the next stage sees any of it, so the calls of different
+// stages interleave per block rather than per item, and after a failure the
+// stages before the failing one may have been called on up to 63 items more
+// than a plain loop would have. The output, and which failure is reported,
+// are the same. A chain of such Maps and Filters whose items keep one type
+// runs item by item, as the plain loop does. Collect returns when the output is
 // complete, or when a stage fails or ctx is done, with the same error Run's
 // wait would report (and a nil slice). Output order is as for Run. A panic inside in itself
 // is reported as a *PanicError too. A stage function that calls
@@ -182,7 +184,10 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 		r.monDone()
 	}()
 	out := &stageSliceSink[U]{r: r}
-	if s.blocks != nil {
+	if s.ops != nil {
+		head := s.calls(r, stageCallEnds[U]{out: out, first: true})
+		r.guard(func() { stageDrainCalls(r, in, head, nil, out) }, nil)
+	} else if s.blocks != nil {
 		head := s.blocks(r, out)
 		r.guard(func() { stageDrainSeqBlocks(r, in, head) }, nil)
 	} else {
@@ -222,7 +227,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		tail := &stageYieldSink[U]{r: r, yield: yield}
 		if s.calls != nil {
 			head := s.calls(r, stageCallEnds[U]{last: tail, first: true})
-			r.guard(func() { stageDrainCalls(r, in, head, tail) }, &tail.body)
+			r.guard(func() { stageDrainCalls(r, in, head, &tail.broken, tail) }, &tail.body)
 		} else if s.inline {
 			head := s.build(r, tail)
 			r.guard(func() { stageDrainSeq(r, in, head) }, &tail.body)
