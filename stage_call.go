@@ -161,103 +161,152 @@ func (s *Stage[T, U]) setOps(ops []stageOp[T]) {
 	s.calls = any(opsCall(ops)).(func(*stageRun, stageCallEnds[U]) stageCall[T])
 }
 
-// opsCall runs a whole ops chain in one closure: it loops over the stages,
-// calling each function directly, and hands the item to the next closure,
-// the loop body or Collect's result. A chain of k stages so costs one
-// closure call per item instead of k, and the loop around the calls less
-// than the calls it saves: the items keep one type, so one variable carries
-// an item through every stage. Collect takes this path rather than the
-// block path, which the per-item calls now undercut (see BenchmarkPipeline).
-//
-//go:noinline // so that the closure it returns gets its callees inlined
+// opsCall runs a whole ops chain in one closure per stageOpsMax stages: it
+// calls each stage's function directly and hands the item to the next
+// closure, the loop body or Collect's result. A chain of k stages so costs
+// one closure call per item instead of k: the items keep one type, so one
+// variable carries an item through every stage. Collect takes this path
+// rather than the block path, which the per-item calls undercut (see
+// BenchmarkPipeline).
 func opsCall[T any](ops []stageOp[T]) func(*stageRun, stageCallEnds[T]) stageCall[T] {
 	if len(ops) > stageOpsMax {
 		return thenCalls(opsCall(ops[:stageOpsMax]), opsCall(ops[stageOpsMax:]))
 	}
 	return func(r *stageRun, e stageCallEnds[T]) stageCall[T] {
-		// The closure captures one pointer, not the fields: a closure
-		// loads every variable it captures on entry, and they would all
-		// be spilled and reloaded around every call.
-		c := &opsChain[T]{r: r, ctx: r.ctx, k: len(ops), ends: e}
+		c := &opsChain[T]{r: r, ctx: r.ctx, ends: e}
 		copy(c.ops[:], ops)
-		return func(v T) bool {
-			if c.ends.first {
-				if c.n++; (c.n%stageChunk == 0 || c.r.stop.Load()) && !c.r.recheck() {
-					return false
-				}
-			}
-			// Unrolled rather than a loop, so that every stage calls
-			// its function from a call site of its own, which the
-			// processor's branch predictor then learns as a plain
-			// call; one call site for all stages jumps to a different
-			// function each time.
-			var ok bool
-			var err error
-			if o := &c.ops[0]; o.keep != nil {
-				if ok, err = o.keep(c.ctx, v); !ok || err != nil {
-					return c.drop(0, err)
-				}
-			} else if v, err = o.fn(c.ctx, v); err != nil {
-				return c.drop(0, err)
-			}
-			if c.k > 1 {
-				if o := &c.ops[1]; o.keep != nil {
-					if ok, err = o.keep(c.ctx, v); !ok || err != nil {
-						return c.drop(1, err)
-					}
-				} else if v, err = o.fn(c.ctx, v); err != nil {
-					return c.drop(1, err)
-				}
-			}
-			if c.k > 2 {
-				if o := &c.ops[2]; o.keep != nil {
-					if ok, err = o.keep(c.ctx, v); !ok || err != nil {
-						return c.drop(2, err)
-					}
-				} else if v, err = o.fn(c.ctx, v); err != nil {
-					return c.drop(2, err)
-				}
-			}
-			if c.k > 3 {
-				if o := &c.ops[3]; o.keep != nil {
-					if ok, err = o.keep(c.ctx, v); !ok || err != nil {
-						return c.drop(3, err)
-					}
-				} else if v, err = o.fn(c.ctx, v); err != nil {
-					return c.drop(3, err)
-				}
-			}
-			switch e := &c.ends; {
-			case e.out != nil:
-				if len(e.out.cur) == cap(e.out.cur) {
-					e.out.grow()
-				}
-				e.out.cur = append(e.out.cur, v)
-				return true
-			case e.last != nil:
-				e.last.body = true
-				ok = e.last.yield(v, nil)
-				e.last.body = false
-				e.last.broken = !ok
-				return ok
-			}
-			return c.ends.next(v)
-		}
+		return opsPick0(c, len(ops))
 	}
 }
 
 // stageOpsMax is the most stages one closure of an ops chain runs; a longer
 // chain is split into closures of that many.
-const stageOpsMax = 4
+const stageOpsMax = 3
 
 // opsChain is one run's state of an ops chain of up to stageOpsMax stages.
+// The closure that runs it captures only a pointer to it: a closure loads
+// every variable it captures on entry, and they would all be spilled and
+// reloaded around every call.
 type opsChain[T any] struct {
 	r    *stageRun
 	ctx  context.Context
 	ops  [stageOpsMax]stageOp[T]
-	k    int // stages in ops
 	ends stageCallEnds[T]
 	n    uint // items pushed, for the first stage's check of the run
+}
+
+// The kinds of the stages of an ops closure, as type parameters of
+// opsClosure: one instance of it is compiled for every sequence of kinds,
+// so that a stage's code is the call of its Map or of its Filter alone, with
+// no test of which one it is. Testing the kind per item cost about 0.3 ns a
+// stage, a quarter of All's overhead over the plain loop (BenchmarkPipeline,
+// cheap3). The kinds are array types of distinct lengths because an
+// instance is compiled per shape (underlying type): opNone and opMap, say,
+// as two struct{} types, would share one instance, which would then have to
+// look the kind up at run time.
+type (
+	opNone   [0]byte // no stage at this place: the chain is shorter
+	opMap    [1]byte
+	opFilter [2]byte
+)
+
+type opKind interface{ opNone | opMap | opFilter }
+
+// kindOf is the kind K stands for: 0 none, 1 Map, 2 Filter. It is a
+// constant in every compiled instance.
+func kindOf[K opKind]() int {
+	var k K
+	return len(k)
+}
+
+// opsPick0, opsPick1 and opsPick2 choose the instance of opsClosure for the
+// kinds of c's k stages, one place at a time.
+func opsPick0[T any](c *opsChain[T], k int) stageCall[T] {
+	if c.ops[0].keep != nil {
+		return opsPick1[T, opFilter](c, k)
+	}
+	return opsPick1[T, opMap](c, k)
+}
+
+func opsPick1[T any, K0 opKind](c *opsChain[T], k int) stageCall[T] {
+	switch {
+	case k < 2:
+		return opsClosure[T, K0, opNone, opNone](c)
+	case c.ops[1].keep != nil:
+		return opsPick2[T, K0, opFilter](c, k)
+	}
+	return opsPick2[T, K0, opMap](c, k)
+}
+
+func opsPick2[T any, K0, K1 opKind](c *opsChain[T], k int) stageCall[T] {
+	switch {
+	case k < 3:
+		return opsClosure[T, K0, K1, opNone](c)
+	case c.ops[2].keep != nil:
+		return opsClosure[T, K0, K1, opFilter](c)
+	}
+	return opsClosure[T, K0, K1, opMap](c)
+}
+
+// opsClosure is the closure of an ops chain whose stages have the kinds
+// K0, K1 and K2.
+//
+//go:noinline // so that the closure it returns gets its callees inlined
+func opsClosure[T any, K0, K1, K2 opKind](c *opsChain[T]) stageCall[T] {
+	return func(v T) bool {
+		if c.ends.first {
+			if c.n++; (c.n%stageChunk == 0 || c.r.stop.Load()) && !c.r.recheck() {
+				return false
+			}
+		}
+		var ok bool
+		var err error
+		switch kindOf[K0]() {
+		case 1:
+			if v, err = c.ops[0].fn(c.ctx, v); err != nil {
+				return c.drop(0, err)
+			}
+		case 2:
+			if ok, err = c.ops[0].keep(c.ctx, v); !ok || err != nil {
+				return c.drop(0, err)
+			}
+		}
+		switch kindOf[K1]() {
+		case 1:
+			if v, err = c.ops[1].fn(c.ctx, v); err != nil {
+				return c.drop(1, err)
+			}
+		case 2:
+			if ok, err = c.ops[1].keep(c.ctx, v); !ok || err != nil {
+				return c.drop(1, err)
+			}
+		}
+		switch kindOf[K2]() {
+		case 1:
+			if v, err = c.ops[2].fn(c.ctx, v); err != nil {
+				return c.drop(2, err)
+			}
+		case 2:
+			if ok, err = c.ops[2].keep(c.ctx, v); !ok || err != nil {
+				return c.drop(2, err)
+			}
+		}
+		switch e := &c.ends; {
+		case e.last != nil:
+			e.last.body = true
+			ok = e.last.yield(v, nil)
+			e.last.body = false
+			e.last.broken = !ok
+			return ok
+		case e.out != nil:
+			if len(e.out.cur) == cap(e.out.cur) {
+				e.out.grow()
+			}
+			e.out.cur = append(e.out.cur, v)
+			return true
+		}
+		return c.ends.next(v)
+	}
 }
 
 // drop ends an item that stage i did not pass on: dropped by a Filter, or

@@ -342,7 +342,10 @@ func (s *stageSliceSink[T]) pushBlock(vs []T) bool {
 	return true
 }
 
-// grow starts a new block; it is kept out of push so that push inlines.
+// grow starts a new block; it is kept out of push so that push inlines,
+// and out of line so that the item loops that call it stay short.
+//
+//go:noinline
 func (s *stageSliceSink[T]) grow() {
 	c := stageChunk
 	if s.cur != nil {
