@@ -3,6 +3,7 @@ package conc
 import (
 	"context"
 	"iter"
+	"sync/atomic"
 )
 
 // The call path. All runs a chain made only of single-worker Map, Filter
@@ -173,7 +174,7 @@ func opsCall[T any](ops []stageOp[T]) func(*stageRun, stageCallEnds[T]) stageCal
 		return thenCalls(opsCall(ops[:stageOpsMax]), opsCall(ops[stageOpsMax:]))
 	}
 	return func(r *stageRun, e stageCallEnds[T]) stageCall[T] {
-		c := &opsChain[T]{r: r, ctx: r.ctx, ends: e}
+		c := &opsChain[T]{r: r, stop: &r.stop, ctx: r.ctx, ends: e}
 		copy(c.ops[:], ops)
 		return opsPick0(c, len(ops))
 	}
@@ -189,6 +190,7 @@ const stageOpsMax = 3
 // reloaded around every call.
 type opsChain[T any] struct {
 	r    *stageRun
+	stop *atomic.Bool // &r.stop, one load nearer
 	ctx  context.Context
 	ops  [stageOpsMax]stageOp[T]
 	ends stageCallEnds[T]
@@ -255,7 +257,7 @@ func opsPick2[T any, K0, K1 opKind](c *opsChain[T], k int) stageCall[T] {
 func opsClosure[T any, K0, K1, K2 opKind](c *opsChain[T]) stageCall[T] {
 	return func(v T) bool {
 		if c.ends.first {
-			if c.n++; (c.n%stageChunk == 0 || c.r.stop.Load()) && !c.r.recheck() {
+			if c.n++; (c.n%stageChunk == 0 || c.stop.Load()) && !c.r.recheck() {
 				return false
 			}
 		}
@@ -264,31 +266,37 @@ func opsClosure[T any, K0, K1, K2 opKind](c *opsChain[T]) stageCall[T] {
 		switch kindOf[K0]() {
 		case 1:
 			if v, err = c.ops[0].fn(c.ctx, v); err != nil {
-				return c.drop(0, err)
+				return c.fail(0, err)
 			}
 		case 2:
-			if ok, err = c.ops[0].keep(c.ctx, v); !ok || err != nil {
-				return c.drop(0, err)
+			if ok, err = c.ops[0].keep(c.ctx, v); err != nil {
+				return c.fail(0, err)
+			} else if !ok {
+				return true
 			}
 		}
 		switch kindOf[K1]() {
 		case 1:
 			if v, err = c.ops[1].fn(c.ctx, v); err != nil {
-				return c.drop(1, err)
+				return c.fail(1, err)
 			}
 		case 2:
-			if ok, err = c.ops[1].keep(c.ctx, v); !ok || err != nil {
-				return c.drop(1, err)
+			if ok, err = c.ops[1].keep(c.ctx, v); err != nil {
+				return c.fail(1, err)
+			} else if !ok {
+				return true
 			}
 		}
 		switch kindOf[K2]() {
 		case 1:
 			if v, err = c.ops[2].fn(c.ctx, v); err != nil {
-				return c.drop(2, err)
+				return c.fail(2, err)
 			}
 		case 2:
-			if ok, err = c.ops[2].keep(c.ctx, v); !ok || err != nil {
-				return c.drop(2, err)
+			if ok, err = c.ops[2].keep(c.ctx, v); err != nil {
+				return c.fail(2, err)
+			} else if !ok {
+				return true
 			}
 		}
 		switch e := &c.ends; {
@@ -309,12 +317,8 @@ func opsClosure[T any, K0, K1, K2 opKind](c *opsChain[T]) stageCall[T] {
 	}
 }
 
-// drop ends an item that stage i did not pass on: dropped by a Filter, or
-// failed, which fails the run.
-func (c *opsChain[T]) drop(i int, err error) bool {
-	if err == nil {
-		return true
-	}
+// fail ends the run with the error of stage i.
+func (c *opsChain[T]) fail(i int, err error) bool {
 	c.r.fail(c.ops[i].cfg.wrap(err))
 	return false
 }
