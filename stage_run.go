@@ -125,9 +125,22 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 			r.wg.Wait()
 		}
 	}()
-	head := s.build(r, &stageChanSink[U]{r: r, ch: ch})
+	sink := &stageChanSink[U]{r: r, ch: ch}
+	head := s.build(r, sink)
 	built = true
-	r.spawn(func() { stageDrainChan(r, in, head) })
+	// When ctx can never be done and the chain starts no goroutine, the
+	// run's context can be cancelled only by the goroutine that drains
+	// in, when a stage fails on it, or after that goroutine has exited:
+	// while it waits on in or on out, nothing can stop the run. It then
+	// waits with a plain receive and send rather than a select that also
+	// watches the run's context, which costs much more with an unbuffered
+	// input (see BenchmarkPipeline, gen-cheap3).
+	if s.inline && ctx.Done() == nil && r.mon == nil {
+		sink.lone = true
+		r.spawn(func() { stageDrainChanLone(r, in, head) })
+	} else {
+		r.spawn(func() { stageDrainChan(r, in, head) })
+	}
 
 	// The closer is the only goroutine of the run not counted in wg: it is
 	// the one that waits for the others. It closes out only then, because
@@ -258,15 +271,20 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 // when out is full (about 40 ns against 85 ns per item; see "What things
 // cost" in docs/ARCHITECTURE.md).
 type stageChanSink[T any] struct {
-	r   *stageRun
-	ch  chan T
-	w   *monWait  // monitored: the pushing goroutine blocked on out
-	cnt *monCount // monitored: items delivered
+	r    *stageRun
+	ch   chan T
+	lone bool      // nothing can stop the run while push waits (see Run)
+	w    *monWait  // monitored: the pushing goroutine blocked on out
+	cnt  *monCount // monitored: items delivered
 }
 
 func (s *stageChanSink[T]) push(v T) bool {
 	if s.cnt != nil {
 		s.cnt.tick(0)
+	}
+	if s.lone {
+		s.ch <- v
+		return true
 	}
 	select {
 	case s.ch <- v:
