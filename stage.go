@@ -17,11 +17,12 @@ import (
 //
 // How a Stage runs is decided when it is started, from the whole chain:
 // consecutive stages with one worker are fused into plain function calls in
-// one goroutine, with no channel between them. Over such a chain, All calls
-// the stages item by item, each stage adding one function call per item to
-// the loop a programmer would write by hand; Collect, which returns nothing
-// before the end, runs it a block of items at a time and adds less. A
-// goroutine boundary appears only where the description asks for one
+// one goroutine, with no channel between them. Over such a chain, All and
+// Collect call the stages item by item; where every stage is a Map or a
+// Filter that keeps the item type, one call per item stands for up to
+// three stages, added to the loop a programmer would write by hand. Collect,
+// which returns nothing before the end, runs other such chains a block of
+// items at a time. A goroutine boundary appears only where the description asks for one
 // (Workers(n) with n > 1, Buffer(n) with n > 0, Batch with a maxWait, the
 // channels of Run); items cross it in chunks of whatever is ready, up to a
 // cap, so a hop costs a small fraction of a channel operation per item when
