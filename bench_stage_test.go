@@ -27,33 +27,53 @@ import (
 // workers sharing an index counter and a result slice under a mutex.
 //
 // Measured 2026-12-06 on the project's 2-core machine (AMD EPYC VM, Go
-// 1.26), -count=10, medians, before and after the call path (All) and the
-// block path (Collect) for fused chains:
+// 1.26), -count=10, medians. First the run of the final code alone
+// (go test -bench 'BenchmarkPipeline$' -cpu 1,2 -count 10), then the
+// interleaved A/B of the code before and after ops chains (All and Collect)
+// and Run's plain waits (10 rounds of old then new in one lock hold):
 //
-//	                             cpu=1             cpu=2
-//	cheap3/direct                3.43 → 3.54 ns    3.42 → 3.51 ns
-//	cheap3/conc-all              14.8 → 9.08 ns    15.3 → 8.37 ns   (2.6× and 2.4× direct)
-//	cheap3/conc-collect          34.4 → 29.0 ns    53.6 → 50.0 ns
-//	cheap3/direct-append         42.0 → 37.8 ns    82.6 → 73.5 ns   (Collect 0.77× and 0.68× of it)
-//	cheap3-4k/conc-collect       18.8 → 12.9 ns    20.5 → 15.9 ns
-//	cheap3-4k/direct-append      5.24 → 5.85 ns    9.29 → 13.1 ns
-//	gen-cheap3 chan / conc-run   2.17× (cpu=1)     1.89× (cpu=2)    (Run: code unchanged)
+//	                             cpu=1               cpu=2
+//	cheap3/direct                2.69 ns             2.75 ns
+//	cheap3/conc-all              5.19 ns (1.93×)     5.17 ns (1.88×)
+//	cheap3/conc-collect          6.92 ns             8.47 ns
+//	cheap3/direct-append         5.66 ns             14.6 ns
+//	cheap3-4k/conc-collect       6.45 ns             6.44 ns
+//	cheap3-4k/direct-append      3.99 ns             5.52 ns
+//	gen-cheap3/conc-run          201 ns              156 ns
+//	gen-cheap3/chan              392 ns (1.95×)      369 ns (2.37×)
+//	gen-cheap3/direct-hops       146 ns              146 ns
 //
-// What is left between conc-all and direct: direct makes five indirect
-// calls per item (the loop body, ctx.Err and the three functions); the
-// call path makes seven (the three stage closures, the three functions,
-// the loop body) plus the first stage's stop-flag check and the loop-body
-// flag. A profile of conc-all puts 77% of the time in the stage closures
-// (the calls into the functions and the next closure), 9% in the three
-// functions themselves and 12% in the iterator and the loop body. Fewer
-// calls per item would take a block of items per stage call, as Collect
-// does; All cannot, because its loop body must get each item before the
-// iterator is asked for the next. On a b.N-long result, conc-collect and
-// direct-append are mostly the memory traffic of the result (runtime
-// memmove is two thirds of a conc-collect profile); cheap3-4k keeps the
-// result in the cache, and there Collect less the growth that
-// direct-append shows over direct (12.9 − (5.85 − 3.54) ns) is about
-// 3× direct at cpu=1. The 2× target is not met for either.
+//	A/B, old → new               cpu=1               cpu=2
+//	cheap3/conc-all              6.81 → 4.98 ns      6.66 → 4.80 ns    (p=0.000; direct 2.64, 2.65)
+//	cheap3/conc-collect          10.1 → 7.21 ns      19.6 → 17.2 ns    (p=0.000, p=0.075)
+//	cheap3-4k/conc-collect       8.49 → 6.03 ns      8.70 → 6.34 ns    (p=0.000)
+//	gen-cheap3/conc-run          239 → 199 ns        197 → 149 ns      (p=0.007, p=0.000; chan 384, 364)
+//
+// All over cheap3 is within 2× of direct at both cpu counts. Collect less
+// the growth of its result, which cheap3-4k/direct-append shows over direct
+// (3.99 − 2.69 ns), is 6.45 − 1.30 = 5.15 ns, 1.91× direct, at cpu=1 (1.34×
+// at cpu=2); over a b.N-long result Collect beats direct-append, whose
+// doublings copy the slice over and over.
+//
+// What is left between conc-all and direct: an ops chain (stage_call.go)
+// runs the three stages in one closure, so an item costs the iterator's
+// call of that closure, the three functions and the loop body, against the
+// loop body, ctx.Err and the three functions in direct: the same five
+// calls. The rest is the closure's stop-flag check and its end (the loop
+// body flag). The same shape written by hand (an iterator calling one
+// closure that calls the three functions and then the range loop's body)
+// measured 4.2 ns here, 1.5× direct: that much is the price of handing
+// every item to a range-over-func loop body through a second call.
+//
+// gen-cheap3 with a context.Background() ctx takes Run's plain waits (see
+// Run); with a cancellable ctx Run still selects on its done channel and
+// stays where it was: 241 ns at cpu=1 and 206 ns at cpu=2 (a 6-round A/B
+// of a cancellable ctx, old 242 and 208 ns), against about 384 and 364 ns
+// for chan, 1.59× and 1.77×. About half of its gap to direct-hops is that
+// two-case select (a plain receive in its place gave 250 → 197 ns at
+// cpu=1): runtime.selectgo locks both channels and queues on both each
+// time the drain goroutine parks, once every two items with an unbuffered
+// generator.
 func BenchmarkPipeline(b *testing.B) {
 	burnMicro() // calibrate outside any timed region
 	b.Run("cheap3", func(b *testing.B) {

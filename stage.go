@@ -3,6 +3,7 @@ package conc
 import (
 	"context"
 	"fmt"
+	"slices"
 )
 
 // A Stage is a typed step of a pipeline that turns a stream of T into a
@@ -16,11 +17,12 @@ import (
 //
 // How a Stage runs is decided when it is started, from the whole chain:
 // consecutive stages with one worker are fused into plain function calls in
-// one goroutine, with no channel between them. Over such a chain, All calls
-// the stages item by item, each stage adding one function call per item to
-// the loop a programmer would write by hand; Collect, which returns nothing
-// before the end, runs it a block of items at a time and adds less. A
-// goroutine boundary appears only where the description asks for one
+// one goroutine, with no channel between them. Over such a chain, All and
+// Collect call the stages item by item; where every stage is a Map or a
+// Filter that keeps the item type, one call per item stands for up to
+// three stages, added to the loop a programmer would write by hand. Collect,
+// which returns nothing before the end, runs other such chains a block of
+// items at a time. A goroutine boundary appears only where the description asks for one
 // (Workers(n) with n > 1, Buffer(n) with n > 0, Batch with a maxWait, the
 // channels of Run); items cross it in chunks of whatever is ready, up to a
 // cap, so a hop costs a small fraction of a channel operation per item when
@@ -49,6 +51,11 @@ type Stage[T, U any] struct {
 	// stage_call.go). Only unmonitored chains of single-worker Map, Filter
 	// and FlatMap stages have it.
 	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T]
+	// ops, when not nil, lists the stages of a chain made only of
+	// single-worker Map[T, T] and Filter[T] stages, unmonitored, so that
+	// U is T. Its calls then runs them all in one closure (see opsCall),
+	// and Collect takes that path too.
+	ops []stageOp[T]
 	// buffer is the Buffer option of the last stage of the chain, or -1.
 	// Then turns it into a chunked hand-off; Run sizes its output channel
 	// with it (there is no next stage to hand off to).
@@ -150,9 +157,13 @@ type stageStep[T, U any] func(ctx context.Context, v T, out []U) ([]U, error)
 // around step otherwise.
 func newStage[T, U any](c stageConfig, serial func(r *stageRun, next stageSink[U]) stageSink[T],
 	blocks func(r *stageRun, next stageBlockSink[U]) stageBlockSink[T],
-	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T], step stageStep[T, U]) Stage[T, U] {
+	calls func(r *stageRun, e stageCallEnds[U]) stageCall[T], op stageOp[T], step stageStep[T, U]) Stage[T, U] {
 	if c.workers == 1 {
-		return Stage[T, U]{build: serial, blocks: blocks, calls: calls, inline: true, buffer: c.buffer}
+		s := Stage[T, U]{build: serial, blocks: blocks, calls: calls, inline: true, buffer: c.buffer}
+		if op.fn != nil || op.keep != nil {
+			s.setOps([]stageOp[T]{op})
+		}
+		return s
 	}
 	return Stage[T, U]{
 		build: func(r *stageRun, next stageSink[U]) stageSink[T] {
@@ -179,6 +190,7 @@ func Map[T, U any](fn func(context.Context, T) (U, error), opts ...StageOption) 
 			return &stageMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
 		},
 		mapCall(&c, fn),
+		mapOp(&c, fn),
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			u, err := fn(ctx, v)
 			if err != nil {
@@ -203,6 +215,7 @@ func Filter[T any](keep func(context.Context, T) (bool, error), opts ...StageOpt
 			return &stageFilterBlock[T]{stageBlockStage: newStageBlockStage(r, &c, next), keep: keep}
 		},
 		filterCall(&c, keep),
+		stageOp[T]{keep: keep, cfg: &c},
 		func(ctx context.Context, v T, out []T) ([]T, error) {
 			ok, err := keep(ctx, v)
 			if err != nil || !ok {
@@ -228,6 +241,7 @@ func FlatMap[T, U any](fn func(context.Context, T) ([]U, error), opts ...StageOp
 			return &stageFlatMapBlock[T, U]{stageBlockStage: newStageBlockStage(r, &c, next), fn: fn}
 		},
 		flatMapCall(&c, fn),
+		stageOp[T]{},
 		func(ctx context.Context, v T, out []U) ([]U, error) {
 			us, err := fn(ctx, v)
 			if err != nil {
@@ -255,7 +269,7 @@ func Then[A, B, C any](first Stage[A, B], next Stage[B, C]) Stage[A, C] {
 	if first.calls != nil && next.calls != nil && first.buffer <= 0 {
 		calls = thenCalls(first.calls, next.calls)
 	}
-	return Stage[A, C]{
+	s := Stage[A, C]{
 		blocks: blocks,
 		calls:  calls,
 		build: func(r *stageRun, out stageSink[C]) stageSink[A] {
@@ -269,6 +283,12 @@ func Then[A, B, C any](first Stage[A, B], next Stage[B, C]) Stage[A, C] {
 		inline: first.inline && next.inline && first.buffer <= 0,
 		buffer: next.buffer,
 	}
+	if first.ops != nil && next.ops != nil && first.buffer <= 0 {
+		// first.ops is not nil, so B is A, and next.ops not nil, so C is
+		// B: the assertion holds.
+		s.setOps(slices.Concat(first.ops, any(next.ops).([]stageOp[A])))
+	}
+	return s
 }
 
 // The fused sinks. Each calls its function directly and pushes the result

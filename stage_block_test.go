@@ -17,7 +17,16 @@ import (
 // The tests in this file cover Collect's block path (stage_block.go): a
 // chain of single-worker Map, Filter and FlatMap stages run a block at a
 // time. Each compares it with the per-item path, which All still takes, or
-// with the sequential meaning of the chain.
+// with the sequential meaning of the chain. A chain whose items keep one
+// type is an ops chain, which Collect runs per item (see opsCall); the tests
+// strip that with stageBlocksOnly to reach the block path.
+
+// stageBlocksOnly returns s without its ops chain, so that Collect takes the
+// block path even when the items of s keep one type.
+func stageBlocksOnly[T, U any](s Stage[T, U]) Stage[T, U] {
+	s.ops = nil
+	return s
+}
 
 // stageAllItems runs s with All (the per-item path) and returns what it
 // gave before its error, and the error.
@@ -52,9 +61,12 @@ func TestCollectBlockPathMatchesTheSequentialLoop(t *testing.T) {
 			s := stageComposeSpecs(specs)
 			require.NotNil(t, s.blocks)
 			want := stageSequentialSpecs(specs, in)
-			got, err := Collect(context.Background(), s, slices.Values(in))
+			got, err := Collect(context.Background(), stageBlocksOnly(s), slices.Values(in))
 			require.NoError(t, err)
 			require.Equal(t, want, got, "%d items, %+v", n, specs)
+			got, err = Collect(context.Background(), s, slices.Values(in))
+			require.NoError(t, err)
+			require.Equal(t, want, got, "%d items, %+v, ops chain", n, specs)
 		}
 	}
 	// One item expanding to 200 crosses three blocks of a FlatMap's output.
@@ -122,10 +134,13 @@ func TestCollectBlockPathReportsTheFailureTheLoopWouldMeet(t *testing.T) {
 			for i := range in {
 				in[i] = i
 			}
-			_, err := Collect(context.Background(), s, slices.Values(in))
+			require.NotNil(t, s.ops)
+			_, err := Collect(context.Background(), stageBlocksOnly(s), slices.Values(in))
 			require.ErrorIs(t, err, tc.want)
 			_, perItem := stageAllItems(context.Background(), s, in)
 			assert.Equal(t, perItem.Error(), err.Error(), "Collect and All report the same failure")
+			_, ops := Collect(context.Background(), s, slices.Values(in))
+			assert.Equal(t, perItem.Error(), ops.Error(), "Collect's ops path reports it too")
 			var pe *PanicError
 			if errors.As(err, &pe) {
 				// A panic is reported bare, as on the per-item path,
@@ -191,7 +206,7 @@ func TestCollectBlockPathStopsWithinABlockOfACancel(t *testing.T) {
 		}
 		return v, nil
 	}), Filter(func(context.Context, int) (bool, error) { return true, nil }))
-	_, err := Collect(ctx, s, src)
+	_, err := Collect(ctx, stageBlocksOnly(s), src)
 	require.ErrorIs(t, err, context.Canceled)
 	assert.LessOrEqual(t, read, 100+2*stageChunk)
 }

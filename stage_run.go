@@ -125,9 +125,22 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 			r.wg.Wait()
 		}
 	}()
-	head := s.build(r, &stageChanSink[U]{r: r, ch: ch})
+	sink := &stageChanSink[U]{r: r, ch: ch}
+	head := s.build(r, sink)
 	built = true
-	r.spawn(func() { stageDrainChan(r, in, head) })
+	// When ctx can never be done and the chain starts no goroutine, the
+	// run's context can be cancelled only by the goroutine that drains
+	// in, when a stage fails on it, or after that goroutine has exited:
+	// while it waits on in or on out, nothing can stop the run. It then
+	// waits with a plain receive and send rather than a select that also
+	// watches the run's context, which costs much more with an unbuffered
+	// input (see BenchmarkPipeline, gen-cheap3).
+	if s.inline && ctx.Done() == nil && r.mon == nil {
+		sink.lone = true
+		r.spawn(func() { stageDrainChanLone(r, in, head) })
+	} else {
+		r.spawn(func() { stageDrainChan(r, in, head) })
+	}
 
 	// The closer is the only goroutine of the run not counted in wg: it is
 	// the one that waits for the others. It closes out only then, because
@@ -152,12 +165,14 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 // stage with one worker runs on the calling goroutine, fused into the loop
 // over in, so a chain without Workers or Buffer starts no goroutine and
 // uses no channel. A chain made only of such Map, Filter and FlatMap stages
-// runs a block of up to 64 input items at a time: each stage calls its
-// function over the whole block before the next stage sees any of it, so the
-// calls of different stages interleave per block rather than per item, and
-// after a failure the stages before the failing one may have been called on
-// up to 63 items more than a plain loop would have. The output, and which
-// failure is reported, are the same. Collect returns when the output is
+// that has a FlatMap or a Map that changes the item type runs a block of up
+// to 64 input items at a time: each stage calls its function over the whole
+// block before the next stage sees any of it, so the calls of different
+// stages interleave per block rather than per item, and after a failure the
+// stages before the failing one may have been called on up to 63 items more
+// than a plain loop would have. The output, and which failure is reported,
+// are the same. A chain of such Maps and Filters whose items keep one type
+// runs item by item, as the plain loop does. Collect returns when the output is
 // complete, or when a stage fails or ctx is done, with the same error Run's
 // wait would report (and a nil slice). Output order is as for Run. A panic inside in itself
 // is reported as a *PanicError too. A stage function that calls
@@ -182,7 +197,10 @@ func Collect[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) ([]U,
 		r.monDone()
 	}()
 	out := &stageSliceSink[U]{r: r}
-	if s.blocks != nil {
+	if s.ops != nil {
+		head := s.calls(r, stageCallEnds[U]{out: out, first: true})
+		r.guard(func() { stageDrainCalls(r, in, head, nil, out) }, nil)
+	} else if s.blocks != nil {
 		head := s.blocks(r, out)
 		r.guard(func() { stageDrainSeqBlocks(r, in, head) }, nil)
 	} else {
@@ -222,7 +240,7 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 		tail := &stageYieldSink[U]{r: r, yield: yield}
 		if s.calls != nil {
 			head := s.calls(r, stageCallEnds[U]{last: tail, first: true})
-			r.guard(func() { stageDrainCalls(r, in, head, tail) }, &tail.body)
+			r.guard(func() { stageDrainCalls(r, in, head, &tail.broken, tail) }, &tail.body)
 		} else if s.inline {
 			head := s.build(r, tail)
 			r.guard(func() { stageDrainSeq(r, in, head) }, &tail.body)
@@ -253,15 +271,20 @@ func All[T, U any](ctx context.Context, s Stage[T, U], in iter.Seq[T]) iter.Seq2
 // when out is full (about 40 ns against 85 ns per item; see "What things
 // cost" in docs/ARCHITECTURE.md).
 type stageChanSink[T any] struct {
-	r   *stageRun
-	ch  chan T
-	w   *monWait  // monitored: the pushing goroutine blocked on out
-	cnt *monCount // monitored: items delivered
+	r    *stageRun
+	ch   chan T
+	lone bool      // nothing can stop the run while push waits (see Run)
+	w    *monWait  // monitored: the pushing goroutine blocked on out
+	cnt  *monCount // monitored: items delivered
 }
 
 func (s *stageChanSink[T]) push(v T) bool {
 	if s.cnt != nil {
 		s.cnt.tick(0)
+	}
+	if s.lone {
+		s.ch <- v
+		return true
 	}
 	select {
 	case s.ch <- v:
@@ -337,7 +360,10 @@ func (s *stageSliceSink[T]) pushBlock(vs []T) bool {
 	return true
 }
 
-// grow starts a new block; it is kept out of push so that push inlines.
+// grow starts a new block; it is kept out of push so that push inlines,
+// and out of line so that the item loops that call it stay short.
+//
+//go:noinline
 func (s *stageSliceSink[T]) grow() {
 	c := stageChunk
 	if s.cur != nil {

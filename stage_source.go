@@ -111,6 +111,27 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 	}
 }
 
+// stageDrainChanLone is stageDrainChan for a run that nothing but this
+// goroutine can stop while it waits (see Run): it receives with a plain
+// receive, and never flushes, since a chain with no goroutine boundary has
+// nothing to flush.
+func stageDrainChanLone[T any](r *stageRun, in <-chan T, head stageSink[T]) {
+	for n := uint(1); ; n++ {
+		v, ok := <-in
+		if !ok {
+			stageEnd(r, head)
+			return
+		}
+		if r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
+			r.stopped()
+			return
+		}
+		if !head.push(v) {
+			return
+		}
+	}
+}
+
 // From returns a channel that yields items in order and then closes, for use
 // as the input of Run. Up to 64 items are placed in the channel's buffer
 // before From returns, so a short list needs no goroutine at all; the rest
