@@ -17,16 +17,17 @@ import (
 //
 // How a Stage runs is decided when it is started, from the whole chain:
 // consecutive stages with one worker are fused into plain function calls in
-// one goroutine, with no channel between them. Over such a chain, All and
-// Collect call the stages item by item; where every stage is a Map or a
-// Filter that keeps the item type, one call per item stands for up to
-// three stages, added to the loop a programmer would write by hand. Collect,
-// which returns nothing before the end, runs other such chains a block of
-// items at a time. A goroutine boundary appears only where the description asks for one
-// (Workers(n) with n > 1, Buffer(n) with n > 0, Batch with a maxWait, the
-// channels of Run); items cross it in chunks of whatever is ready, up to a
-// cap, so a hop costs a small fraction of a channel operation per item when
-// the pipeline is busy and adds no latency when it is idle.
+// one goroutine, with no channel between them. Where every stage of such a
+// chain is a Map or a Filter that keeps the item type, All and Collect run
+// it item by item, one call per item standing for up to three stages, added
+// to the loop a programmer would write by hand. Over other such chains All
+// calls the stages item by item, and Collect, which returns nothing before
+// the end, runs chains of Map, Filter and FlatMap a block of items at a
+// time. A goroutine boundary appears only where the description asks for
+// one (Workers(n) with n > 1, StageBuffer(n) with n > 0, Batch with a
+// maxWait, the channels of Run); items cross it in chunks of whatever is
+// ready, up to a cap, so a hop costs a small fraction of a channel operation
+// per item when the pipeline is busy and adds no latency when it is idle.
 //
 // Within one run, a stage function is never called by more goroutines at
 // once than its Workers option allows (one by default), so a single-worker

@@ -8,7 +8,9 @@ import (
 
 // The block path. Collect runs a chain made only of single-worker Map,
 // Filter and FlatMap stages (no Workers, no StageBuffer between them, no
-// Batch) a block at a time: the source gathers up to stageChunk items of the
+// Batch) a block at a time, except an unmonitored chain of Maps and Filters
+// that keep the item type, which it runs item by item (opsCall, in
+// stage_call.go): the source gathers up to stageChunk items of the
 // input in a buffer, and each stage then runs its function over the whole
 // block in one tight loop, writing its output into a block of its own that
 // it reuses, before the next stage is called once for that block. The

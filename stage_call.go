@@ -7,7 +7,9 @@ import (
 )
 
 // The call path. All runs a chain made only of single-worker Map, Filter
-// and FlatMap stages, unmonitored, as nested closures: each stage is a
+// and FlatMap stages, unmonitored, as nested closures (and All and Collect
+// run an ops chain, of Maps and Filters that keep the item type, as one
+// closure for up to stageOpsMax stages: see opsCall): each stage is a
 // func(T) bool that calls the user's function and then the next stage's
 // closure. The first one is handed to the input iterator as its yield
 // function and does the source's checks itself; the last one calls the loop
@@ -23,7 +25,7 @@ import (
 // before the iterator is asked for the next one, so an item from a slow
 // iterator (a subscription's Events, say) is never held back. That is why
 // All cannot take Collect's block path (stage_block.go), which is cheaper
-// still.
+// than nested closures (an ops chain is cheaper than both).
 
 // stageCall is one fused stage as a plain function: it takes one item and
 // reports false when the run is stopping, as stageSink.push does.
@@ -181,8 +183,12 @@ func opsCall[T any](ops []stageOp[T]) func(*stageRun, stageCallEnds[T]) stageCal
 }
 
 // stageOpsMax is the most stages one closure of an ops chain runs; a longer
-// chain is split into closures of that many.
+// chain is split into closures of that many. opsClosure and the opsPick
+// functions are written for three places: they change with it.
 const stageOpsMax = 3
+
+// A change of stageOpsMax alone does not compile (the index is out of range).
+var _ = [1]struct{}{}[stageOpsMax-3]
 
 // opsChain is one run's state of an ops chain of up to stageOpsMax stages.
 // The closure that runs it captures only a pointer to it: a closure loads

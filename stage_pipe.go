@@ -62,7 +62,7 @@ func newStagePipeSender[T any](r *stageRun, size, chunks int) *stagePipe[T] {
 		full: make(chan []T, limit), free: make(chan []T, limit)}
 }
 
-// newStagePipe makes the hand-off for Buffer(n): about n items may wait in
+// newStagePipe makes the hand-off for StageBuffer(n): about n items may wait in
 // it, and a goroutine of the run drains it into next.
 func newStagePipe[T any](r *stageRun, n int, next stageSink[T]) stageSink[T] {
 	// A small Buffer gets chunks of its own size, so that Buffer(1)

@@ -128,13 +128,13 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 	sink := &stageChanSink[U]{r: r, ch: ch}
 	head := s.build(r, sink)
 	built = true
-	// When ctx can never be done and the chain starts no goroutine, the
-	// run's context can be cancelled only by the goroutine that drains
-	// in, when a stage fails on it, or after that goroutine has exited:
-	// while it waits on in or on out, nothing can stop the run. It then
-	// waits with a plain receive and send rather than a select that also
-	// watches the run's context, which costs much more with an unbuffered
-	// input (see BenchmarkPipeline, gen-cheap3).
+	// When ctx can never be done and the chain, unmonitored, starts no
+	// goroutine, the run's context can be cancelled only by the goroutine
+	// that drains in, when a stage fails on it, or after that goroutine
+	// has exited: while it waits on in or on out, nothing can stop the
+	// run. It then waits with a plain receive and send rather than a
+	// select that also watches the run's context, which costs much more
+	// with an unbuffered input (see BenchmarkPipeline, gen-cheap3).
 	if s.inline && ctx.Done() == nil && r.mon == nil {
 		sink.lone = true
 		r.spawn(func() { stageDrainChanLone(r, in, head) })
@@ -172,7 +172,8 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 // stages before the failing one may have been called on up to 63 items more
 // than a plain loop would have. The output, and which failure is reported,
 // are the same. A chain of such Maps and Filters whose items keep one type
-// runs item by item, as the plain loop does. Collect returns when the output is
+// runs item by item, as the plain loop does, unless it is Monitored (a
+// monitored chain keeps the block path). Collect returns when the output is
 // complete, or when a stage fails or ctx is done, with the same error Run's
 // wait would report (and a nil slice). Output order is as for Run. A panic inside in itself
 // is reported as a *PanicError too. A stage function that calls
