@@ -100,7 +100,7 @@ func BenchmarkMonitor(b *testing.B) {
 				m.Snapshot()
 			}
 			b.ResetTimer()
-			local := drivePool(p, b.N)
+			local := drivePool(p, b.N, 0)
 			if impl.on {
 				m.Snapshot()
 			}

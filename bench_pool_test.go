@@ -218,15 +218,19 @@ func benchConcPool(b *testing.B, workers int, fn func(int) int, callback bool) {
 	}
 	p := NewPool(workers, job, opts...)
 	b.ResetTimer()
-	local := drivePool(p, b.N)
+	local := drivePool(p, b.N, 0)
 	sink.Add(int64(local) + s.Load())
 }
 
 // drivePool submits 0..n-1 to p from another goroutine, closes it, and
-// returns the sum of the results it delivers on Results.
-func drivePool(p *Pool[int, int], n int) int {
+// returns the sum of the results it delivers on Results. With gap > 0 the
+// submitter burns gap units of CPU (see burn) before each Submit.
+func drivePool(p *Pool[int, int], n, gap int) int {
 	go func() {
 		for i := range n {
+			if gap > 0 {
+				sink.Add(int64(burn(gap)))
+			}
 			if err := p.Submit(context.Background(), i); err != nil {
 				panic(err)
 			}
@@ -262,20 +266,7 @@ func BenchmarkPoolSparse(b *testing.B) {
 		b.ReportAllocs()
 		p := NewPool(4, func(_ context.Context, v int) (int, error) { return tiny(v), nil })
 		b.ResetTimer()
-		go func() {
-			for i := range b.N {
-				sink.Add(int64(burn(gap)))
-				if err := p.Submit(context.Background(), i); err != nil {
-					panic(err)
-				}
-			}
-			p.Close()
-		}()
-		var s int
-		for r := range p.Results() {
-			s += r.Value
-		}
-		sink.Add(int64(s))
+		sink.Add(int64(drivePool(p, b.N, gap)))
 	})
 	b.Run("tiny/chan-buffered", func(b *testing.B) {
 		b.ReportAllocs()

@@ -192,23 +192,33 @@ func TestCollectBlockPathStopsWithinABlockOfACancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	read := 0
-	src := func(yield func(int) bool) {
+	_, err := Collect(ctx, stageBlocksOnly(cancelAt100(cancel)), endlessCount(&read))
+	require.ErrorIs(t, err, context.Canceled)
+	assert.LessOrEqual(t, read, 100+2*stageChunk)
+}
+
+// endlessCount yields 0, 1, 2, ... until the consumer stops, and counts in
+// *read the items it yielded.
+func endlessCount(read *int) func(yield func(int) bool) {
+	return func(yield func(int) bool) {
 		for i := 0; ; i++ {
-			read++
+			*read++
 			if !yield(i) {
 				return
 			}
 		}
 	}
-	s := Then(Map(func(_ context.Context, v int) (int, error) {
+}
+
+// cancelAt100 is a Map that calls cancel at item 100 and passes every item
+// on, then a Filter that keeps them all: an ops chain of two stages.
+func cancelAt100(cancel context.CancelFunc) Stage[int, int] {
+	return Then(Map(func(_ context.Context, v int) (int, error) {
 		if v == 100 {
 			cancel()
 		}
 		return v, nil
 	}), Filter(func(context.Context, int) (bool, error) { return true, nil }))
-	_, err := Collect(ctx, stageBlocksOnly(s), src)
-	require.ErrorIs(t, err, context.Canceled)
-	assert.LessOrEqual(t, read, 100+2*stageChunk)
 }
 
 // Counts of a monitored block run add up to what the per-item path counts.

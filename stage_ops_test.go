@@ -212,20 +212,8 @@ func TestOpsChainStopsWithinAChunkOfACancel(t *testing.T) {
 	for _, how := range []string{"All", "Collect"} {
 		ctx, cancel := context.WithCancel(context.Background())
 		read := 0
-		src := func(yield func(int) bool) {
-			for i := 0; ; i++ {
-				read++
-				if !yield(i) {
-					return
-				}
-			}
-		}
-		s := Then(Map(func(_ context.Context, v int) (int, error) {
-			if v == 100 {
-				cancel()
-			}
-			return v, nil
-		}), Filter(func(context.Context, int) (bool, error) { return true, nil }))
+		src := endlessCount(&read)
+		s := cancelAt100(cancel)
 		require.NotNil(t, s.ops)
 		var err error
 		if how == "All" {
