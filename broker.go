@@ -454,7 +454,7 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 }
 
 // wakeUp wakes s's reader after its end was set, wherever it waits: on
-// its channel (park with a context that can end, or C's goroutine) or on
+// its channel (a NextBatch whose context can end, or C's goroutine) or on
 // its shard's cond (the other readers there look again and park again).
 func (s *Subscription[E]) wakeUp() {
 	select {
