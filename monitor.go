@@ -187,8 +187,10 @@ type monPool interface {
 	queueSize() int
 }
 
-// queueSize is how many jobs may wait; the ring is never replaced.
-func (p *Pool[J, R]) queueSize() int { return len(p.ring) }
+// queueSize is how many jobs may wait (QueueSize; 0 for the direct
+// hand-off). It reads limit, which never changes after NewPool, and not the
+// ring, which grows under the pool's mutex.
+func (p *Pool[J, R]) queueSize() int { return p.limit }
 
 // startRun registers a new run of the pipeline name.
 func (m *Monitor) startRun(name string) *monRun {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -198,6 +199,57 @@ func TestMonitorFlagsAStalledOutput(t *testing.T) {
 		p = m.Snapshot().Pipelines[0]
 		assert.False(t, p.Running)
 		assert.False(t, nodeNamed(t, p, "send").Stalled)
+	})
+}
+
+// A pool's queue size in a snapshot is QueueSize, not the size its queue
+// has grown to so far: with 40 workers the default queue (32 per worker)
+// is larger than the first ring, and a stalled pool with room left waits
+// on its jobs, not on a full queue. The snapshots are taken while jobs are
+// submitted, so that -race also sees the monitor read the pool beside its
+// growth.
+func TestMonitorPoolQueueSizeIsTheLimitNotTheRing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const workers = 40
+		m := NewMonitor(StallAfter(time.Second))
+		gate := make(chan struct{})
+		p := NewPool(workers, func(_ context.Context, j int) (int, error) {
+			<-gate
+			return j, nil
+		}, OnResult(func(Result[int, int]) {}))
+		m.Watch("p", p)
+		limit := p.limit
+		require.Greater(t, limit, 1024, "the test needs a queue larger than the first ring")
+		snapshots := make(chan struct{})
+		go func() {
+			defer close(snapshots)
+			for range 50 {
+				assert.Equal(t, limit, m.Snapshot().Pools[0].QueueSize)
+				runtime.Gosched()
+			}
+		}()
+		for i := range workers {
+			require.True(t, p.TrySubmit(i), "job %d", i)
+		}
+		synctest.Wait() // every worker holds one job
+		require.Equal(t, workers, p.Stats().Running)
+		for i := range limit - 1 {
+			require.True(t, p.TrySubmit(i), "job %d", i)
+		}
+		<-snapshots
+		m.Snapshot()
+		time.Sleep(2 * time.Second)
+		ps := m.Snapshot().Pools[0]
+		assert.Equal(t, limit, ps.QueueSize)
+		assert.Equal(t, limit-1, ps.Queued)
+		assert.True(t, ps.Stalled, "%+v", ps)
+		assert.Equal(t, "jobs", ps.WaitsOn, "one slot is free")
+		require.True(t, p.TrySubmit(-1))
+		time.Sleep(2 * time.Second)
+		assert.Equal(t, "full queue", m.Snapshot().Pools[0].WaitsOn)
+		close(gate)
+		require.NoError(t, p.Close())
+		m.Unwatch("p")
 	})
 }
 

@@ -76,7 +76,8 @@ type Pool[J, R any] struct {
 	epoch time.Time
 
 	// The fields above are read by every worker for every job and never
-	// written after NewPool; mu is written by every Submit. Keeping them
+	// written after NewPool (aborted, below, is read per job too, but
+	// written once); mu is written by every Submit. Keeping them
 	// off mu's cache line spares a worker a miss per job (measured: a
 	// few ns per tiny job at 2 processors, see bench_pool_test.go).
 	_  [64]byte
@@ -115,9 +116,10 @@ type Pool[J, R any] struct {
 	// takes the scheduler's global lock, too dear for every idle moment.
 	// A later change only makes the spinning heuristic stale, never wrong.
 	multi bool
-	// short says the jobs are short: the last timed batch (see
+	// short says the jobs are short: the last fast timed batch (see
 	// Pool.noteBatchLocked) ran its jobs in under poolShortJob each, and
-	// fewer than poolSlowBatches slow timed batches have followed. While
+	// fewer than poolSlowBatches slow timed batches in a row have followed
+	// it. While
 	// it is set, a worker that finds the queue empty parks at once instead
 	// of spinning. slow counts the slow timed batches in a row, up to
 	// poolSlowBatches. Both are guarded by mu: a worker updates them when

@@ -222,7 +222,7 @@ func (p *Pool[J, R]) noteBatchLocked(d time.Duration, jobs int32) {
 }
 
 // takeLocked moves the oldest queued job into w.job, and when the queue
-// holds more than two jobs for every worker also the next ones, up to
+// holds at least four jobs for every worker also the next ones, up to
 // poolBatch in all, into w.batch. It lets blocked submitters' jobs into the
 // freed slots, oldest first, and wakes another worker if jobs remain and
 // nobody is looking for them.
@@ -398,8 +398,9 @@ func (p *Pool[J, R]) deliver(w *poolWorker[J, R]) {
 	select {
 	case p.results <- r:
 		// No yield for the reader here, as a woken submitter gets (see
-		// Pool.woke): with the default buffer of twice the queue, one as
-		// the channel crossed half full measured slower (bench_pool_test.go).
+		// Pool.woke): with the default buffer (twice the queue, up to
+		// 2048), one as the channel crossed half full measured slower
+		// (bench_pool_test.go).
 		return
 	default:
 	}
