@@ -119,7 +119,7 @@ func BenchmarkPool(b *testing.B) {
 				b.ReportAllocs()
 				p := newChanPoolSized(32*wl.workers, 64*wl.workers, wl.workers, wl.fn)
 				b.ResetTimer()
-				driveChanPool(b, p)
+				driveChanPool(b, p, 0)
 			})
 		}
 		b.Run(wl.name+"/mutex", func(b *testing.B) {
@@ -162,14 +162,18 @@ func benchChanPool(b *testing.B, size, workers int, fn func(int) int) {
 	b.ReportAllocs()
 	p := newChanPool(size, workers, fn)
 	b.ResetTimer()
-	driveChanPool(b, p)
+	driveChanPool(b, p, 0)
 }
 
 // driveChanPool submits b.N jobs to p from another goroutine and drains
-// its results.
-func driveChanPool(b *testing.B, p *chanPool) {
+// its results. With gap > 0 the submitter burns gap units of CPU before
+// each Submit, as in drivePool.
+func driveChanPool(b *testing.B, p *chanPool, gap int) {
 	go func() {
 		for i := range b.N {
+			if gap > 0 {
+				sink.Add(int64(burn(gap)))
+			}
 			p.Submit(i)
 		}
 		p.Close()
@@ -272,18 +276,7 @@ func BenchmarkPoolSparse(b *testing.B) {
 		b.ReportAllocs()
 		p := newChanPool(8, 4, tiny)
 		b.ResetTimer()
-		go func() {
-			for i := range b.N {
-				sink.Add(int64(burn(gap)))
-				p.Submit(i)
-			}
-			p.Close()
-		}()
-		var s int
-		for r := range p.results {
-			s += r
-		}
-		sink.Add(int64(s))
+		driveChanPool(b, p, gap)
 	})
 }
 
