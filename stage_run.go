@@ -135,12 +135,8 @@ func (s Stage[T, U]) Run(ctx context.Context, in <-chan T) (out <-chan U, wait f
 	// run. It then waits with a plain receive and send rather than a
 	// select that also watches the run's context, which costs much more
 	// with an unbuffered input (see BenchmarkPipeline, gen-cheap3).
-	if s.inline && ctx.Done() == nil && r.mon == nil {
-		sink.lone = true
-		r.spawn(func() { stageDrainChanLone(r, in, head) })
-	} else {
-		r.spawn(func() { stageDrainChan(r, in, head) })
-	}
+	sink.lone = s.inline && ctx.Done() == nil && r.mon == nil
+	r.spawn(func() { stageDrainChan(r, in, head, sink.lone) })
 
 	// The closer is the only goroutine of the run not counted in wg: it is
 	// the one that waits for the others. It closes out only then, because

@@ -68,8 +68,11 @@ func stageEnd(r *stageRun, head interface{ end() }) {
 
 // stageDrainChan pushes what arrives on in into head. It first tries a
 // non-blocking receive; only when nothing is ready does it flush the chain
-// (so boundaries hand over partial chunks) and block.
-func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
+// (so boundaries hand over partial chunks) and block. With lone, for a run
+// that nothing but this goroutine can stop while it waits (see Run), it
+// receives with a plain receive instead, and never flushes: a chain with
+// no goroutine boundary has nothing to flush.
+func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T], lone bool) {
 	var src *monCount
 	var w *monWait
 	if r.mon != nil {
@@ -78,21 +81,25 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 	for n := uint(1); ; n++ {
 		var v T
 		var ok bool
-		select {
-		case v, ok = <-in:
-		default:
-			if !head.flush() {
-				return
-			}
-			t := w.begin()
+		if lone {
+			v, ok = <-in
+		} else {
 			select {
 			case v, ok = <-in:
-			case <-r.done:
+			default:
+				if !head.flush() {
+					return
+				}
+				t := w.begin()
+				select {
+				case v, ok = <-in:
+				case <-r.done:
+					w.end(t)
+					r.stopped()
+					return
+				}
 				w.end(t)
-				r.stopped()
-				return
 			}
-			w.end(t)
 		}
 		if !ok {
 			stageEnd(r, head)
@@ -104,27 +111,6 @@ func stageDrainChan[T any](r *stageRun, in <-chan T, head stageSink[T]) {
 		}
 		if src != nil {
 			src.tick(0)
-		}
-		if !head.push(v) {
-			return
-		}
-	}
-}
-
-// stageDrainChanLone is stageDrainChan for a run that nothing but this
-// goroutine can stop while it waits (see Run): it receives with a plain
-// receive, and never flushes, since a chain with no goroutine boundary has
-// nothing to flush.
-func stageDrainChanLone[T any](r *stageRun, in <-chan T, head stageSink[T]) {
-	for n := uint(1); ; n++ {
-		v, ok := <-in
-		if !ok {
-			stageEnd(r, head)
-			return
-		}
-		if r.stopping() || (n%stageChunk == 0 && r.ctx.Err() != nil) {
-			r.stopped()
-			return
 		}
 		if !head.push(v) {
 			return
