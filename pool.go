@@ -77,9 +77,9 @@ type Pool[J, R any] struct {
 
 	// The fields above are read by every worker for every job and never
 	// written after NewPool (aborted, below, is read per job too, but
-	// written once); mu is written by every Submit. Keeping them
-	// off mu's cache line spares a worker a miss per job (measured: a
-	// few ns per tiny job at 2 processors, see bench_pool_test.go).
+	// written once); mu is written by every Submit. Keeping them off mu's
+	// cache line spares a worker a miss per job (measured: a few ns per
+	// tiny job at 2 processors, see bench_pool_test.go).
 	_  [64]byte
 	mu sync.Mutex
 	// ring is the job queue: n jobs starting at head. It is guarded by mu;
@@ -119,11 +119,10 @@ type Pool[J, R any] struct {
 	// short says the jobs are short: the last fast timed batch (see
 	// Pool.noteBatchLocked) ran its jobs in under poolShortJob each, and
 	// fewer than poolSlowBatches slow timed batches in a row have followed
-	// it. While
-	// it is set, a worker that finds the queue empty parks at once instead
-	// of spinning. slow counts the slow timed batches in a row, up to
-	// poolSlowBatches. Both are guarded by mu: a worker updates them when
-	// it comes back for the lock after a timed batch.
+	// it. While it is set, a worker that finds the queue empty parks at
+	// once instead of spinning. slow counts the slow timed batches in a
+	// row, up to poolSlowBatches. Both are guarded by mu: a worker updates
+	// them when it comes back for the lock after a timed batch.
 	short bool
 	slow  int
 	// woke is set when a worker has woken a blocked submitter and no
