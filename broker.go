@@ -209,7 +209,6 @@ type Broker[E any] struct {
 
 	mu       sync.Mutex // serialises snapshot rebuilds
 	groups   map[groupKey]*brokerGroup[E]
-	nextSub  int
 	defaults subConfig // immutable after NewBroker
 }
 
@@ -338,6 +337,7 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	old := b.load()
 	if old.closed {
 		s.g = newBrokerGroup[E](1, s.policy)
+		s.g.addParked(s)
 		s.g.closeRing()
 		s.end.Store(0)
 		s.retired = true
@@ -356,9 +356,8 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 		}
 	}
 	s.g = g
-	s.shard = int32(b.nextSub % len(g.shards))
-	b.nextSub++
 	g.mu.Lock()
+	g.addParked(s)
 	// The cursor starts at the tail: every later claim is for s. A
 	// publisher that computed gate without s may still claim up to
 	// gate+cap-1 < tail+cap, and those claims overwrite only slots of
@@ -453,23 +452,14 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 	s.cursor.Store(c)
 }
 
-// wakeUp wakes s's reader after its end was set, wherever it waits: on
-// its channel (a NextBatch whose context can end, or C's goroutine) or on
-// its shard's cond (the other readers there look again and park again).
+// wakeUp wakes s's reader after its end was set, wherever it waits on its
+// wake channel (NextBatch, or C's goroutine handing over): it leaves a
+// token there if the reader is not waiting yet.
 func (s *Subscription[E]) wakeUp() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	sh := &s.g.shards[s.shard]
-	// Taking and releasing the shard's lock is the point: a reader that
-	// looked at its end before it was set holds the lock until Wait
-	// registers it, so after this it is registered and the Broadcast
-	// reaches it.
-	sh.mu.Lock()
-	//lint:ignore SA2001 the empty critical section orders this wake after a reader's registration
-	sh.mu.Unlock()
-	sh.cond.Broadcast()
 }
 
 // Publish sends e to every subscription whose pattern matches topic, and
