@@ -452,9 +452,9 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 	s.cursor.Store(c)
 }
 
-// wakeUp wakes s's reader after its end was set, wherever it waits on its
-// wake channel (NextBatch, or C's goroutine handing over): it leaves a
-// token there if the reader is not waiting yet.
+// wakeUp leaves a token on s's wake channel, unless one is there already:
+// its reader, waiting there (NextBatch, or C's goroutine handing over) or
+// about to, looks again. After Unsubscribe or Close it finds its end.
 func (s *Subscription[E]) wakeUp() {
 	select {
 	case s.wake <- struct{}{}:
@@ -477,9 +477,9 @@ func (s *Subscription[E]) wakeUp() {
 // returns ErrClosed once Close has been called and an error matching
 // ErrInvalidTopic when topic is empty, has an empty token, contains a
 // wildcard, or contains whitespace or a control character (CheckTopic). It
-// does not allocate and takes no lock, except to recompute
-// how far the slowest reader is (about once per SubBuffer events) and to
-// wake parked readers.
+// takes no lock, except to recompute how far the slowest reader is (about
+// once per SubBuffer events), and does not allocate, except to wait for
+// room in a full BlockPublisher group.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	// Checked up front: ctx is used only when a Block group is full, and
 	// a nil one must not pass until that day.

@@ -14,10 +14,12 @@ import (
 //
 // The park set is a list of 64-bit words, one bit per subscription of the
 // group, each word with the 64 subscriptions its bits stand for. A
-// subscription keeps its place (its park index) from Subscribe until its
-// reader has read everything, so the publisher wakes parked readers in the
-// order of their indexes, which is the order they subscribed in unless
-// places were given back. The order matters more than the rest of the
+// subscription keeps its place (its park index) from Subscribe until it
+// has ended and a publisher making room finds that its reader has nothing
+// left to read (see dropParked and unpark for the reader still on its way
+// out), so the publisher wakes parked readers in the order of their
+// indexes, which is the order they subscribed in unless places were given
+// back. The order matters more than the rest of the
 // wake: a thousand readers woken by one event each reload their
 // goroutine, its stack, its subscription and its wake channel, and woken
 // in a fixed order, roughly the order that memory was allocated in, those
@@ -27,11 +29,11 @@ import (
 // (BenchmarkBrokerParked).
 //
 // parkMask has a bit per word (bit i%64 for word i), set by a reader that
-// found it clear after setting its own bit. The publisher clears a parkMask
-// bit before it takes the bits of its words; so every reader that set its
-// bit and then saw the parkMask bit set, or set it, is seen by the
-// publisher that clears the parkMask bit next, and a reader that looks at
-// the ring after that publisher stamped sees the event.
+// found it clear after setting its own bit. The publisher clears parkMask
+// before it takes the bits of the words; so every reader that set its bit
+// and then saw its parkMask bit set, or set it, is seen by the publisher
+// that clears that bit next, and a reader that looks at the ring after
+// that publisher stamped sees the event.
 
 // A parkWord is 64 subscriptions' bits of a group's park set.
 type parkWord[E any] struct {
@@ -66,9 +68,11 @@ func (g *brokerGroup[E]) addParked(s *Subscription[E]) {
 	s.parkIndex = int32(i)
 }
 
-// dropParked gives s's park index back, once its reader has nothing left
-// to read, and wakes the reader in case it parked before its cursor was
-// moved to its end (the bit it set no longer names it). The caller holds
+// dropParked gives s's park index back, once s has ended and its cursor
+// has reached its end, and wakes the reader in case it parked before its
+// cursor was moved there (the bit it set no longer names it). The reader
+// may still be on its way through NextBatch; it then finds its end, and
+// what it does to the bit is made harmless by unpark. The caller holds
 // g.mu.
 func (g *brokerGroup[E]) dropParked(s *Subscription[E]) {
 	i := int(s.parkIndex)
@@ -102,31 +106,44 @@ func (s *Subscription[E]) setParked() (ready bool) {
 		g.parkMask.Or(p.mask)
 	}
 	if s.ready() {
-		p.word.bits.And(^p.bit)
+		s.unpark()
 		return true
 	}
 	return false
 }
 
+// unpark takes s's bit back. The bit may no longer be s's: once s has
+// ended and its reader has nothing left, a publisher gives its index back
+// (dropParked) while the reader may still be on its way through
+// NextBatch, and another subscription may take the index and set the bit
+// for a wait of its own. That owner is then sent a token, so that it
+// looks again and sets its bit anew. It is found: it stored itself in
+// subs before it set the bit, which was before this clear, which is
+// before the load below (or the load finds a later owner, and the one in
+// between was woken by its own dropParked).
+func (s *Subscription[E]) unpark() {
+	p := &s.park
+	p.word.bits.And(^p.bit)
+	if o := p.word.subs[bits.TrailingZeros64(p.bit)].Load(); o != nil && o != s {
+		o.wakeUp()
+	}
+}
+
 // wakeParked sends a token to every parked reader of the group, in the
-// order of their park indexes.
+// order of their park indexes. All of parkMask is cleared at once, before
+// any word's bits are taken.
 func (g *brokerGroup[E]) wakeParked() {
-	for m := g.parkMask.Load(); m != 0; m &= m - 1 {
-		b := bits.TrailingZeros64(m)
-		g.parkMask.And(^(uint64(1) << b))
-		words := *g.parkWords.Load()
-		for i := b; i < len(words); i += 64 {
-			w := words[i]
-			if w.bits.Load() == 0 {
-				continue
-			}
-			for x := w.bits.Swap(0); x != 0; x &= x - 1 {
-				if s := w.subs[bits.TrailingZeros64(x)].Load(); s != nil {
-					select {
-					case s.wake <- struct{}{}:
-					default:
-					}
-				}
+	m := g.parkMask.Swap(0)
+	if m == 0 {
+		return // another publisher took them
+	}
+	for i, w := range *g.parkWords.Load() {
+		if m&(1<<(i&63)) == 0 || w.bits.Load() == 0 {
+			continue
+		}
+		for x := w.bits.Swap(0); x != 0; x &= x - 1 {
+			if s := w.subs[bits.TrailingZeros64(x)].Load(); s != nil {
+				s.wakeUp()
 			}
 		}
 	}

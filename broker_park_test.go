@@ -2,9 +2,12 @@ package conc
 
 import (
 	"context"
+	"errors"
+	"math/rand/v2"
 	"sync"
 	"testing"
 	"testing/synctest"
+	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/assert"
@@ -115,6 +118,131 @@ func TestBrokerReaderLeavesNoBitWhenItsContextEnds(t *testing.T) {
 		assert.Zero(t, s.park.word.bits.Load()&s.park.bit)
 		require.NoError(t, b.Publish(context.Background(), "t", 1))
 		assert.Empty(t, s.wake, "no token left for the next wait")
+		require.NoError(t, b.Close())
+	})
+}
+
+// TestBrokerStaleReaderDoesNotTakeTheNewOwnersBit plays a reader that is
+// still on its way through NextBatch when its subscription has ended and
+// its park index has been given back and taken by a new subscription,
+// whose reader parks: the old reader's look at the park set (it finds its
+// end, and takes back what it takes for its own bit) must not leave the
+// new reader unwoken by the next event.
+func TestBrokerStaleReaderDoesNotTakeTheNewOwnersBit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		b := NewBroker[int](SubPolicy(DropOldest), SubBuffer(1))
+		old := b.Subscribe("t")
+		keep := b.Subscribe("t") // keeps the group open
+		n, done := old.read(make([]int, 1))
+		require.Zero(t, n)
+		require.False(t, done)
+		// The old reader is between its read and setParked when its
+		// subscription ends and a publisher making room gives its index
+		// back.
+		old.Unsubscribe()
+		require.NoError(t, b.Publish(ctx, "t", 1))
+		require.NoError(t, b.Publish(ctx, "t", 2))
+		require.Equal(t, int32(-1), old.parkIndex)
+		s := b.Subscribe("t")
+		require.Equal(t, int32(0), s.parkIndex, "the index given back")
+		got := make(chan int, 1)
+		go func() {
+			v, err := s.Next(ctx)
+			if err == nil {
+				got <- v
+			}
+			close(got)
+		}()
+		synctest.Wait() // s's reader is parked, its bit set
+		require.NotZero(t, s.park.word.bits.Load()&s.park.bit)
+		assert.True(t, old.setParked(), "the old reader finds its end")
+		synctest.Wait()
+		require.NoError(t, b.Publish(ctx, "t", 3))
+		synctest.Wait()
+		select {
+		case v := <-got:
+			assert.Equal(t, 3, v)
+		default:
+			t.Errorf("the new reader was not woken by the event (buffered %d)", s.Stats().Buffered)
+			s.Unsubscribe()
+			<-got
+		}
+		assert.Equal(t, uint64(3), keep.Stats().Published)
+		require.NoError(t, b.Close())
+	})
+}
+
+// TestBrokerParkSetChurn keeps about 150 subscriptions of one Block group
+// (three words of the park set) coming and going while two publishers
+// publish, so that park indexes are given back and taken again all the
+// time; half the readers wait with a context that never ends, half with
+// one that can, and one in four of those is cancelled and unsubscribed
+// from another goroutine while its reader waits. The publishers pause now and then until every goroutine is
+// blocked, so that the readers park. A lost wake-up leaves a Block
+// publisher waiting for a reader that waits too, which synctest reports
+// as a deadlock; each reader also checks each publisher's order.
+func TestBrokerParkSetChurn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const readers, rounds = 150, 20
+		b := NewBroker[int](SubPolicy(BlockPublisher), SubBuffer(2))
+		stop := make(chan struct{})
+		var pubs sync.WaitGroup
+		for p := range 2 {
+			pubs.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if !assert.NoError(t, b.Publish(context.Background(), "t", p<<32|i)) {
+						return
+					}
+					if i%32 == 31 {
+						time.Sleep(time.Millisecond)
+					}
+				}
+			})
+		}
+		var rs sync.WaitGroup
+		for r := range readers {
+			rs.Go(func() {
+				rng := rand.New(rand.NewPCG(uint64(r), 16))
+				for range rounds {
+					s := b.Subscribe("t")
+					ctx, cancel := context.WithCancel(context.Background())
+					if r%2 == 0 {
+						ctx = context.Background()
+					} else if rng.IntN(4) == 0 {
+						// Cancelled and ended from outside while its
+						// reader waits, or about to.
+						time.AfterFunc(time.Duration(rng.IntN(3))*time.Millisecond, func() {
+							cancel()
+							s.Unsubscribe()
+						})
+					}
+					last := [2]int{-1, -1}
+					for range 1 + rng.IntN(12) {
+						v, err := s.Next(ctx)
+						if errors.Is(err, context.Canceled) || errors.Is(err, ErrClosed) {
+							break
+						}
+						if !assert.NoError(t, err) {
+							break
+						}
+						p, i := v>>32, v&(1<<32-1)
+						assert.Greater(t, i, last[p], "publisher %d's order", p)
+						last[p] = i
+					}
+					s.Unsubscribe()
+					cancel()
+				}
+			})
+		}
+		rs.Wait()
+		close(stop)
+		pubs.Wait()
 		require.NoError(t, b.Close())
 	})
 }

@@ -39,7 +39,8 @@ import (
 // A reader that finds nothing parks (see broker_park.go); a publisher, after
 // stamping, loads parkMask and only when a bit is set wakes the parked
 // readers, each once. With readers that keep up, publishing costs one CAS,
-// one slot write, one stamp store and three loads.
+// one slot write, one stamp store and four loads (tail, gate, the slot's
+// previous stamp, parkMask).
 
 const (
 	ringClosed  = 1 << 63 // in ring.tail: no claim succeeds any more

@@ -158,7 +158,7 @@ func (s *Subscription[E]) waitCtx(ctx context.Context, done <-chan struct{}) err
 	case <-s.wake:
 		return nil
 	case <-done:
-		s.park.word.bits.And(^s.park.bit)
+		s.unpark()
 		return ctxErr(ctx)
 	}
 }
