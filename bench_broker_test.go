@@ -71,8 +71,8 @@ func BenchmarkBroker(b *testing.B) {
 // the publish, waking every subscriber and each one handling it.
 // reads/op/sub shows that each event woke each subscriber once. The
 // channel versions pay one send to a parked receiver per subscriber; conc
-// writes the ring once and wakes the parked readers with one Broadcast per
-// wake shard.
+// writes the ring once and sends a token to each parked reader, in the
+// order of their park indexes (broker_park.go).
 func BenchmarkBrokerParked(b *testing.B) {
 	for _, impl := range brokerBenchImpls {
 		if impl.name == "chan" {

@@ -209,7 +209,6 @@ type Broker[E any] struct {
 
 	mu       sync.Mutex // serialises snapshot rebuilds
 	groups   map[groupKey]*brokerGroup[E]
-	nextSub  int
 	defaults subConfig // immutable after NewBroker
 }
 
@@ -338,6 +337,7 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 	old := b.load()
 	if old.closed {
 		s.g = newBrokerGroup[E](1, s.policy)
+		s.g.addParked(s)
 		s.g.closeRing()
 		s.end.Store(0)
 		s.retired = true
@@ -356,9 +356,8 @@ func (b *Broker[E]) Subscribe(pattern string, opts ...SubOption) *Subscription[E
 		}
 	}
 	s.g = g
-	s.shard = int32(b.nextSub % len(g.shards))
-	b.nextSub++
 	g.mu.Lock()
+	g.addParked(s)
 	// The cursor starts at the tail: every later claim is for s. A
 	// publisher that computed gate without s may still claim up to
 	// gate+cap-1 < tail+cap, and those claims overwrite only slots of
@@ -453,23 +452,14 @@ func (b *Broker[E]) end(s *Subscription[E], closing bool) {
 	s.cursor.Store(c)
 }
 
-// wakeUp wakes s's reader after its end was set, wherever it waits: on
-// its channel (a NextBatch whose context can end, or C's goroutine) or on
-// its shard's cond (the other readers there look again and park again).
+// wakeUp leaves a token on s's wake channel, unless one is there already:
+// its reader, waiting there (NextBatch, or C's goroutine handing over) or
+// about to, looks again. After Unsubscribe or Close it finds its end.
 func (s *Subscription[E]) wakeUp() {
 	select {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	sh := &s.g.shards[s.shard]
-	// Taking and releasing the shard's lock is the point: a reader that
-	// looked at its end before it was set holds the lock until Wait
-	// registers it, so after this it is registered and the Broadcast
-	// reaches it.
-	sh.mu.Lock()
-	//lint:ignore SA2001 the empty critical section orders this wake after a reader's registration
-	sh.mu.Unlock()
-	sh.cond.Broadcast()
 }
 
 // Publish sends e to every subscription whose pattern matches topic, and
@@ -487,9 +477,9 @@ func (s *Subscription[E]) wakeUp() {
 // returns ErrClosed once Close has been called and an error matching
 // ErrInvalidTopic when topic is empty, has an empty token, contains a
 // wildcard, or contains whitespace or a control character (CheckTopic). It
-// does not allocate and takes no lock, except to recompute
-// how far the slowest reader is (about once per SubBuffer events) and to
-// wake parked readers.
+// takes no lock, except to recompute how far the slowest reader is (about
+// once per SubBuffer events), and does not allocate, except to wait for
+// room in a full BlockPublisher group.
 func (b *Broker[E]) Publish(ctx context.Context, topic string, e E) error {
 	// Checked up front: ctx is used only when a Block group is full, and
 	// a nil one must not pass until that day.

@@ -36,18 +36,16 @@ import (
 // under a copy in progress, and so the slots it copies cannot be claimed
 // again before it is done.
 //
-// A reader that finds nothing parks on one of the ring's wake shards (on
-// the shard's cond when its context never ends, on its own channel
-// otherwise) and sets the shard's bit in parkMask; a publisher, after
-// stamping, loads parkMask and only when a bit is set takes those shards'
-// locks and wakes their readers, each once (a Broadcast for the cond). With readers that keep up, publishing costs one
-// CAS, one slot write, one stamp store and three loads.
+// A reader that finds nothing parks (see broker_park.go); a publisher, after
+// stamping, loads parkMask and only when a bit is set wakes the parked
+// readers, each once. With readers that keep up, publishing costs one CAS,
+// one slot write, one stamp store and four loads (tail, gate, the slot's
+// previous stamp, parkMask).
 
 const (
 	ringClosed  = 1 << 63 // in ring.tail: no claim succeeds any more
 	cursorBusy  = 1 << 63 // in Subscription.cursor: held by a copy or an eviction
 	seqMask     = 1<<63 - 1
-	ringShards  = 16
 	seqInfinity = seqMask
 )
 
@@ -59,59 +57,40 @@ type ringSlot[E any] struct {
 	val   E
 }
 
-// A wakeShard holds parked readers. Sharding keeps the lock short when
-// a thousand parked subscriptions come back to park after each event.
-//
-// A reader whose context can end parks on its own wake channel and is
-// listed in subs; one whose context never ends (Done is nil, as for
-// context.Background and C's goroutine) waits on cond, which a publisher
-// wakes with one Broadcast: a single lock for all the shard's readers
-// instead of a channel send each. cond's Locker is mu, unlocked by Wait
-// once the reader is registered and never locked again on the way out
-// (see shardUnlock), so that the readers woken do not queue for mu.
-type wakeShard[E any] struct {
-	mu    sync.Mutex
-	subs  []*Subscription[E]
-	spare []*Subscription[E] // the other list, while subs is being woken
-	cond  sync.Cond
-}
-
-// shardUnlock is a wake shard's mutex as its cond's Locker: Wait unlocks
-// it after registering the reader, and its Lock, called by Wait on the
-// way out, does nothing.
-type shardUnlock sync.Mutex
-
-func (m *shardUnlock) Lock()   {}
-func (m *shardUnlock) Unlock() { (*sync.Mutex)(m).Unlock() }
-
 // A brokerGroup is a ring and the subscriptions that read it.
 type brokerGroup[E any] struct {
-	// tail is the next sequence to claim, with ringClosed. It has a cache
-	// line of its own: publishers write it, readers never read it.
+	// The first line is the publishers': tail is the next sequence to
+	// claim, with ringClosed; gate: every subscription's cursor is at
+	// least gate, recomputed by a publisher about once per cap events.
+	// Readers never read them, so a reader that parks does not take the
+	// line away from the publisher.
 	tail atomic.Uint64
-	_    [56]byte
-	// gate: every subscription's cursor is at least gate. parkMask: a
-	// bit per wake shard with readers parked on their channel, and one
-	// (ringShards higher) per shard with readers waiting on its cond. pubWaiting: Block
-	// publishers waiting for room. Readers write parkMask and
-	// publishers gate, rarely; everyone reads them.
-	gate       atomic.Uint64
-	parkMask   atomic.Uint32
+	gate atomic.Uint64
+	_    [48]byte
+	// parkMask: a bit per word of the park set with readers parked
+	// (broker_park.go), written by readers that park and read by every
+	// publish. pubWaiting: Block publishers waiting for room, read by
+	// readers after each batch.
+	parkMask   atomic.Uint64
 	pubWaiting atomic.Int32
-	_          [48]byte
+	_          [52]byte
 
 	slots  []ringSlot[E]
 	mask   uint64
 	cap    uint64 // SubBuffer: how far a claim may run ahead of gate
 	policy Overflow
-	shards []wakeShard[E]
+	// The park set; the list is replaced, never changed, under mu.
+	parkWords atomic.Pointer[[]*parkWord[E]]
 
-	mu     sync.Mutex         // guards subs and the recomputation of gate
-	subs   []*Subscription[E] // every reader: live, or ended with events left
-	active int                // live subscriptions; the ring closes at 0
+	mu       sync.Mutex         // guards subs, the park indexes and the recomputation of gate
+	subs     []*Subscription[E] // every reader: live, or ended with events left
+	active   int                // live subscriptions; the ring closes at 0
+	parkNext int                // the next park index never given
+	parkFree []int              // park indexes given back, ascending
 
 	roomMu sync.Mutex
 	room   chan struct{} // closed to wake Block publishers; nil if none wait
+	_      [48]byte      // to 320 bytes, a size class whose objects start on a line
 }
 
 func newBrokerGroup[E any](capacity int, policy Overflow) *brokerGroup[E] {
@@ -122,15 +101,6 @@ func newBrokerGroup[E any](capacity int, policy Overflow) *brokerGroup[E] {
 	g := &brokerGroup[E]{slots: make([]ringSlot[E], size), mask: size - 1, cap: uint64(capacity), policy: policy}
 	for i := range g.slots {
 		g.slots[i].stamp.Store(uint64(i) + 1 - size)
-	}
-	n := ringShards
-	if policy == DropNewest {
-		n = 1 // one reader
-	}
-	g.shards = make([]wakeShard[E], n)
-	for i := range g.shards {
-		sh := &g.shards[i]
-		sh.cond.L = (*shardUnlock)(&sh.mu)
 	}
 	return g
 }
@@ -224,6 +194,7 @@ func (g *brokerGroup[E]) recompute(target uint64) uint64 {
 			c = s.evict(min64(target, end))
 		}
 		if c >= end {
+			g.dropParked(s)
 			continue // finished: nothing left to read
 		}
 		kept = append(kept, s)
@@ -288,48 +259,6 @@ func (g *brokerGroup[E]) wakeRoom() {
 		g.room = nil
 	}
 	g.roomMu.Unlock()
-}
-
-// wakeParked wakes every parked reader of the shards marked in parkMask.
-// A shard's list is swapped for its spare under the lock and the readers
-// are woken outside it, so that those that come back to park at once (on
-// another CPU) do not queue behind the waking.
-func (g *brokerGroup[E]) wakeParked() {
-	for m := g.parkMask.Load(); m != 0; m &= m - 1 {
-		i := bits.TrailingZeros32(m)
-		if i >= ringShards {
-			// The bit is cleared under the lock that a reader holds
-			// from setting it until Wait has registered it, so the
-			// Broadcast covers every reader that saw the bit set.
-			sh := &g.shards[i-ringShards]
-			sh.mu.Lock()
-			g.parkMask.And(^(uint32(1) << i))
-			sh.mu.Unlock()
-			sh.cond.Broadcast()
-			continue
-		}
-		sh := &g.shards[i]
-		sh.mu.Lock()
-		g.parkMask.And(^(uint32(1) << i))
-		list := sh.subs
-		for _, s := range list {
-			s.parked = false
-		}
-		sh.subs, sh.spare = sh.spare[:0], nil
-		sh.mu.Unlock()
-		for j, s := range list {
-			select {
-			case s.wake <- struct{}{}:
-			default:
-			}
-			list[j] = nil
-		}
-		sh.mu.Lock()
-		if sh.spare == nil {
-			sh.spare = list[:0]
-		}
-		sh.mu.Unlock()
-	}
 }
 
 // closeRing stops every later claim and returns the final tail. The

@@ -385,14 +385,14 @@ func TestBrokerRingMemoryForManySubscriptions(t *testing.T) {
 	}
 }
 
-// Readers whose context never ends wait on their shard's cond, woken by
-// one Broadcast; readers whose context can end wait on their own channel.
+// A parked reader waits on its own wake channel, with a select on ctx's
+// Done beside it when its context can end, and publishers wake the
+// parked readers bit by bit of the group's park set (broker_park.go).
 // TestBrokerEveryParkedReaderWokenOncePerEvent publishes to 300 readers
-// that are all parked (synctest.Wait) when each event comes, spread over
-// every wake shard (subscriptions take the shards in turn, so each holds
-// about 19), two in three on their shard's cond and the others on their
-// own channel. Each event must wake every reader, and wake it once: one
-// batch per event, holding that event.
+// that are all parked (synctest.Wait) when each event comes, over five
+// words of the park set, two in three with a context that never ends and
+// the others with one that can. Each event must wake every reader, and
+// wake it once: one batch per event, holding that event.
 func TestBrokerEveryParkedReaderWokenOncePerEvent(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const subs, events = 300, 20
@@ -405,7 +405,7 @@ func TestBrokerEveryParkedReaderWokenOncePerEvent(t *testing.T) {
 			s := b.Subscribe("t")
 			readCtx := context.Background()
 			if j%3 == 2 {
-				readCtx = ctx // Done is not nil: parks on its channel
+				readCtx = ctx // Done is not nil: waits in a select
 			}
 			wg.Go(func() {
 				buf := make([]int, 8)

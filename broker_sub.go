@@ -33,19 +33,20 @@ type Subscription[E any] struct {
 	// reader reads up to it. The events handed to the reader are not
 	// counted apart: they are the cursor's moves that were not evictions
 	// (see taken), which saves the reader an atomic add per batch.
-	cursor  atomic.Uint64
-	end     atomic.Uint64
-	evicted atomic.Uint64 // events skipped by a DropOldest eviction, or after the end, or given up
-	start   uint64        // the ring's tail at Subscribe
-	g       *brokerGroup[E]
-	wake    chan struct{} // a token when there may be something to read
-	shard   int32
-	calm    uint8 // waits left that park without a turn first; the reader's own
-	parked  bool  // listed in its wake shard; guarded by its mutex
+	cursor atomic.Uint64
+	end    atomic.Uint64
+	g      *brokerGroup[E]
+	wake   chan struct{} // a token when there may be something to read
+	park   parkPlace[E]  // its place in the group's park set
+	calm   uint8         // waits left that park without a turn first; the reader's own
 	// folded: the broker's counters took this subscription's share at
 	// its end (see Broker.Stats). Guarded by cursorBusy.
-	folded  bool
-	retired bool // out of the snapshot; guarded by Broker.mu
+	folded    bool
+	retired   bool  // out of the snapshot; guarded by Broker.mu
+	parkIndex int32 // its park index, or -1 once given back; guarded by the group's mu
+
+	evicted atomic.Uint64 // events skipped by a DropOldest eviction, or after the end, or given up
+	start   uint64        // the ring's tail at Subscribe
 	b       *Broker[E]
 
 	refused      atomic.Uint64 // events that never entered the ring for it; publishers write it
@@ -57,7 +58,7 @@ type Subscription[E any] struct {
 
 	cOnce sync.Once
 	ch    chan E
-	_     [120]byte // to 256 bytes
+	_     [96]byte // to 256 bytes
 }
 
 // taken returns how many events were handed to the reader: what the
@@ -150,33 +151,16 @@ func (s *Subscription[E]) ready() bool {
 	return c >= s.end.Load() || s.g.slots[c&s.g.mask].stamp.Load() == c+1
 }
 
-// parkChan waits, for a reader whose context can end, until there may be
-// something to read or ctx ends: the reader is listed in its shard and
-// waits on its own channel or done. (A reader whose context never ends
-// waits on its shard's cond; see NextBatch.)
-func (s *Subscription[E]) parkChan(ctx context.Context, done <-chan struct{}) error {
-	g := s.g
-	sh := &g.shards[s.shard]
-	sh.mu.Lock()
-	if !s.parked {
-		s.parked = true
-		if len(sh.subs) == 0 {
-			g.parkMask.Or(1 << s.shard)
-		}
-		sh.subs = append(sh.subs, s)
-	}
-	sh.mu.Unlock()
-	// Listed before looking again: a publisher that stamps after this
-	// look sees the shard's bit and wakes us.
-	if s.ready() {
-		return nil
-	}
+// waitCtx waits, for a reader whose context can end, for a token or for
+// ctx. It is kept out of NextBatch, whose frame the select would enlarge.
+func (s *Subscription[E]) waitCtx(ctx context.Context, done <-chan struct{}) error {
 	select {
 	case <-s.wake:
+		return nil
 	case <-done:
+		s.unpark()
 		return ctxErr(ctx)
 	}
-	return nil
 }
 
 // readerCalm is how many waits park at once after a turn given before
@@ -237,35 +221,16 @@ func (s *Subscription[E]) NextBatch(ctx context.Context, buf []E) (int, error) {
 				s.calm--
 			}
 		}
-		done := ctx.Done()
-		if done != nil {
-			if err := s.parkChan(ctx, done); err != nil {
-				if n, _ := s.read(buf); n > 0 {
-					return n, nil
-				}
-				return 0, err
+		if s.setParked() {
+			continue // something came meanwhile: not a wake-up
+		}
+		if done := ctx.Done(); done == nil {
+			<-s.wake
+		} else if err := s.waitCtx(ctx, done); err != nil {
+			if n, _ := s.read(buf); n > 0 {
+				return n, nil
 			}
-			woke = true
-			continue
-		}
-		// The context never ends: wait on the shard's cond. This is
-		// written out here rather than in a function of its own: a
-		// thousand readers woken by one event each come back to a
-		// cold stack, and every frame on the way back is a line to
-		// miss (BenchmarkBrokerParked).
-		g := s.g
-		sh := &g.shards[s.shard]
-		// Held from setting the bit until Wait has registered us: a
-		// publisher that stamps after the look below sees the bit and
-		// takes mu before it broadcasts, so after the registration.
-		sh.mu.Lock()
-		if bit := uint32(1) << (ringShards + s.shard); g.parkMask.Load()&bit == 0 {
-			g.parkMask.Or(bit)
-		}
-		if s.ready() {
-			sh.mu.Unlock()
-		} else {
-			sh.cond.Wait() // unlocks mu
+			return 0, err
 		}
 		woke = true
 	}
