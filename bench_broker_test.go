@@ -84,62 +84,91 @@ func BenchmarkBrokerParked(b *testing.B) {
 	}
 }
 
-// Measured 2026-12-06 (issue 16, second session), two runs of
-// -count=10 -benchtime=200ms -cpu=1,2 an hour apart on the same commit,
-// medians, 2 shared cores (other sessions' builds and tests running
-// beside it), benchstat; ratios against the row the target names:
+// Measured 2026-12-06, evening (issue 16, third session), after the park
+// set replaced the sync.Cond wake shards: one run of -count=10
+// -benchtime=200ms -cpu=1,2 of both benchmarks in one process, medians,
+// on a 2-core VM whose speed drifted by up to 2x during the session:
 //
-//	workload        cpu  conc      mutex     direct    run 1 / run 2 (target)
-//	subs=1          1    34.80 ns  49.17 ns  34.59 ns  1.41x / 2.28x mutex (>= 2x)
-//	subs=1          2    44.36 ns  69.85 ns  45.65 ns  1.57x / 2.99x mutex
-//	subs=10         1    30.04 ns  364.8 ns  338.2 ns  11.3x / 16.0x direct (>= 8x)
-//	subs=10         2    51.53 ns  366.0 ns  343.8 ns  6.7x / 17.1x direct
-//	subs=100        1    108.5 ns  3.386 us  3.421 us  31.5x / 30.3x direct (>= 10x)
-//	subs=100        2    162.3 ns  2.439 us  3.140 us  19.3x / 14.5x direct
-//	pubs=2-subs=10  2    65.65 ns  1.038 us  1.116 us  0.78x / 1.01x the events/s
+//	workload        cpu  conc      mutex     direct    ratio (target)
+//	subs=1          1    29.45 ns  66.06 ns  47.85 ns  2.24x mutex (>= 2x)
+//	subs=1          2    48.44 ns  120.5 ns  123.0 ns  2.49x mutex
+//	subs=10         1    43.26 ns  473.0 ns  449.6 ns  10.4x direct (>= 8x)
+//	subs=10         2    101.2 ns  1.336 us  1.037 us  10.2x direct
+//	subs=100        1    184.1 ns  4.485 us  4.407 us  23.9x direct (>= 10x)
+//	subs=100        2    359.0 ns  3.836 us  6.926 us  19.3x direct
+//	pubs=2-subs=10  2    106.0 ns  1.730 us  1.568 us  0.95x the events/s
 //	                                                   of one publisher (>= 1x)
-//	parked 1000     1    206.1 us  174.3 us  181.1 us  1.14x / 1.21x the time of
-//	                                                   direct (<= 1x: not met)
-//	parked 1000     2    223.9 us  219.7 us  184.1 us  1.22x / 1.20x (not met)
+//	parked 1000     1    620.1 us  376.9 us  359.1 us  1.73x direct (<= 1x)
+//	parked 1000     2    401.2 us  473.5 us  383.9 us  1.05x direct
 //
-// (figures of run 1; in run 1 conc's subs=1 samples ranged 22-42 ns, and
-// in run 2 the channel rows at 10 and 100 subscribers were disturbed,
-// direct subs=10 at cpu=2 1.10 us +-76%). Interleaved A/B against the
-// session's start (4 rounds x 2, -cpu=1,2): subs=1 22.6 -> 21.6 ns
-// (p=0.002), subs=10 34.0 -> 29.6 ns (p=0.000), subs=100 140 -> 113 ns
-// and 237 -> 176 ns at cpu=2 (p=0.000, 0.021), pubs=2 at cpu=1 32.5 ->
-// 29.2 ns (p=0.000), parked 288 -> 204 us at cpu=1 (p=0.010); the rest
-// within the noise. 10,000 subscriptions with SubBuffer(1024): 3.7 MB
-// (TestBrokerRingMemoryForManySubscriptions; target <= 16 MB). In
-// bench/peers, 100 subscribers: conc 113 / 168 ns against cskr's 4.09 /
-// 6.53 us, 36x / 39x (>= 10x).
+// The parked rows depend on where memory lies: run alone (a fresh process
+// per run, 8 interleaved rounds), conc took 352 / 508 us against direct's
+// 266 / 392 us (1.32x / 1.30x); after the streaming benchmarks, in the
+// same process, 620 / 401 us against 359 / 384 us.
 //
-// What moved the parked rows: the way back from a park. A thousand
-// readers woken by one event each come back to a cold stack, and a
-// profile (perf, cpu=1) puts the reader's time in loads of its own
-// frames after the wait returns (NextBatch reloading its spilled
-// arguments: 39% of its samples; the return from Cond.Wait: 22%) and in
-// the first load of its cursor's line (49% of read's samples). Waiting on
-// the cond from NextBatch's own body instead of through park (a 176-byte
-// frame, for its select) and then parkCond took two frames off that way
-// back, in two A/Bs: 226 -> 206 us at cpu=1 (p=0.004) and 271 -> 219 us
-// at cpu=2 (p=0.023); 228 -> 202 us (p=0.000) and 264 -> 217 us
-// (p=0.009). What is left against direct is of the same kind: between
-// the caller's frame and gopark, conc's reader has NextBatch, Cond.Wait
-// and notifyListWait (0x120 bytes with gopark's) where a channel
-// receiver has chanrecv2 and chanrecv (0xc0), and its first touch of the
-// subscription is a miss where the receiver's channel was just touched
-// by its sender. Tried
-// and dropped, each within the noise in an interleaved A/B: consecutive
-// subscriptions sharing a wake shard in runs of 16 (207 -> 200 us, p=0.09;
-// 232 -> 212 us at cpu=2, p=0.35); read taking the cursor with an inline
-// CAS before calling hold, plus wake shards laid out so that the cond and
-// the mutex share one line (205 -> 202 us, p=0.17; 209 -> 199 us, p=0.009
-// but direct moved by 4% in the same run); and, as a probe only (it
-// allocates a channel per shard woken), a per-shard channel closed per
-// wake instead of the cond and its mutex: 211 -> 207 us, 203 -> 209 us,
-// both p > 0.4. The atomic operations a park costs are not what is left:
-// the lines are.
+// What the parked rows measure is mostly memory order. A thousand readers
+// woken by one event each reload their goroutine, its stack, their
+// subscription (or channel) and their wake channel, and on this machine
+// each such line costs more than all the instructions of a wake-up. The
+// direct floor sends in a fixed order, the order its channels and
+// goroutines were made in, and the hardware prefetches along it: the same
+// floor with its send order shuffled before each event took 1.5x as long
+// (cpu=1: 380-443 us against 232-368 us; cpu=2: 494-648 us against
+// 337-385 us; count=5). Until this session conc woke its parked readers
+// with a Broadcast per wake shard, in the order they had last parked,
+// which the scheduler reshuffles after each event. The park set
+// (broker_park.go) wakes them in the order of their park indexes instead,
+// which is the order of subscription. Interleaved A/Bs against the wake
+// shards, parked only, fresh process per run: -14% (p=0.005) and -13%
+// (p=0.105) at cpu=1, -13% (p=0.16) and -13% (p=0.105) at cpu=2 (the
+// machine's spread was +-20-50%); a last one, 8 rounds: 444.6 -> 351.9 us
+// (-21%, p=0.021) and 584.3 -> 508.1 us (-13%, p=0.105). Streaming rows: no
+// change (subs=1, 10, 100 all p > 0.09), pubs=2 at cpu=2 98.6 -> 92.6 ns
+// (-6%, p=0.028). The first version counted a wait that found events after
+// setting its bit as a wake-up, which made the single-event batches of a
+// reader that keeps up look like a quiet topic and stopped its turns:
+// at subs=1, cpu=2, batches fell from 79 to 16 events and the row was
+// 25-36% slower (p=0.000); counting only real waits fixed it.
+//
+// What is left against direct: with 10 parked readers, whose lines stay
+// in the caches, conc took 3.6-3.9 us an event against direct's 3.2-3.4
+// us (one run, count=6), and with a thousand the gap per reader is of the
+// same size, so it is work, not only memory: a woken conc reader does more
+// than a channel receiver. It
+// reads the ring (hold CAS, copy, cursor store), comes back through
+// NextBatch and the benchmark's Puller, and to park again sets its bit
+// (an atomic Or) and looks at the ring once more, three locked
+// instructions a channel receiver does not have; and the conc publisher
+// loads each parked subscription's line to find its wake channel. Also
+// tried this session and dropped (within the noise): wake shards made of
+// consecutive subscriptions (64 to a shard: -9% / -14%, p=0.33 / 0.13),
+// a publisher that loads every parked subscription's cursor before waking
+// (about -10% in two runs of 4, not interleaved), receiving the wake token
+// into a variable of NextBatch's frame so that the publisher's send warms
+// the reader's stack, as a channel send of a value does (no gain
+// measured), and the group's first line kept for the
+// publishers' tail and gate (no change alone; kept with the park set).
+//
+// Two publishers. At cpu=1 the same rows are 43 ns (one publisher) and
+// 48 ns (two); at cpu=2, 101 and 106 ns: on two CPUs every event's slot
+// line goes from the publisher's core to the readers' and back, and two
+// publishers also pass the tail's line and share slot lines between them
+// (four 16-byte slots to a line). A CAS per event on one tail cannot give
+// two publishers more than one; a ring per publisher, merged by the
+// readers, would, but needs a publisher handle in the API (a Publish call
+// has no identity that stays with its goroutine, and without one the
+// order per publisher cannot be kept across rings).
+//
+// Earlier sessions: the second session's figures (subs=1 2.21x / 3.31x
+// mutex, subs=10 10.7x / 10.8x, subs=100 25x / 26x, pubs=2 0.79x, parked
+// 1.18x / 1.22x direct) are in git history, with what moved them: waiting
+// on the cond from NextBatch's own body (two frames fewer on the way back
+// from a park: 226 -> 206 us and 271 -> 219 us), and what did not (runs
+// of 16 subscriptions per shard, an inline cursor CAS, a channel closed
+// per shard instead of the cond). 10,000 subscriptions with
+// SubBuffer(1024): 3.7 MB (TestBrokerRingMemoryForManySubscriptions;
+// target <= 16 MB). In bench/peers, 100 subscribers: conc 113 / 168 ns
+// against cskr's 4.09 / 6.53 us, 36x / 39x (>= 10x).
 
 // concPullBenchBroker reads through NextBatch instead of C.
 type concPullBenchBroker struct{ concBenchBroker }
