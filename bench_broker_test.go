@@ -170,7 +170,7 @@ func BenchmarkBrokerParked(b *testing.B) {
 // target <= 16 MB). In bench/peers, 100 subscribers: conc 113 / 168 ns
 // against cskr's 4.09 / 6.53 us, 36x / 39x (>= 10x) in the second session;
 // 146 / 315 ns against 5.29 / 28.4 us, 36x / 90x, with the park set
-// (make bench-peers, count=3, 2026-12-06 21:53 UTC).
+// (make bench-peers, count=3, 2026-12-06 21:50 UTC).
 
 // concPullBenchBroker reads through NextBatch instead of C.
 type concPullBenchBroker struct{ concBenchBroker }
