@@ -153,11 +153,17 @@ func BenchmarkBrokerParked(b *testing.B) {
 // 48 ns (two); at cpu=2, 101 and 106 ns: on two CPUs every event's slot
 // line goes from the publisher's core to the readers' and back, and two
 // publishers also pass the tail's line and share slot lines between them
-// (four 16-byte slots to a line). A CAS per event on one tail cannot give
-// two publishers more than one; a ring per publisher, merged by the
-// readers, would, but needs a publisher handle in the API (a Publish call
-// has no identity that stays with its goroutine, and without one the
-// order per publisher cannot be kept across rings).
+// (four 16-byte slots to a line). Slots laid out so that in each block of
+// eight the even sequences fill one line and the odd ones the next (two
+// publishers taking turns would then write lines of their own) made it
+// worse: 100.9 -> 186.7 ns (one publisher) and 94.4 -> 174.6 ns (two) at
+// cpu=2, +85% (p=0.000, 8 rounds), +4-12% elsewhere, because the readers,
+// which look at the slot after the last they read, then keep two lines
+// that are being written in their caches instead of one. A CAS per event
+// on one tail cannot give two publishers more than one; a ring per
+// publisher, merged by the readers, would, but needs a publisher handle in
+// the API (a Publish call has no identity that stays with its goroutine,
+// and without one the order per publisher cannot be kept across rings).
 //
 // Earlier sessions: the second session's figures (subs=1 2.21x / 3.31x
 // mutex, subs=10 10.7x / 10.8x, subs=100 25x / 26x, pubs=2 0.79x, parked
