@@ -172,8 +172,8 @@ func BenchmarkBrokerParked(b *testing.B) {
 // from a park: 226 -> 206 us and 271 -> 219 us), and what did not (runs
 // of 16 subscriptions per shard, an inline cursor CAS, a channel closed
 // per shard instead of the cond). 10,000 subscriptions with
-// SubBuffer(1024): 3.7 MB (TestBrokerRingMemoryForManySubscriptions;
-// target <= 16 MB). In bench/peers, 100 subscribers: conc 113 / 168 ns
+// SubBuffer(1024): 3.7 MB then, 3.8 MB with the park set
+// (TestBrokerRingMemoryForManySubscriptions; target <= 16 MB). In bench/peers, 100 subscribers: conc 113 / 168 ns
 // against cskr's 4.09 / 6.53 us, 36x / 39x (>= 10x) in the second session;
 // 146 / 315 ns against 5.29 / 28.4 us, 36x / 90x, with the park set
 // (make bench-peers, count=3, 2026-12-06 21:50 UTC).
