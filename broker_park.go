@@ -35,11 +35,13 @@ import (
 // that clears that bit next, and a reader that looks at the ring after
 // that publisher stamped sees the event.
 
-// A parkWord is 64 subscriptions' bits of a group's park set.
+// A parkWord is up to 64 subscriptions' bits of a group's park set.
 type parkWord[E any] struct {
 	bits atomic.Uint64 // bit j: subs[j] is parked, or about to be
 	_    [56]byte      // readers write bits; subs is read-mostly
-	subs [64]atomic.Pointer[Subscription[E]]
+	// 64 entries, but one in the group of a DropNewest subscription,
+	// which has no other.
+	subs []atomic.Pointer[Subscription[E]]
 }
 
 // addParked gives s a park index: the lowest given back, else the next
@@ -59,7 +61,11 @@ func (g *brokerGroup[E]) addParked(s *Subscription[E]) {
 	}
 	if i>>6 == len(words) {
 		// A new list: publishers may be walking the old one.
-		words = append(slices.Clip(words), new(parkWord[E]))
+		n := 64
+		if g.policy == DropNewest {
+			n = 1
+		}
+		words = append(slices.Clip(words), &parkWord[E]{subs: make([]atomic.Pointer[Subscription[E]], n)})
 		g.parkWords.Store(&words)
 	}
 	w := words[i>>6]

@@ -246,3 +246,18 @@ func TestBrokerParkSetChurn(t *testing.T) {
 		require.NoError(t, b.Close())
 	})
 }
+
+// TestBrokerParkWordIsSizedToItsGroup checks that the group of a
+// DropNewest subscription, which never has another, gets a park word of
+// one entry rather than 64 (512 bytes less per such subscription).
+func TestBrokerParkWordIsSizedToItsGroup(t *testing.T) {
+	b := NewBroker[int]()
+	for _, c := range []struct {
+		policy Overflow
+		n      int
+	}{{DropNewest, 1}, {DropOldest, 64}, {BlockPublisher, 64}} {
+		s := b.Subscribe("t", SubPolicy(c.policy))
+		assert.Len(t, (*s.g.parkWords.Load())[0].subs, c.n, "%v", c.policy)
+	}
+	require.NoError(t, b.Close())
+}
