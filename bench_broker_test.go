@@ -146,7 +146,9 @@ func BenchmarkBrokerParked(b *testing.B) {
 // (about -10% in two runs of 4, not interleaved), receiving the wake token
 // into a variable of NextBatch's frame so that the publisher's send warms
 // the reader's stack, as a channel send of a value does (no gain
-// measured), and the group's first line kept for the
+// measured), the publisher finding each parked reader's wake channel in a
+// small object of its own rather than in the subscription's first line
+// (351.8 -> 357.4 us, 462.6 -> 500.2 us, p=0.58, 1.0), and the group's first line kept for the
 // publishers' tail and gate (no change alone; kept with the park set).
 //
 // Two publishers. At cpu=1 the same rows are 43 ns (one publisher) and
