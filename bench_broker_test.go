@@ -48,6 +48,7 @@ var brokerBenchImpls = []struct {
 	{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
 	{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
 	{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
+	{"direct-ring", func() benchkit.Broker[int] { return newRingFloorBroker(false) }},
 }
 
 func BenchmarkBroker(b *testing.B) {
@@ -78,8 +79,13 @@ func BenchmarkBrokerParked(b *testing.B) {
 		if impl.name == "chan" {
 			continue // the channel version here is direct, a channel per subscriber
 		}
+		mk := impl.make
+		if impl.name == "direct-ring" {
+			// Its readers wait for a token instead of yielding.
+			mk = func() benchkit.Broker[int] { return newRingFloorBroker(true) }
+		}
 		b.Run("subs=1000/"+impl.name, func(b *testing.B) {
-			benchkit.RunBrokerParked(b, impl.make(), 1000)
+			benchkit.RunBrokerParked(b, mk(), 1000)
 		})
 	}
 }
