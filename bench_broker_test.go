@@ -90,6 +90,51 @@ func BenchmarkBrokerParked(b *testing.B) {
 	}
 }
 
+// The ring floor, direct-ring (bench_broker_floor_test.go), measured
+// 2026-12-06, 22:25 UTC: one run of -count=10 -benchtime=200ms -cpu=1,2 of
+// both benchmarks in one process, medians:
+//
+//	workload        cpu  conc      direct-ring  direct    mutex
+//	subs=1          1    29.57 ns  15.23 ns     45.85 ns  64.59 ns
+//	subs=1          2    53.46 ns  33.18 ns     135.4 ns  116.5 ns
+//	subs=10         1    47.02 ns  24.27 ns     448.6 ns  535.5 ns
+//	subs=10         2    102.4 ns  52.34 ns     966.2 ns  1.289 us
+//	subs=100        1    182.1 ns  117.3 ns     4.504 us  4.521 us
+//	subs=100        2    384.9 ns  228.2 ns     4.102 us  3.974 us
+//	pubs=2-subs=10  2    106.3 ns  97.04 ns     1.579 us  1.701 us
+//	parked 1000     1    300.7 us  335.3 us     249.8 us  266.1 us
+//	parked 1000     2    575.3 us  464.9 us     475.4 us  496.6 us
+//
+// Two publishers: the floor itself delivers 0.54x the events per second
+// with two publishers at cpu=2 that it does with one (97.04 against
+// 52.34 ns), where conc keeps 0.96x (106.3 against 102.4 ns). With no
+// reader at all, the claim and the slot write alone (a CAS on one tail,
+// a stamped slot; a throwaway program, not in the repository) took
+// 14 ns an event for one publisher and 47-116 ns for two at cpu=2, and
+// 89 ns with an atomic add in place of the CAS (which cannot refuse a
+// claim, so no policy could use it). Every publisher of a shared
+// sequence pays for the tail's line and the slot lines coming from the
+// other core; conc's one-publisher row hides part of that behind its
+// own reader work. "Two publishers at least as fast as one" is below
+// what a ring shared by publishers can do; it needs a ring per publisher.
+//
+// Parked: the floor's readers are what a ring reader is at the least (a
+// cursor load, the copy, a cursor store, a wait on a channel of their own,
+// all inside the benchmark's Puller), and the floor costs 1.34x / 0.98x
+// direct. A probe of 8 interleaved rounds (a fresh process each, parked
+// only) measured what conc's reader adds: the floor 279 / 413 us, the
+// floor whose reader waits one frame of about 200 bytes deeper 338 / 489
+// us (+21% / +18%), conc 382 / 450 us, direct 304 / 371 us. In a run of
+// 6 the floor with the park set's bits (an Or per reader, the publisher's
+// Swap per word) took 276 / 407 us against the plain floor's 290 / 375
+// us: within the noise. A woken goroutine
+// reloads every stack line between the top of its stack and its wait, and
+// a reader that calls a library's NextBatch through the benchmark's Puller
+// waits two frames (about 160 bytes) deeper than a bare channel receive.
+// NextBatch made small enough to inline (step called through a func
+// value, inliner cost 80) took 323 -> 315 us and 505 -> 459 us (p=0.72,
+// 0.28, 8 rounds): no measurable change, and not kept.
+//
 // Measured 2026-12-06, evening (issue 16, third session), after the park
 // set replaced the sync.Cond wake shards: one run of -count=10
 // -benchtime=200ms -cpu=1,2 of both benchmarks in one process, medians,
