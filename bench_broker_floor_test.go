@@ -1,8 +1,13 @@
 package conc
 
 import (
+	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/concpatterns/conc/internal/benchkit"
 )
@@ -137,3 +142,58 @@ func (r *ringFloorBroker) Close() {
 }
 
 func (r *ringFloorBroker) Dropped() int64 { return 0 } // nothing: a full ring makes the publisher wait
+
+// TestRingFloorBrokerDeliversEverything checks the floor that the broker
+// benchmarks compare conc with: a floor that lost or reordered events would
+// measure less work than conc does.
+func TestRingFloorBrokerDeliversEverything(t *testing.T) {
+	for _, tokens := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tokens=%v", tokens), func(t *testing.T) {
+			const pubs, per, readers = 2, 3000, 3
+			r := newRingFloorBroker(tokens)
+			pullers := make([]benchkit.Puller[int], readers)
+			for i := range pullers {
+				pullers[i] = r.SubscribePull()
+			}
+			got := make([][]int, readers)
+			var wg sync.WaitGroup
+			for i, pull := range pullers {
+				wg.Go(func() {
+					buf := make([]int, 7)
+					for {
+						n := pull(buf)
+						if n == 0 {
+							return
+						}
+						got[i] = append(got[i], buf[:n]...)
+					}
+				})
+			}
+			var pw sync.WaitGroup
+			for p := range pubs {
+				pw.Go(func() {
+					for k := range per {
+						r.Publish(p*per + k)
+					}
+				})
+			}
+			pw.Wait()
+			for i := range r.readers {
+				for r.readers[i].cursor.Load() < pubs*per {
+					runtime.Gosched()
+				}
+			}
+			r.Close()
+			wg.Wait()
+			for i := range got {
+				require.Equal(t, pubs*per, len(got[i]), "events reader %d received", i)
+				next := make([]int, pubs)
+				for _, v := range got[i] {
+					p := v / per
+					require.Equal(t, next[p], v%per, "reader %d, publisher %d out of order", i, p)
+					next[p]++
+				}
+			}
+		})
+	}
+}
