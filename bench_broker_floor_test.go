@@ -12,36 +12,50 @@ import (
 	"github.com/concpatterns/conc/internal/benchkit"
 )
 
-// ringFloorBroker is the floor of a broker that delivers through one ring
-// shared by every publisher, as the Broker does: the least such a ring can
-// do per event, written by hand for the one shape of the broker suites (one
-// topic, every subscriber known before the first event, nothing lost, no
-// subscriber leaving before Close). It is not a usable broker: it has no
-// topics, policies, counters or unsubscribing, and its readers never park.
+// ringFloorBroker is the floor of a broker that delivers through rings, as
+// the Broker does: the least a ring can do per event, written by hand for
+// the one shape of the broker suites (one topic, every subscriber known
+// before the first event, nothing lost, no subscriber leaving before
+// Close). It is not a usable broker: it has no topics, policies, counters
+// or unsubscribing.
 //
-// Publishing is what conc's is at the least: a CAS on the shared tail to
-// claim a sequence (the multi-publisher sequence), the slot write and the
-// stamp store; a publisher a whole buffer ahead of the slowest reader
-// recomputes the least cursor and yields until there is room. In the
-// streaming suite (BenchmarkBroker) a reader that finds nothing yields
-// and looks again, so it costs no park and no wake-up: what is left is the
-// ring's own traffic, and it shows what a second publisher can gain on one
-// tail. In the parked suite (BenchmarkBrokerParked, tokens set) each
-// publish sends every reader a token on its own channel, in order, and a
-// reader that finds nothing waits for one: the ring plus the one channel
-// operation per parked reader that waking a goroutine takes, with no
-// bookkeeping of who is parked.
+// direct-ring has one ring shared by every publisher, as conc has: a
+// publisher claims a sequence with a CAS on the tail, writes the slot and
+// stores its stamp. direct-lanes (BenchmarkBroker only) gives each
+// publisher a ring of its own through benchkit.PublisherBroker, which the
+// Broker's API has no counterpart for (a Publish call has no publisher
+// identity): a publisher then owns its tail and writes lines no other
+// publisher writes, and readers take from every ring. Either way a
+// publisher a whole buffer ahead of the slowest reader recomputes the
+// least cursor and yields until there is room.
+//
+// In the streaming suite (BenchmarkBroker) a reader that finds nothing
+// yields and looks again, so it costs no park and no wake-up: what is left
+// is the rings' own traffic. In the parked suite (BenchmarkBrokerParked,
+// tokens set) each publish sends every reader a token on its own channel,
+// in order, and a reader that finds nothing waits for one: the ring plus
+// the one channel operation per parked reader that waking a goroutine
+// takes, with no bookkeeping of who is parked.
 type ringFloorBroker struct {
-	tail   atomic.Uint64
-	_      [56]byte
-	gate   atomic.Uint64 // every reader's cursor is at least gate
-	_      [56]byte
-	slots  []ringFloorSlot
-	mask   uint64
-	tokens bool // readers wait for a token when there is nothing to read
+	lanes    []*ringFloorLane // one shared by all publishers, or one each
+	laned    bool             // a lane per Publisher handle
+	tokens   bool             // readers wait for a token when there is nothing to read
+	nextLane int              // Publisher handles given; before the timed region
 	// readers is filled before the timed region and only read after.
 	readers []*ringFloorReader
 	closed  atomic.Bool
+}
+
+// ringFloorLanes is the most publishers direct-lanes serves.
+const ringFloorLanes = 2
+
+type ringFloorLane struct {
+	tail  atomic.Uint64
+	_     [56]byte
+	gate  atomic.Uint64 // every reader's cursor on this lane is at least gate
+	_     [56]byte
+	slots []ringFloorSlot
+	mask  uint64
 }
 
 type ringFloorSlot struct {
@@ -50,18 +64,26 @@ type ringFloorSlot struct {
 }
 
 type ringFloorReader struct {
-	cursor atomic.Uint64 // written by its reader only
-	wake   chan struct{}
-	_      [48]byte
+	cursors [ringFloorLanes]atomic.Uint64 // one per lane, written by the reader only
+	wake    chan struct{}
+	_       [40]byte
 }
 
-func newRingFloorBroker(tokens bool) *ringFloorBroker {
-	size := uint64(1) << 11 // at least benchkit.BrokerBuffer, a power of two
-	return &ringFloorBroker{slots: make([]ringFloorSlot, size), mask: size - 1, tokens: tokens}
+func newRingFloorBroker(tokens, laned bool) *ringFloorBroker {
+	r := &ringFloorBroker{tokens: tokens, laned: laned}
+	n := 1
+	if laned {
+		n = ringFloorLanes
+	}
+	for range n {
+		size := uint64(1) << 11 // at least benchkit.BrokerBuffer, a power of two
+		r.lanes = append(r.lanes, &ringFloorLane{slots: make([]ringFloorSlot, size), mask: size - 1})
+	}
+	return r
 }
 
 func (r *ringFloorBroker) Subscribe() (<-chan int, func(int)) {
-	panic("direct-ring is read through SubscribePull")
+	panic("the ring floor is read through SubscribePull")
 }
 
 func (r *ringFloorBroker) SubscribePull() benchkit.Puller[int] {
@@ -69,18 +91,24 @@ func (r *ringFloorBroker) SubscribePull() benchkit.Puller[int] {
 	r.readers = append(r.readers, rd)
 	return func(buf []int) int {
 		for {
-			c := rd.cursor.Load()
 			n := 0
-			for n < len(buf) {
-				sl := &r.slots[(c+uint64(n))&r.mask]
-				if sl.stamp.Load() != c+uint64(n)+1 {
-					break
+			for li, l := range r.lanes {
+				c := rd.cursors[li].Load()
+				k := 0
+				for n+k < len(buf) {
+					sl := &l.slots[(c+uint64(k))&l.mask]
+					if sl.stamp.Load() != c+uint64(k)+1 {
+						break
+					}
+					buf[n+k] = sl.val
+					k++
 				}
-				buf[n] = sl.val
-				n++
+				if k > 0 {
+					rd.cursors[li].Store(c + uint64(k))
+					n += k
+				}
 			}
 			if n > 0 {
-				rd.cursor.Store(c + uint64(n))
 				return n
 			}
 			if r.closed.Load() {
@@ -95,28 +123,47 @@ func (r *ringFloorBroker) SubscribePull() benchkit.Puller[int] {
 	}
 }
 
-func (r *ringFloorBroker) Publish(v int) {
+// Publish publishes on the shared lane (direct-ring).
+func (r *ringFloorBroker) Publish(v int) { r.publish(0, v) }
+
+// Publisher gives each publisher a lane of its own under direct-lanes and
+// the shared one otherwise.
+func (r *ringFloorBroker) Publisher() func(int) {
+	if !r.laned {
+		return r.Publish
+	}
+	li := r.nextLane
+	r.nextLane++
+	return func(v int) { r.publish(li, v) }
+}
+
+func (r *ringFloorBroker) publish(li, v int) {
+	l := r.lanes[li]
 	var t uint64
 	for {
-		t = r.tail.Load()
-		if t >= r.gate.Load()+benchkit.BrokerBuffer {
+		t = l.tail.Load()
+		if t >= l.gate.Load()+benchkit.BrokerBuffer {
 			least := t
 			for _, rd := range r.readers {
-				least = min(least, rd.cursor.Load())
+				least = min(least, rd.cursors[li].Load())
 			}
-			r.gate.Store(least)
+			l.gate.Store(least)
 			if t >= least+benchkit.BrokerBuffer {
 				runtime.Gosched()
 			}
 			continue
 		}
-		if r.tail.CompareAndSwap(t, t+1) {
+		if r.laned {
+			l.tail.Store(t + 1) // the lane's only publisher
+			break
+		}
+		if l.tail.CompareAndSwap(t, t+1) {
 			break
 		}
 	}
-	sl := &r.slots[t&r.mask]
+	sl := &l.slots[t&l.mask]
 	// The writer of the sequence a lap before may still be at work.
-	for prev := t + 1 - uint64(len(r.slots)); t >= uint64(len(r.slots)) && sl.stamp.Load() != prev; {
+	for prev := t + 1 - uint64(len(l.slots)); t >= uint64(len(l.slots)) && sl.stamp.Load() != prev; {
 		runtime.Gosched()
 	}
 	sl.val = v
@@ -143,14 +190,14 @@ func (r *ringFloorBroker) Close() {
 
 func (r *ringFloorBroker) Dropped() int64 { return 0 } // nothing: a full ring makes the publisher wait
 
-// TestRingFloorBrokerDeliversEverything checks the floor that the broker
+// TestRingFloorBrokerDeliversEverything checks the floors that the broker
 // benchmarks compare conc with: a floor that lost or reordered events would
 // measure less work than conc does.
 func TestRingFloorBrokerDeliversEverything(t *testing.T) {
-	for _, tokens := range []bool{false, true} {
-		t.Run(fmt.Sprintf("tokens=%v", tokens), func(t *testing.T) {
+	for _, mode := range []struct{ tokens, laned bool }{{false, false}, {true, false}, {false, true}} {
+		t.Run(fmt.Sprintf("tokens=%v/laned=%v", mode.tokens, mode.laned), func(t *testing.T) {
 			const pubs, per, readers = 2, 3000, 3
-			r := newRingFloorBroker(tokens)
+			r := newRingFloorBroker(mode.tokens, mode.laned)
 			pullers := make([]benchkit.Puller[int], readers)
 			for i := range pullers {
 				pullers[i] = r.SubscribePull()
@@ -171,15 +218,23 @@ func TestRingFloorBrokerDeliversEverything(t *testing.T) {
 			}
 			var pw sync.WaitGroup
 			for p := range pubs {
+				publish := r.Publisher()
 				pw.Go(func() {
 					for k := range per {
-						r.Publish(p*per + k)
+						publish(p*per + k)
 					}
 				})
 			}
 			pw.Wait()
-			for i := range r.readers {
-				for r.readers[i].cursor.Load() < pubs*per {
+			for _, rd := range r.readers {
+				for {
+					total := uint64(0)
+					for li := range r.lanes {
+						total += rd.cursors[li].Load()
+					}
+					if total == pubs*per {
+						break
+					}
 					runtime.Gosched()
 				}
 			}
