@@ -8,6 +8,23 @@ import (
 	"github.com/concpatterns/conc/internal/benchkit"
 )
 
+// brokerBenchImpls are the brokers the suites compare: conc read in
+// batches and through C(), the tutorial mutex and channel brokers, and the
+// floors. BenchmarkBrokerParked leaves out chan and direct-lanes and makes
+// direct-ring's readers wait for tokens.
+var brokerBenchImpls = []struct {
+	name string
+	make func() benchkit.Broker[int]
+}{
+	{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
+	{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
+	{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
+	{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
+	{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
+	{"direct-ring", func() benchkit.Broker[int] { return newRingFloorBroker(false, false) }},
+	{"direct-lanes", func() benchkit.Broker[int] { return newRingFloorBroker(false, true) }},
+}
+
 // BenchmarkBroker measures one Publish, per message, with every subscriber
 // draining its channel in its own goroutine, through benchkit.RunBroker,
 // the harness that bench/peers uses too. The timed region ends when the
@@ -36,22 +53,11 @@ import (
 // Workloads (benchkit.BrokerWorkloads): subs=N is one publisher and N
 // subscribers on one topic; pubs=2-subs=10 splits the messages between two
 // concurrent publishers.
-// brokerBenchImpls are the brokers both suites compare: conc read in
-// batches and through C(), the tutorial mutex and channel brokers, and the
-// direct floor.
-var brokerBenchImpls = []struct {
-	name string
-	make func() benchkit.Broker[int]
-}{
-	{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
-	{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
-	{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
-	{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
-	{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
-	{"direct-ring", func() benchkit.Broker[int] { return newRingFloorBroker(false, false) }},
-	{"direct-lanes", func() benchkit.Broker[int] { return newRingFloorBroker(false, true) }},
-}
-
+//
+// The floors: direct, a channel per subscriber and a loop of sends, the
+// least any broker delivering through Go channels pays; direct-ring and
+// direct-lanes, the least a broker delivering through a shared ring, or a
+// ring per publisher, pays (bench_broker_floor_test.go).
 func BenchmarkBroker(b *testing.B) {
 	for _, w := range benchkit.BrokerWorkloads {
 		for _, impl := range brokerBenchImpls {
@@ -86,7 +92,9 @@ func BenchmarkBrokerParked(b *testing.B) {
 			// Its readers wait for a token instead of yielding.
 			mk = func() benchkit.Broker[int] { return newRingFloorBroker(true, false) }
 		case "direct-lanes":
-			continue // one publisher: the same as direct-ring
+			// With one publisher it is direct-ring with a second, empty
+			// ring to look at.
+			continue
 		}
 		b.Run("subs=1000/"+impl.name, func(b *testing.B) {
 			benchkit.RunBrokerParked(b, mk(), 1000)
@@ -94,51 +102,56 @@ func BenchmarkBrokerParked(b *testing.B) {
 	}
 }
 
-// The ring floor, direct-ring (bench_broker_floor_test.go), measured
-// 2026-12-06, 22:25 UTC: one run of -count=10 -benchtime=200ms -cpu=1,2 of
-// both benchmarks in one process, medians:
+// The ring floors, direct-ring and direct-lanes (bench_broker_floor_test.go),
+// measured 2026-12-06, 22:51 UTC: one run of -count=10 -benchtime=200ms
+// -cpu=1,2 of both benchmarks in one process, medians:
 //
-//	workload        cpu  conc      direct-ring  direct    mutex
-//	subs=1          1    29.57 ns  15.23 ns     45.85 ns  64.59 ns
-//	subs=1          2    53.46 ns  33.18 ns     135.4 ns  116.5 ns
-//	subs=10         1    47.02 ns  24.27 ns     448.6 ns  535.5 ns
-//	subs=10         2    102.4 ns  52.34 ns     966.2 ns  1.289 us
-//	subs=100        1    182.1 ns  117.3 ns     4.504 us  4.521 us
-//	subs=100        2    384.9 ns  228.2 ns     4.102 us  3.974 us
-//	pubs=2-subs=10  2    106.3 ns  97.04 ns     1.579 us  1.701 us
-//	parked 1000     1    300.7 us  335.3 us     249.8 us  266.1 us
-//	parked 1000     2    575.3 us  464.9 us     475.4 us  496.6 us
+//	workload        cpu  conc      direct-ring  direct-lanes  direct    mutex
+//	subs=1          1    27.95 ns  17.24 ns     16.67 ns      45.19 ns  65.07 ns
+//	subs=1          2    50.92 ns  53.24 ns     51.23 ns      132.8 ns  107.9 ns
+//	subs=10         1    38.81 ns  30.05 ns     28.88 ns      452.8 ns  475.4 ns
+//	subs=10         2    89.28 ns  67.61 ns     62.53 ns      966.8 ns  1.536 us
+//	subs=100        1    147.8 ns  225.4 ns     153.1 ns      5.521 us  5.420 us
+//	subs=100        2    344.6 ns  154.8 ns     158.5 ns      3.647 us  3.593 us
+//	pubs=2-subs=10  1    40.39 ns  30.22 ns     33.88 ns      454.8 ns  483.1 ns
+//	pubs=2-subs=10  2    63.82 ns  27.41 ns     58.27 ns      605.1 ns  688.4 ns
+//	parked 1000     1    308.6 us  389.2 us     -             256.4 us  256.9 us
+//	parked 1000     2    518.6 us  623.9 us     -             398.6 us  358.6 us
 //
-// Two publishers: the floor itself delivers 0.54x the events per second
-// with two publishers at cpu=2 that it does with one (97.04 against
-// 52.34 ns), where conc keeps 0.96x (106.3 against 102.4 ns). With no
-// reader at all, the claim and the slot write alone (a CAS on one tail,
-// a stamped slot; a throwaway program, not in the repository) took
-// 14 ns an event for one publisher and 47-116 ns for two at cpu=2, and
-// 89 ns with an atomic add in place of the CAS (which cannot refuse a
-// claim, so no policy could use it). Every publisher of a shared
-// sequence pays for the tail's line and the slot lines coming from the
-// other core.
-//
-// A ring per publisher (direct-lanes, added later that evening) is the
-// one design that reached "two publishers at least as fast as one". Two
-// runs of 10 rounds each, a fresh process per round, cpu=2, medians, one
-// publisher -> two:
+// Two publishers. In this run every implementation, the tutorial brokers
+// included, delivered more events per second with two publishers at
+// cpu=2 than with one (conc 1.40x, direct-ring 2.47x, direct-lanes 1.07x,
+// direct 1.60x, mutex 2.23x); in a run of the same binary minutes before,
+// also in one process, fewer (conc 0.64x, direct-ring 0.99x, direct-lanes
+// 0.97x); an earlier run, before direct-lanes, had direct-ring at 0.54x
+// and conc at 0.96x. With twelve goroutines on two CPUs, where the
+// scheduler puts the two publishers decides the row, and one process
+// keeps its placement for all ten counts. Rounds of fresh processes
+// average the placement out: two runs of 10 rounds, each round a fresh
+// process running the six rows once, cpu=2, medians, one publisher ->
+// two:
 //
 //	direct-lanes  61.67 -> 59.54 ns (1.04x)   62.18 -> 59.62 ns (1.04x)
 //	direct-ring   61.76 -> 75.35 ns (0.82x)   62.46 -> 76.47 ns (0.82x)
 //	conc          92.66 -> 106.7 ns (0.87x)   92.79 -> 110.0 ns (0.84x)
 //
-// (A -count=10 run in one process in between had 0.97x, 0.99x and 0.64x:
-// on two CPUs the ratio swings with where the scheduler puts twelve
-// goroutines.) conc would need the same: a ring per publisher, which
-// needs a publisher identity that Publish does not have, so an API
-// addition (a Publisher handle) and a reader that merges rings.
+// A ring per publisher is the one design that reached "two publishers at
+// least as fast as one" there. On one shared ring every publisher pays
+// for the tail's line and the slot lines coming from the other core: with
+// no reader at all, the claim and the slot write alone (a CAS on one
+// tail, a stamped slot; a throwaway program, not in the repository) took
+// 14 ns an event for one publisher and 47-116 ns for two at cpu=2, and
+// 89 ns with an atomic add in place of the CAS (which cannot refuse a
+// claim, so no policy could use it). conc would need a ring per
+// publisher, which needs a publisher identity that Publish does not
+// have: an API addition (a Publisher handle) and readers that merge rings.
 //
 // Parked: the floor's readers are what a ring reader is at the least (a
 // cursor load, the copy, a cursor store, a wait on a channel of their own,
-// all inside the benchmark's Puller), and the floor costs 1.34x / 0.98x
-// direct. A probe of 8 interleaved rounds (a fresh process each, parked
+// all inside the benchmark's Puller); it cost 1.34x / 0.98x direct in the
+// 22:25 run (its first version) and 1.52x / 1.57x in the 22:51 run, where
+// conc cost 1.20x / 1.30x: the parked rows of one process are as noisy
+// as the placement above. A probe of 8 interleaved rounds (a fresh process each, parked
 // only) measured what conc's reader adds: the floor 279 / 413 us, the
 // floor whose reader waits one frame of about 200 bytes deeper 338 / 489
 // us (+21% / +18%), conc 382 / 450 us, direct 304 / 371 us. In a run of
