@@ -103,67 +103,67 @@ func BenchmarkBrokerParked(b *testing.B) {
 }
 
 // The ring floors, direct-ring and direct-lanes (bench_broker_floor_test.go),
-// measured 2026-12-06, 22:51 UTC: one run of -count=10 -benchtime=200ms
+// measured 2026-12-06, 23:02 UTC: one run of -count=10 -benchtime=200ms
 // -cpu=1,2 of both benchmarks in one process, medians:
 //
 //	workload        cpu  conc      direct-ring  direct-lanes  direct    mutex
-//	subs=1          1    27.95 ns  17.24 ns     16.67 ns      45.19 ns  65.07 ns
-//	subs=1          2    50.92 ns  53.24 ns     51.23 ns      132.8 ns  107.9 ns
-//	subs=10         1    38.81 ns  30.05 ns     28.88 ns      452.8 ns  475.4 ns
-//	subs=10         2    89.28 ns  67.61 ns     62.53 ns      966.8 ns  1.536 us
-//	subs=100        1    147.8 ns  225.4 ns     153.1 ns      5.521 us  5.420 us
-//	subs=100        2    344.6 ns  154.8 ns     158.5 ns      3.647 us  3.593 us
-//	pubs=2-subs=10  1    40.39 ns  30.22 ns     33.88 ns      454.8 ns  483.1 ns
-//	pubs=2-subs=10  2    63.82 ns  27.41 ns     58.27 ns      605.1 ns  688.4 ns
-//	parked 1000     1    308.6 us  389.2 us     -             256.4 us  256.9 us
-//	parked 1000     2    518.6 us  623.9 us     -             398.6 us  358.6 us
+//	subs=1          1    33.57 ns  19.73 ns     19.12 ns      56.09 ns  65.87 ns
+//	subs=1          2    46.07 ns  59.51 ns     58.40 ns      135.3 ns  127.9 ns
+//	subs=10         1    49.39 ns  37.94 ns     29.21 ns      523.2 ns  542.8 ns
+//	subs=10         2    97.72 ns  65.24 ns     66.71 ns      1.878 us  2.134 us
+//	subs=100        1    148.0 ns  214.9 ns     246.8 ns      5.848 us  4.662 us
+//	subs=100        2    365.4 ns  318.4 ns     327.8 ns      5.876 us  13.80 us
+//	pubs=2-subs=10  1    50.52 ns  37.01 ns     37.65 ns      532.1 ns  558.0 ns
+//	pubs=2-subs=10  2    126.2 ns  69.99 ns     30.98 ns      1.508 us  1.734 us
+//	parked 1000     1    392.4 us  289.2 us     -             298.3 us  305.8 us
+//	parked 1000     2    368.4 us  433.4 us     -             415.9 us  435.7 us
 //
-// Two publishers. In this run every implementation, the tutorial brokers
-// included, delivered more events per second with two publishers at
-// cpu=2 than with one (conc 1.40x, direct-ring 2.47x, direct-lanes 1.07x,
-// direct 1.60x, mutex 2.23x); in a run of the same binary minutes before,
-// also in one process, fewer (conc 0.64x, direct-ring 0.99x, direct-lanes
-// 0.97x); an earlier run, before direct-lanes, had direct-ring at 0.54x
-// and conc at 0.96x. With twelve goroutines on two CPUs, where the
-// scheduler puts the two publishers decides the row, and one process
-// keeps its placement for all ten counts. Rounds of fresh processes
-// average the placement out: two runs of 10 rounds, each round a fresh
-// process running the six rows once, cpu=2, medians, one publisher ->
-// two:
+// Two publishers. At cpu=2, two publishers against one: in this run conc
+// 0.77x the events per second, direct-ring 0.93x, direct-lanes 2.15x,
+// direct 1.25x, mutex 1.23x; in a run of an earlier build in one process
+// too, conc 1.40x, direct-ring 2.47x, direct 1.60x; in another, conc
+// 0.64x. With twelve goroutines on two CPUs, where the scheduler puts the
+// two publishers decides the row, and one process keeps its placement for
+// all ten counts. Rounds of fresh processes average the placement out:
+// three runs of 10 rounds, each round a fresh process running the rows
+// once, cpu=2, medians, one publisher -> two (the first two with an
+// earlier build whose second lane shared a line with the first's):
 //
-//	direct-lanes  61.67 -> 59.54 ns (1.04x)   62.18 -> 59.62 ns (1.04x)
-//	direct-ring   61.76 -> 75.35 ns (0.82x)   62.46 -> 76.47 ns (0.82x)
-//	conc          92.66 -> 106.7 ns (0.87x)   92.79 -> 110.0 ns (0.84x)
+//	direct-lanes  61.67 -> 59.54 ns (1.04x)  62.18 -> 59.62 (1.04x)  64.88 -> 55.92 (1.16x)
+//	direct-ring   61.76 -> 75.35 ns (0.82x)  62.46 -> 76.47 (0.82x)  73.19 -> 113.3 (0.65x)
+//	conc          92.66 -> 106.7 ns (0.87x)  92.79 -> 110.0 (0.84x)  90.78 -> 96.64 (0.94x)
 //
 // A ring per publisher is the one design that reached "two publishers at
-// least as fast as one" there. On one shared ring every publisher pays
-// for the tail's line and the slot lines coming from the other core: with
-// no reader at all, the claim and the slot write alone (a CAS on one
-// tail, a stamped slot; a throwaway program, not in the repository) took
-// 14 ns an event for one publisher and 47-116 ns for two at cpu=2, and
-// 89 ns with an atomic add in place of the CAS (which cannot refuse a
-// claim, so no policy could use it). conc would need a ring per
-// publisher, which needs a publisher identity that Publish does not
-// have: an API addition (a Publisher handle) and readers that merge rings.
+// least as fast as one" in every one of them. On one shared ring every
+// publisher pays for the tail's line and the slot lines coming from the
+// other core: with no reader at all, the claim and the slot write alone
+// (a CAS on one tail, a stamped slot; a throwaway program, not in the
+// repository) took 14 ns an event for one publisher and 47-116 ns for two
+// at cpu=2, and 89 ns for two with an atomic add in place of the CAS
+// (which cannot refuse a claim, so no policy could use it). conc would
+// need a ring per publisher, and so a publisher identity that Publish
+// does not have: an API addition (a Publisher handle) and readers that
+// merge rings.
 //
 // Parked: the floor's readers are what a ring reader is at the least (a
-// cursor load, the copy, a cursor store, a wait on a channel of their own,
-// all inside the benchmark's Puller); it cost 1.34x / 0.98x direct in the
-// 22:25 run (its first version) and 1.52x / 1.57x in the 22:51 run, where
-// conc cost 1.20x / 1.30x: the parked rows of one process are as noisy
-// as the placement above. A probe of 8 interleaved rounds (a fresh process each, parked
-// only) measured what conc's reader adds: the floor 279 / 413 us, the
-// floor whose reader waits one frame of about 200 bytes deeper 338 / 489
-// us (+21% / +18%), conc 382 / 450 us, direct 304 / 371 us. In a run of
-// 6 the floor with the park set's bits (an Or per reader, the publisher's
-// Swap per word) took 276 / 407 us against the plain floor's 290 / 375
-// us: within the noise. A woken goroutine
-// reloads every stack line between the top of its stack and its wait, and
-// a reader that calls a library's NextBatch through the benchmark's Puller
-// waits two frames (about 160 bytes) deeper than a bare channel receive.
-// NextBatch made small enough to inline (step called through a func
-// value, inliner cost 80) took 323 -> 315 us and 505 -> 459 us (p=0.72,
-// 0.28, 8 rounds): no measurable change, and not kept.
+// cursor load, the copy, a cursor store, a wait on a channel of their
+// own, all inside the benchmark's Puller). Against direct it cost 0.97x /
+// 1.04x in this run (conc 1.32x / 0.89x) and 1.34x / 0.98x in a run of
+// its first build at 22:25 (conc 1.20x / 1.21x): the parked rows of one
+// process are as noisy as the placement above, and conc met its target
+// at cpu=2 in this run only. Probes, not in the repository (8
+// rounds, a fresh process each, parked only) measured what conc's reader
+// adds: the floor 279 / 413 us, the floor whose reader waits one frame of
+// about 200 bytes deeper 338 / 489 us (+21% / +18%), conc 382 / 450 us,
+// direct 304 / 371 us. In a run of 6 the floor with the park set's bits
+// (an Or per reader, the publisher's Swap per word) took 276 / 407 us
+// against the plain floor's 290 / 375 us: within the noise. A woken
+// goroutine reloads every stack line between the top of its stack and its
+// wait, and a reader that calls a library's NextBatch through the
+// benchmark's Puller waits two frames (about 160 bytes) deeper than a
+// bare channel receive. NextBatch made small enough to inline (step called
+// through a func value, inliner cost 80) took 323 -> 315 us and 505 ->
+// 459 us (p=0.72, 0.28, 8 rounds): no measurable change, and not kept.
 //
 // Measured 2026-12-06, evening (issue 16, third session), after the park
 // set replaced the sync.Cond wake shards: one run of -count=10
