@@ -8,6 +8,23 @@ import (
 	"github.com/concpatterns/conc/internal/benchkit"
 )
 
+// brokerBenchImpls are the brokers the suites compare: conc read in
+// batches and through C(), the tutorial mutex and channel brokers, and the
+// floors. BenchmarkBrokerParked leaves out chan and direct-lanes and makes
+// direct-ring's readers wait for tokens.
+var brokerBenchImpls = []struct {
+	name string
+	make func() benchkit.Broker[int]
+}{
+	{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
+	{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
+	{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
+	{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
+	{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
+	{"direct-ring", func() benchkit.Broker[int] { return newRingFloorBroker(false, false) }},
+	{"direct-lanes", func() benchkit.Broker[int] { return newRingFloorBroker(false, true) }},
+}
+
 // BenchmarkBroker measures one Publish, per message, with every subscriber
 // draining its channel in its own goroutine, through benchkit.RunBroker,
 // the harness that bench/peers uses too. The timed region ends when the
@@ -36,20 +53,11 @@ import (
 // Workloads (benchkit.BrokerWorkloads): subs=N is one publisher and N
 // subscribers on one topic; pubs=2-subs=10 splits the messages between two
 // concurrent publishers.
-// brokerBenchImpls are the brokers both suites compare: conc read in
-// batches and through C(), the tutorial mutex and channel brokers, and the
-// direct floor.
-var brokerBenchImpls = []struct {
-	name string
-	make func() benchkit.Broker[int]
-}{
-	{"conc", func() benchkit.Broker[int] { return concPullBenchBroker{newConcBenchBroker()} }},
-	{"conc-chan", func() benchkit.Broker[int] { return newConcBenchBroker() }},
-	{"mutex", func() benchkit.Broker[int] { return mutexBenchBroker{newMutexBroker[int]()} }},
-	{"chan", func() benchkit.Broker[int] { return chanBenchBroker{newChanBroker[int]()} }},
-	{"direct", func() benchkit.Broker[int] { return &directBenchBroker{} }},
-}
-
+//
+// The floors: direct, a channel per subscriber and a loop of sends, the
+// least any broker delivering through Go channels pays; direct-ring and
+// direct-lanes, the least a broker delivering through a shared ring, or a
+// ring per publisher, pays (bench_broker_floor_test.go).
 func BenchmarkBroker(b *testing.B) {
 	for _, w := range benchkit.BrokerWorkloads {
 		for _, impl := range brokerBenchImpls {
@@ -78,12 +86,85 @@ func BenchmarkBrokerParked(b *testing.B) {
 		if impl.name == "chan" {
 			continue // the channel version here is direct, a channel per subscriber
 		}
+		mk := impl.make
+		switch impl.name {
+		case "direct-ring":
+			// Its readers wait for a token instead of yielding.
+			mk = func() benchkit.Broker[int] { return newRingFloorBroker(true, false) }
+		case "direct-lanes":
+			// With one publisher it is direct-ring with a second, empty
+			// ring to look at.
+			continue
+		}
 		b.Run("subs=1000/"+impl.name, func(b *testing.B) {
-			benchkit.RunBrokerParked(b, impl.make(), 1000)
+			benchkit.RunBrokerParked(b, mk(), 1000)
 		})
 	}
 }
 
+// The ring floors, direct-ring and direct-lanes (bench_broker_floor_test.go),
+// measured 2026-12-06, 23:02 UTC: one run of -count=10 -benchtime=200ms
+// -cpu=1,2 of both benchmarks in one process, medians:
+//
+//	workload        cpu  conc      direct-ring  direct-lanes  direct    mutex
+//	subs=1          1    33.57 ns  19.73 ns     19.12 ns      56.09 ns  65.87 ns
+//	subs=1          2    46.07 ns  59.51 ns     58.40 ns      135.3 ns  127.9 ns
+//	subs=10         1    49.39 ns  37.94 ns     29.21 ns      523.2 ns  542.8 ns
+//	subs=10         2    97.72 ns  65.24 ns     66.71 ns      1.878 us  2.134 us
+//	subs=100        1    148.0 ns  214.9 ns     246.8 ns      5.848 us  4.662 us
+//	subs=100        2    365.4 ns  318.4 ns     327.8 ns      5.876 us  13.80 us
+//	pubs=2-subs=10  1    50.52 ns  37.01 ns     37.65 ns      532.1 ns  558.0 ns
+//	pubs=2-subs=10  2    126.2 ns  69.99 ns     30.98 ns      1.508 us  1.734 us
+//	parked 1000     1    392.4 us  289.2 us     -             298.3 us  305.8 us
+//	parked 1000     2    368.4 us  433.4 us     -             415.9 us  435.7 us
+//
+// Two publishers. At cpu=2, two publishers against one: in this run conc
+// 0.77x the events per second, direct-ring 0.93x, direct-lanes 2.15x,
+// direct 1.25x, mutex 1.23x; in a run of an earlier build in one process
+// too, conc 1.40x, direct-ring 2.47x, direct 1.60x; in another, conc
+// 0.64x. With twelve goroutines on two CPUs, where the scheduler puts the
+// two publishers decides the row, and one process keeps its placement for
+// all ten counts. Rounds of fresh processes average the placement out:
+// three runs of 10 rounds, each round a fresh process running the rows
+// once, cpu=2, medians, one publisher -> two (the first two with an
+// earlier build whose second lane shared a line with the first's):
+//
+//	direct-lanes  61.67 -> 59.54 ns (1.04x)  62.18 -> 59.62 (1.04x)  64.88 -> 55.92 (1.16x)
+//	direct-ring   61.76 -> 75.35 ns (0.82x)  62.46 -> 76.47 (0.82x)  73.19 -> 113.3 (0.65x)
+//	conc          92.66 -> 106.7 ns (0.87x)  92.79 -> 110.0 (0.84x)  90.78 -> 96.64 (0.94x)
+//
+// A ring per publisher is the one design that reached "two publishers at
+// least as fast as one" in every one of them. On one shared ring every
+// publisher pays for the tail's line and the slot lines coming from the
+// other core: with no reader at all, the claim and the slot write alone
+// (a CAS on one tail, a stamped slot; a throwaway program, not in the
+// repository) took 14 ns an event for one publisher and 47-116 ns for two
+// at cpu=2, and 89 ns for two with an atomic add in place of the CAS
+// (which cannot refuse a claim, so no policy could use it). conc would
+// need a ring per publisher, and so a publisher identity that Publish
+// does not have: an API addition (a Publisher handle) and readers that
+// merge rings.
+//
+// Parked: the floor's readers are what a ring reader is at the least (a
+// cursor load, the copy, a cursor store, a wait on a channel of their
+// own, all inside the benchmark's Puller). Against direct it cost 0.97x /
+// 1.04x in this run (conc 1.32x / 0.89x) and 1.34x / 0.98x in a run of
+// its first build at 22:25 (conc 1.20x / 1.21x): the parked rows of one
+// process are as noisy as the placement above, and conc met its target
+// at cpu=2 in this run only. Probes, not in the repository (8
+// rounds, a fresh process each, parked only) measured what conc's reader
+// adds: the floor 279 / 413 us, the floor whose reader waits one frame of
+// about 200 bytes deeper 338 / 489 us (+21% / +18%), conc 382 / 450 us,
+// direct 304 / 371 us. In a run of 6 the floor with the park set's bits
+// (an Or per reader, the publisher's Swap per word) took 276 / 407 us
+// against the plain floor's 290 / 375 us: within the noise. A woken
+// goroutine reloads every stack line between the top of its stack and its
+// wait, and a reader that calls a library's NextBatch through the
+// benchmark's Puller waits two frames (about 160 bytes) deeper than a
+// bare channel receive. NextBatch made small enough to inline (step called
+// through a func value, inliner cost 80) took 323 -> 315 us and 505 ->
+// 459 us (p=0.72, 0.28, 8 rounds): no measurable change, and not kept.
+//
 // Measured 2026-12-06, evening (issue 16, third session), after the park
 // set replaced the sync.Cond wake shards: one run of -count=10
 // -benchtime=200ms -cpu=1,2 of both benchmarks in one process, medians,
