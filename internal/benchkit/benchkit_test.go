@@ -1,6 +1,7 @@
 package benchkit
 
 import (
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,4 +40,60 @@ func TestBrokerFlowBehind(t *testing.T) {
 	assert.Equal(t, int64(30), f.behind())
 	f.received[1].n.Store(150)
 	assert.Equal(t, int64(1), f.behind())
+}
+
+// handleBroker is a channel broker that counts the events published
+// through each of its handles and those published through Publish.
+type handleBroker struct {
+	chans  []chan int
+	counts []*atomic.Int64 // events per handle
+	direct atomic.Int64    // events through Publish
+}
+
+func (h *handleBroker) Subscribe() (<-chan int, func(int)) {
+	ch := make(chan int, BrokerBuffer)
+	h.chans = append(h.chans, ch)
+	return ch, func(int) {}
+}
+
+func (h *handleBroker) Publish(v int) {
+	h.direct.Add(1)
+	for _, ch := range h.chans {
+		ch <- v // delivered all the same, so that RunBroker ends
+	}
+}
+
+func (h *handleBroker) Publisher() func(int) {
+	n := new(atomic.Int64)
+	h.counts = append(h.counts, n)
+	return func(v int) {
+		n.Add(1)
+		for _, ch := range h.chans {
+			ch <- v
+		}
+	}
+}
+
+func (h *handleBroker) Close() {
+	for _, ch := range h.chans {
+		close(ch)
+	}
+}
+
+// RunBroker gives each publisher a handle of its own when the broker is a
+// PublisherBroker, and publishes b.N events through them, shared as Share
+// shares them.
+func TestRunBrokerPublishesThroughHandles(t *testing.T) {
+	var last *handleBroker
+	var n int
+	testing.Benchmark(func(b *testing.B) {
+		last = &handleBroker{}
+		n = b.N
+		RunBroker(b, last, 2, 2)
+	})
+	assert.Zero(t, last.direct.Load(), "events through Publish")
+	require.Len(t, last.counts, 2, "handles")
+	for p, c := range last.counts {
+		assert.Equal(t, int64(Share(n, 2, p)), c.Load(), "events through handle %d", p)
+	}
 }
